@@ -1,0 +1,219 @@
+// Reply: reading a backend's replies. A reply that does not parse leaves
+// the stream in doubt; ReadReply then returns an error and the caller must
+// close the connection.
+package protocol
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// ReplyKind is how a reply is framed.
+type ReplyKind uint8
+
+// Reply framings.
+const (
+	ReplyLine      ReplyKind = iota // one line
+	ReplyValues                     // VALUE blocks until END
+	ReplyMeta                       // one meta reply: a line, and a data block after VA
+	ReplyMetaQuiet                  // meta replies until MN; MN itself is not kept
+)
+
+// MaxBackendValue bounds a data block read from a backend.
+const MaxBackendValue = 64 << 20
+
+// ErrMalformed means a backend reply could not be parsed; the stream is in doubt.
+var ErrMalformed = errors.New("protocol: malformed backend reply")
+
+// Reply is one backend reply, kept in wire form so it can be relayed as is.
+// Its zero value is an empty reply ready for ReadReply.
+type Reply struct {
+	Raw   []byte // the reply as received (for ReplyMetaQuiet without the MN line)
+	Items []Item // the values of a ReplyValues reply, in order
+}
+
+// Item locates one VALUE block inside Reply.Raw.
+type Item struct {
+	KeyStart, KeyEnd int // Raw[KeyStart:KeyEnd] is the key
+	Start, End       int // Raw[Start:End] is "VALUE ...\r\n<data>\r\n"
+}
+
+// Key returns item i's key.
+func (r *Reply) Key(i int) []byte { return r.Raw[r.Items[i].KeyStart:r.Items[i].KeyEnd] }
+
+// Value returns item i's whole VALUE block.
+func (r *Reply) Value(i int) []byte { return r.Raw[r.Items[i].Start:r.Items[i].End] }
+
+// IsError reports whether the reply is ERROR, CLIENT_ERROR or SERVER_ERROR.
+func (r *Reply) IsError() bool { return isErrorLine(r.Raw) }
+
+// Reset empties r, keeping its buffers.
+func (r *Reply) Reset() {
+	r.Raw = r.Raw[:0]
+	r.Items = r.Items[:0]
+}
+
+func isErrorLine(b []byte) bool {
+	return bytes.HasPrefix(b, []byte("ERROR")) || bytes.HasPrefix(b, []byte("CLIENT_ERROR")) ||
+		bytes.HasPrefix(b, []byte("SERVER_ERROR"))
+}
+
+// ReadReply reads one reply of the given kind into rep (after resetting it).
+// An error line from the backend is a reply, not an error.
+func ReadReply(br *bufio.Reader, kind ReplyKind, rep *Reply) error {
+	rep.Reset()
+	switch kind {
+	case ReplyValues:
+		return readValues(br, rep)
+	case ReplyMeta:
+		return readMeta(br, rep)
+	case ReplyMetaQuiet:
+		return readMetaQuiet(br, rep)
+	}
+	_, err := appendLine(br, rep)
+	return err
+}
+
+// appendLine appends one CRLF-terminated line to rep.Raw and returns it
+// (without CRLF).
+func appendLine(br *bufio.Reader, rep *Reply) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		if err == bufio.ErrBufferFull {
+			return nil, fmt.Errorf("%w: line longer than %d bytes", ErrMalformed, br.Size())
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	if len(line) < 2 || line[len(line)-2] != '\r' {
+		return nil, fmt.Errorf("%w: line without CRLF", ErrMalformed)
+	}
+	start := len(rep.Raw)
+	rep.Raw = append(rep.Raw, line...)
+	return rep.Raw[start : len(rep.Raw)-2], nil
+}
+
+// appendData appends a data block of n bytes and its CRLF.
+func appendData(br *bufio.Reader, rep *Reply, n int) error {
+	if n < 0 || n > MaxBackendValue {
+		return fmt.Errorf("%w: value size %d", ErrMalformed, n)
+	}
+	start := len(rep.Raw)
+	rep.Raw = append(rep.Raw, make([]byte, n+2)...)
+	if _, err := io.ReadFull(br, rep.Raw[start:]); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	if rep.Raw[start+n] != '\r' || rep.Raw[start+n+1] != '\n' {
+		return fmt.Errorf("%w: data block without CRLF", ErrMalformed)
+	}
+	return nil
+}
+
+func readValues(br *bufio.Reader, rep *Reply) error {
+	for {
+		start := len(rep.Raw)
+		line, err := appendLine(br, rep)
+		if err != nil {
+			return err
+		}
+		if string(line) == "END" {
+			return nil
+		}
+		if !bytes.HasPrefix(line, []byte("VALUE ")) {
+			if isErrorLine(line) && len(rep.Items) == 0 {
+				return nil
+			}
+			return fmt.Errorf("%w: %q in a get reply", ErrMalformed, truncate(line))
+		}
+		key, size, ok := parseValueLine(line)
+		if !ok {
+			return fmt.Errorf("%w: bad VALUE line %q", ErrMalformed, truncate(line))
+		}
+		keyStart := start + 6
+		if err := appendData(br, rep, size); err != nil {
+			return err
+		}
+		rep.Items = append(rep.Items, Item{KeyStart: keyStart, KeyEnd: keyStart + len(key), Start: start, End: len(rep.Raw)})
+	}
+}
+
+// parseValueLine parses "VALUE <key> <flags> <bytes> [<cas>]".
+func parseValueLine(line []byte) (key []byte, size int, ok bool) {
+	rest := line[6:]
+	key, rest = nextToken(rest)
+	flags, rest := nextToken(rest)
+	sz, rest := nextToken(rest)
+	casTok, rest := nextToken(rest)
+	extra, _ := nextToken(rest)
+	if len(key) == 0 || !isUint(flags, 32) || len(extra) != 0 || (len(casTok) > 0 && !isUint(casTok, 64)) {
+		return nil, 0, false
+	}
+	size, ok = parseSize(sz)
+	return key, size, ok
+}
+
+func readMeta(br *bufio.Reader, rep *Reply) error {
+	line, err := appendLine(br, rep)
+	if err != nil {
+		return err
+	}
+	if len(line) < 2 {
+		return fmt.Errorf("%w: meta reply %q", ErrMalformed, truncate(line))
+	}
+	if !bytes.HasPrefix(line, []byte("VA ")) {
+		return nil
+	}
+	sz, _ := nextToken(line[3:])
+	n, ok := parseSize(sz)
+	if !ok {
+		return fmt.Errorf("%w: bad VA line %q", ErrMalformed, truncate(line))
+	}
+	return appendData(br, rep, n)
+}
+
+func readMetaQuiet(br *bufio.Reader, rep *Reply) error {
+	for i := 0; ; i++ {
+		start := len(rep.Raw)
+		if err := readMetaInto(br, rep); err != nil {
+			return err
+		}
+		if string(rep.Raw[start:]) == "MN\r\n" {
+			rep.Raw = rep.Raw[:start]
+			return nil
+		}
+		if i > 0 {
+			return fmt.Errorf("%w: more than one reply before MN", ErrMalformed)
+		}
+	}
+}
+
+func readMetaInto(br *bufio.Reader, rep *Reply) error {
+	line, err := appendLine(br, rep)
+	if err != nil {
+		return err
+	}
+	if !bytes.HasPrefix(line, []byte("VA ")) {
+		return nil
+	}
+	sz, _ := nextToken(line[3:])
+	n, ok := parseSize(sz)
+	if !ok {
+		return fmt.Errorf("%w: bad VA line %q", ErrMalformed, truncate(line))
+	}
+	return appendData(br, rep, n)
+}
+
+func truncate(b []byte) []byte {
+	if len(b) > 64 {
+		return b[:64]
+	}
+	return b
+}

@@ -1,0 +1,303 @@
+// Backend connections: per node, a few long-lived pipelined connections,
+// each with one writer goroutine (batching many clients' requests into one
+// write) and one reader goroutine matching replies to a FIFO of pending
+// requests.
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/shepherd-proxy/shepherd/protocol"
+)
+
+// Errors a backend request can end with.
+var (
+	ErrBackendBusy    = errors.New("proxy: too many requests in flight to backend")
+	ErrBackendTimeout = errors.New("proxy: backend timeout")
+	ErrBackendClosed  = errors.New("proxy: backend connection closed")
+	ErrUnexpectedData = errors.New("proxy: backend sent data nobody asked for")
+)
+
+// maxBatch bounds how many bytes one backend write gathers.
+const maxBatch = 256 << 10
+
+// op is one request to one backend node and, once done, its reply.
+type op struct {
+	wire     []byte
+	kind     protocol.ReplyKind
+	reply    protocol.Reply
+	err      error
+	node     *node
+	start    time.Time
+	deadline time.Time
+	done     chan struct{} // receives once when the op is finished
+}
+
+var opPool = sync.Pool{New: func() any { return &op{done: make(chan struct{}, 1)} }}
+
+func getOp(n *node, kind protocol.ReplyKind) *op {
+	o := opPool.Get().(*op)
+	o.node, o.kind, o.err = n, kind, nil
+	o.wire = o.wire[:0]
+	o.reply.Reset()
+	return o
+}
+
+// putOp recycles a finished op whose reply has been consumed.
+func putOp(o *op) {
+	if cap(o.reply.Raw) > 64<<10 {
+		o.reply.Raw = nil
+	}
+	if cap(o.wire) > 64<<10 {
+		o.wire = nil
+	}
+	o.node = nil
+	opPool.Put(o)
+}
+
+// finish records the outcome and wakes the waiter. Called exactly once.
+func (o *op) finish(err error) {
+	o.err = err
+	o.node.finished(o)
+	o.done <- struct{}{}
+}
+
+func (o *op) wait() error {
+	<-o.done
+	return o.err
+}
+
+// backendConn is one logical connection to a node: a queue served by a
+// writer goroutine that (re)dials a wireConn when needed.
+type backendConn struct {
+	n    *node
+	in   chan *op
+	quit chan struct{}
+}
+
+func (c *backendConn) enqueue(o *op) bool {
+	select {
+	case c.in <- o:
+		return true
+	default:
+		return false
+	}
+}
+
+// writeLoop is the connection's single writer.
+func (c *backendConn) writeLoop() {
+	var (
+		wc    *wireConn
+		ops   []*op
+		batch []byte
+	)
+	for {
+		select {
+		case o := <-c.in:
+			ops = c.gather(append(ops[:0], o))
+		case <-c.quit:
+			if wc != nil {
+				wc.kill(ErrBackendClosed)
+			}
+			c.drain(ErrBackendClosed)
+			return
+		}
+		ops = failExpired(ops)
+		if len(ops) == 0 {
+			continue
+		}
+		wc = c.deliver(wc, ops, &batch)
+	}
+}
+
+// gather adds to ops whatever else is already queued, up to maxBatch bytes.
+func (c *backendConn) gather(ops []*op) []*op {
+	size := len(ops[0].wire)
+	for size < maxBatch {
+		select {
+		case o := <-c.in:
+			ops = append(ops, o)
+			size += len(o.wire)
+		default:
+			return ops
+		}
+	}
+	return ops
+}
+
+// failExpired fails the ops whose deadline passed while they were queued.
+func failExpired(ops []*op) []*op {
+	now := time.Now()
+	kept := ops[:0]
+	for _, o := range ops {
+		if now.After(o.deadline) {
+			o.finish(fmt.Errorf("%w: queued past its deadline", ErrBackendTimeout))
+			continue
+		}
+		kept = append(kept, o)
+	}
+	return kept
+}
+
+// deliver hands ops to a live wireConn (dialing one if needed) and writes
+// them in one syscall. It returns the wireConn to use next time.
+func (c *backendConn) deliver(wc *wireConn, ops []*op, batch *[]byte) *wireConn {
+	b := (*batch)[:0]
+	for _, o := range ops {
+		b = append(b, o.wire...) // copied before the op is visible to the reader
+	}
+	if cap(b) > maxBatch*4 {
+		*batch = nil
+	} else {
+		*batch = b
+	}
+	for attempt := 0; ; attempt++ {
+		if wc == nil || wc.isDead() {
+			var err error
+			if wc, err = c.n.dial(); err != nil {
+				failAll(ops, err)
+				c.drain(err)
+				return nil
+			}
+		}
+		if wc.push(ops) {
+			break
+		}
+		if attempt > 0 {
+			failAll(ops, ErrBackendClosed)
+			return wc
+		}
+	}
+	wc.nc.SetWriteDeadline(ops[0].deadline)
+	if _, err := wc.nc.Write(b); err != nil {
+		wc.kill(c.n.wrap(err))
+	}
+	return wc
+}
+
+// drain fails every op already queued, so that a dead node costs queued
+// clients one dial attempt, not one each.
+func (c *backendConn) drain(err error) {
+	for {
+		select {
+		case o := <-c.in:
+			o.finish(err)
+		default:
+			return
+		}
+	}
+}
+
+func failAll(ops []*op, err error) {
+	for _, o := range ops {
+		o.finish(err)
+	}
+}
+
+// wireConn is one TCP (or unix) connection to a node.
+type wireConn struct {
+	n  *node
+	nc net.Conn
+	br *bufio.Reader
+
+	mu      sync.Mutex // guards the fields below and the read deadline
+	pending []*op      // written or about to be, awaiting replies in order
+	dead    bool
+}
+
+func (w *wireConn) isDead() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dead
+}
+
+// push appends ops to the pending FIFO; false if the connection died.
+func (w *wireConn) push(ops []*op) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.dead {
+		return false
+	}
+	if len(w.pending) == 0 {
+		w.nc.SetReadDeadline(ops[0].deadline)
+	}
+	w.pending = append(w.pending, ops...)
+	return true
+}
+
+// kill closes the connection and fails everything pending on it: once a
+// reply stream is in doubt no later reply can be trusted.
+func (w *wireConn) kill(err error) {
+	w.mu.Lock()
+	if w.dead {
+		w.mu.Unlock()
+		return
+	}
+	w.dead = true
+	ops := w.pending
+	w.pending = nil
+	w.mu.Unlock()
+	w.nc.Close()
+	failAll(ops, err)
+	if len(ops) > 0 {
+		w.n.connErrors.Add(1)
+	}
+}
+
+// readLoop is the connection's single reader.
+func (w *wireConn) readLoop() {
+	for {
+		if _, err := w.br.Peek(1); err != nil {
+			w.kill(w.n.wrap(err))
+			return
+		}
+		o := w.front()
+		if o == nil {
+			w.kill(w.n.wrap(ErrUnexpectedData))
+			return
+		}
+		if err := protocol.ReadReply(w.br, o.kind, &o.reply); err != nil {
+			w.kill(w.n.wrap(err))
+			return
+		}
+		w.pop()
+		o.finish(nil)
+	}
+}
+
+func (w *wireConn) front() *op {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.pending) == 0 {
+		return nil
+	}
+	return w.pending[0]
+}
+
+// pop removes the answered op and arms the read deadline for the next.
+func (w *wireConn) pop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pending[0] = nil
+	w.pending = w.pending[1:]
+	if len(w.pending) == 0 {
+		w.pending = w.pending[:0:0]
+		w.nc.SetReadDeadline(time.Time{})
+		return
+	}
+	w.nc.SetReadDeadline(w.pending[0].deadline)
+}
+
+// wrap names the node in err and sorts timeouts.
+func (n *node) wrap(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = ErrBackendTimeout
+	}
+	return fmt.Errorf("backend %s: %w", n.addr, err)
+}

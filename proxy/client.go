@@ -1,0 +1,439 @@
+// Client connections: one goroutine reads and dispatches a client's
+// commands, a second writes the replies back in the order the commands
+// arrived, waiting on each in turn; pipelined commands overlap.
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strings"
+	"sync"
+
+	"github.com/shepherd-proxy/shepherd/protocol"
+)
+
+// pipelineDepth bounds how many of one client's commands may be in flight.
+const pipelineDepth = 128
+
+var (
+	replyEnd       = []byte("END\r\n")
+	replyOK        = []byte("OK\r\n")
+	replyMN        = []byte("MN\r\n")
+	replyError     = []byte("ERROR\r\n")
+	replyLineLong  = []byte("CLIENT_ERROR line too long\r\n")
+	replyTooMany   = []byte("SERVER_ERROR too many open connections\r\n")
+	replyShutdown  = []byte("SERVER_ERROR shutting down\r\n")
+	serverErrorPfx = []byte("SERVER_ERROR ")
+)
+
+// call is one client command on its way: either a reply known at once
+// (static) or backend ops to wait for.
+type call struct {
+	cmd     protocol.Command
+	static  []byte
+	ops     []*op
+	keyOp   []int    // multi-node retrieval: which op holds each key
+	keys    [][]byte // multi-node retrieval: the keys in request order
+	keyBuf  []byte
+	nkeys   int
+	noreply bool
+	quit    bool
+}
+
+var callPool = sync.Pool{New: func() any { return new(call) }}
+
+func getCall(cmd protocol.Command) *call {
+	c := callPool.Get().(*call)
+	c.cmd = cmd
+	return c
+}
+
+func putCall(c *call) {
+	for i, o := range c.ops {
+		putOp(o)
+		c.ops[i] = nil
+	}
+	*c = call{ops: c.ops[:0], keyOp: c.keyOp[:0], keys: c.keys[:0], keyBuf: c.keyBuf[:0]}
+	callPool.Put(c)
+}
+
+// client is one client connection.
+type client struct {
+	s      *Server
+	nc     net.Conn
+	rd     *protocol.Reader
+	bw     *bufio.Writer
+	route  *router
+	lane   uint32 // picks this client's connection to each node
+	calls  chan *call
+	werr   error
+	nodes  []*node // scratch: the node of each key of a retrieval
+	groups []*node // scratch: distinct nodes of a retrieval
+	b64    []byte  // scratch: a decoded base64 key
+}
+
+func (s *Server) newClient(nc net.Conn, route *router) *client {
+	return &client{
+		lane:  uint32(s.m.totalConns.Load()),
+		s:     s,
+		nc:    nc,
+		rd:    protocol.NewReader(nc, s.limits),
+		bw:    bufio.NewWriterSize(nc, 16<<10),
+		route: route,
+		calls: make(chan *call, pipelineDepth),
+	}
+}
+
+// serve runs the connection until the client quits or the server drains.
+func (c *client) serve() {
+	done := make(chan struct{})
+	go c.writeLoop(done)
+	c.readLoop()
+	close(c.calls)
+	<-done
+	c.nc.Close()
+}
+
+// readLoop parses commands and dispatches them. A panic here ends only
+// this connection.
+func (c *client) readLoop() {
+	defer c.recover("read")
+	var req protocol.Request
+	for {
+		err := c.rd.Read(&req)
+		if err != nil {
+			cl, fatal := c.errorCall(err)
+			if cl != nil {
+				c.calls <- cl
+			}
+			if fatal {
+				return
+			}
+			continue
+		}
+		cl := c.dispatch(&req)
+		quit := cl.quit // cl belongs to the writer once sent
+		c.calls <- cl
+		if quit {
+			return
+		}
+	}
+}
+
+func (c *client) recover(where string) {
+	if r := recover(); r != nil {
+		c.s.m.panics.Add(1)
+		c.s.log.Error("client connection panicked; closing it", "where", where,
+			"remote", c.nc.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
+		c.nc.Close()
+	}
+}
+
+// errorCall turns a parse error into the reply the client gets, and says
+// whether the connection must close.
+func (c *client) errorCall(err error) (*call, bool) {
+	var ce *protocol.ClientError
+	switch {
+	case errors.As(err, &ce):
+		c.s.m.clientErrors.Add(1)
+		cl := getCall(protocol.CmdUnknown)
+		cl.static = []byte("CLIENT_ERROR " + ce.Msg + "\r\n")
+		return cl, false
+	case errors.Is(err, protocol.ErrUnknownCommand):
+		c.s.m.clientErrors.Add(1)
+		cl := getCall(protocol.CmdUnknown)
+		cl.static = replyError
+		return cl, false
+	case errors.Is(err, protocol.ErrLineTooLong):
+		c.s.m.clientErrors.Add(1)
+		cl := getCall(protocol.CmdUnknown)
+		cl.static = replyLineLong
+		return cl, true
+	}
+	return nil, true // I/O: the client is gone or the server is draining
+}
+
+// dispatch starts a command and returns the call its reply will come from.
+func (c *client) dispatch(req *protocol.Request) *call {
+	c.s.m.commands[req.Cmd].Add(1)
+	cl := getCall(req.Cmd)
+	switch req.Cmd {
+	case protocol.CmdGet, protocol.CmdGets, protocol.CmdGat, protocol.CmdGats:
+		c.retrieve(cl, req)
+	case protocol.CmdMetaNoop:
+		cl.static = replyMN
+	case protocol.CmdFlushAll:
+		c.flushAll(cl, req)
+	case protocol.CmdVersion:
+		cl.static = c.s.versionReply
+	case protocol.CmdVerbosity:
+		if !req.Noreply {
+			cl.static = replyOK
+		}
+	case protocol.CmdStats:
+		cl.static = c.s.statsReply(req.Args)
+	case protocol.CmdQuit:
+		cl.quit = true
+	default:
+		c.single(cl, req)
+	}
+	return cl
+}
+
+// single sends a one-key command to the key's node.
+func (c *client) single(cl *call, req *protocol.Request) {
+	n := c.route.node(req, req.Key(), &c.b64)
+	o := getOp(n, protocol.ReplyKindOf(req))
+	o.wire = protocol.AppendRequest(o.wire, req)
+	cl.ops = append(cl.ops, o)
+	cl.noreply = req.Noreply && !req.Cmd.IsMeta() // quiet meta replies are framed by the backend
+	n.send(o, c.lane)
+}
+
+// retrieve splits a get over the nodes owning its keys; most gets touch
+// one node and need no merge.
+func (c *client) retrieve(cl *call, req *protocol.Request) {
+	var exptime []byte
+	if len(req.Args) > 0 {
+		exptime = req.Args[0]
+	}
+	cl.nkeys = len(req.Keys)
+	c.nodes, c.groups = c.nodes[:0], c.groups[:0]
+	for _, k := range req.Keys {
+		n := c.route.pool(k).lookup(k)
+		c.nodes = append(c.nodes, n)
+		if indexOf(c.groups, n) < 0 {
+			c.groups = append(c.groups, n)
+		}
+	}
+	if len(c.groups) == 1 {
+		o := getOp(c.groups[0], protocol.ReplyValues)
+		o.wire = protocol.AppendRetrieval(o.wire, req.Cmd, exptime, req.Keys)
+		cl.ops = append(cl.ops, o)
+		c.groups[0].send(o, c.lane)
+		return
+	}
+	c.fanOut(cl, req.Cmd, exptime, req.Keys)
+}
+
+// fanOut sends one request per node and remembers, per key, where its
+// answer will be, so that the merge keeps the order asked.
+func (c *client) fanOut(cl *call, cmd protocol.Command, exptime []byte, keys [][]byte) {
+	for i, k := range keys {
+		cl.keyOp = append(cl.keyOp, indexOf(c.groups, c.nodes[i]))
+		cl.keyBuf = append(cl.keyBuf, k...)
+	}
+	off := 0
+	for _, k := range keys {
+		cl.keys = append(cl.keys, cl.keyBuf[off:off+len(k)])
+		off += len(k)
+	}
+	for g, n := range c.groups {
+		o := getOp(n, protocol.ReplyValues)
+		o.wire = appendGroup(o.wire, cmd, exptime, cl.keys, cl.keyOp, g)
+		cl.ops = append(cl.ops, o)
+	}
+	for g, n := range c.groups {
+		n.send(cl.ops[g], c.lane)
+	}
+}
+
+// appendGroup encodes the retrieval of the keys that belong to group g.
+func appendGroup(dst []byte, cmd protocol.Command, exptime []byte, keys [][]byte, keyOp []int, g int) []byte {
+	dst = append(dst, cmd.String()...)
+	if len(exptime) > 0 {
+		dst = append(dst, ' ')
+		dst = append(dst, exptime...)
+	}
+	for i, k := range keys {
+		if keyOp[i] == g {
+			dst = append(dst, ' ')
+			dst = append(dst, k...)
+		}
+	}
+	return append(dst, "\r\n"...)
+}
+
+func indexOf(ns []*node, n *node) int {
+	for i, x := range ns {
+		if x == n {
+			return i
+		}
+	}
+	return -1
+}
+
+// flushAll sends flush_all to every node of every pool.
+func (c *client) flushAll(cl *call, req *protocol.Request) {
+	cl.noreply = req.Noreply
+	for _, p := range c.s.pools {
+		for _, n := range p.nodes {
+			o := getOp(n, protocol.ReplyLine)
+			o.wire = protocol.AppendRequest(o.wire, req)
+			cl.ops = append(cl.ops, o)
+		}
+	}
+	for _, o := range cl.ops {
+		o.node.send(o, c.lane)
+	}
+}
+
+// writeLoop writes replies in command order and flushes whenever it has
+// caught up with the reader.
+func (c *client) writeLoop(done chan struct{}) {
+	defer close(done)
+	defer c.recoverWriter()
+	for cl := range c.calls {
+		c.writeCall(cl)
+		putCall(cl)
+		if len(c.calls) == 0 {
+			c.flush()
+		}
+	}
+	c.flush()
+}
+
+func (c *client) recoverWriter() {
+	if r := recover(); r != nil {
+		c.recover2(r)
+		for cl := range c.calls { // keep the reader unblocked until it stops
+			for _, o := range cl.ops {
+				o.wait()
+			}
+		}
+	}
+}
+
+func (c *client) recover2(r any) {
+	c.s.m.panics.Add(1)
+	c.s.log.Error("client connection panicked; closing it", "where", "write",
+		"remote", c.nc.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
+	c.nc.Close()
+}
+
+func (c *client) flush() {
+	if c.werr == nil {
+		c.werr = c.bw.Flush()
+	}
+}
+
+func (c *client) write(b []byte) {
+	if c.werr == nil {
+		_, c.werr = c.bw.Write(b)
+	}
+}
+
+// writeCall waits for one call's ops and writes its reply.
+func (c *client) writeCall(cl *call) {
+	switch {
+	case cl.static != nil:
+		c.write(cl.static)
+	case len(cl.ops) == 0:
+	case cl.cmd.IsRetrieval() && len(cl.ops) == 1:
+		c.writeValues(cl)
+	case cl.cmd.IsRetrieval():
+		c.writeMerged(cl)
+	case cl.cmd == protocol.CmdFlushAll:
+		c.writeFlush(cl)
+	default:
+		c.writeSingle(cl)
+	}
+}
+
+func (c *client) writeValues(cl *call) {
+	o := cl.ops[0]
+	if err := o.wait(); err != nil || o.reply.IsError() {
+		c.s.m.failedKeys.Add(uint64(cl.nkeys))
+		c.s.m.misses.Add(uint64(cl.nkeys))
+		c.write(replyEnd)
+		return
+	}
+	hits := len(o.reply.Items)
+	c.s.m.hits.Add(uint64(hits))
+	c.s.m.misses.Add(uint64(cl.nkeys - hits))
+	c.write(o.reply.Raw)
+}
+
+// writeMerged relays a fanned-out get in the order its keys were asked; a
+// failed node's keys are misses.
+func (c *client) writeMerged(cl *call) {
+	var cursor [64]int
+	cur := cursor[:0]
+	for _, o := range cl.ops {
+		o.wait()
+		cur = append(cur, 0)
+	}
+	var hits uint64
+	for i, k := range cl.keys {
+		g := cl.keyOp[i]
+		o := cl.ops[g]
+		if o.err != nil || o.reply.IsError() {
+			c.s.m.failedKeys.Add(1)
+			continue
+		}
+		if cur[g] < len(o.reply.Items) && bytes.Equal(o.reply.Key(cur[g]), k) {
+			c.write(o.reply.Value(cur[g]))
+			cur[g]++
+			hits++
+		}
+	}
+	c.s.m.hits.Add(hits)
+	c.s.m.misses.Add(uint64(len(cl.keys)) - hits)
+	c.write(replyEnd)
+}
+
+func (c *client) writeFlush(cl *call) {
+	var failed int
+	var first error
+	for _, o := range cl.ops {
+		err := o.wait()
+		if err == nil && string(o.reply.Raw) != "OK\r\n" {
+			err = fmt.Errorf("backend %s: %s", o.node.addr, strings.TrimSpace(string(o.reply.Raw)))
+		}
+		if err != nil {
+			failed++
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	if cl.noreply {
+		return
+	}
+	if failed == 0 {
+		c.write(replyOK)
+		return
+	}
+	c.s.m.serverErrors.Add(1)
+	c.write([]byte(fmt.Sprintf("SERVER_ERROR flush_all failed on %d of %d nodes: %s\r\n", failed, len(cl.ops), errText(first))))
+}
+
+func (c *client) writeSingle(cl *call) {
+	o := cl.ops[0]
+	if err := o.wait(); err != nil {
+		if cl.noreply {
+			return
+		}
+		c.s.m.serverErrors.Add(1)
+		c.write(serverErrorPfx)
+		c.write([]byte(errText(err)))
+		c.write([]byte("\r\n"))
+		return
+	}
+	if !cl.noreply {
+		c.write(o.reply.Raw)
+	}
+}
+
+// errText renders an error for a SERVER_ERROR line: one line, no prefix noise.
+func errText(err error) string {
+	s := strings.ReplaceAll(err.Error(), "proxy: ", "")
+	return strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
+}
+
+var _ = slog.Default
