@@ -1,0 +1,174 @@
+// Config: flags, SHEPHERD_* environment and a config file (shepherd's YAML or
+// a twemproxy nutcracker.yml) become one validated proxy.Config.
+//
+// Precedence, highest first: flags, environment, file, defaults. The
+// overridable settings are the file's top-level scalars:
+//
+//	key              flag          environment
+//	listen           --listen      SHEPHERD_LISTEN
+//	admin            --admin       SHEPHERD_ADMIN ("" or "off" disables)
+//	log_level        --log-level   SHEPHERD_LOG_LEVEL
+//	max_connections                SHEPHERD_MAX_CONNECTIONS
+//	max_item_size                  SHEPHERD_MAX_ITEM_SIZE
+//	default_pool                   SHEPHERD_DEFAULT_POOL
+//	(the file)       --config, -c  SHEPHERD_CONFIG
+//
+// Pools and routes come from the file only.
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cast"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/shepherd-proxy/shepherd/proxy"
+)
+
+// DefaultAdmin is where /metrics and /healthz listen unless told otherwise.
+const DefaultAdmin = "127.0.0.1:9150"
+
+// settings is everything main needs to run.
+type settings struct {
+	Config   *proxy.Config // validated
+	LogLevel slog.Level
+	File     string   // the config file read
+	Format   string   // "shepherd" or "twemproxy"
+	Order    []string // pool names in file order
+	Notes    []string // keys accepted but not acted on, to log once at start
+}
+
+// newFlagSet defines shepherd's command line; usage goes to w.
+func newFlagSet(w io.Writer) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("shepherd", pflag.ContinueOnError)
+	fs.SetOutput(w)
+	fs.StringP("config", "c", "", "config `file`: shepherd YAML or a twemproxy nutcracker.yml (env SHEPHERD_CONFIG)")
+	fs.String("listen", "", "client listener, host:port or unix:/path (env SHEPHERD_LISTEN; default 127.0.0.1:11211)")
+	fs.String("admin", "", "admin listener for /metrics and /healthz, \"off\" disables (env SHEPHERD_ADMIN; default "+DefaultAdmin+")")
+	fs.String("log-level", "", "debug, info, warn or error (env SHEPHERD_LOG_LEVEL; default info)")
+	fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(w, "Usage: shepherd --config FILE [flags]\n\nshepherd is a memcached sidecar proxy.\n\n%s", fs.FlagUsages())
+	}
+	return fs
+}
+
+// loadSettings reads the file named by --config or SHEPHERD_CONFIG, layers
+// environment and flags over it, and validates the result once.
+func loadSettings(fs *pflag.FlagSet) (*settings, error) {
+	v := newViper(fs)
+	path := v.GetString("config")
+	if path == "" {
+		return nil, fmt.Errorf("no config file: pass --config FILE or set SHEPHERD_CONFIG")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	fc, err := parseFile(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := v.MergeConfigMap(fc.scalars); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	s, err := build(v, fc)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	s.File = path
+	return s, nil
+}
+
+// newViper binds the overridable settings to SHEPHERD_* and to the flags.
+func newViper(fs *pflag.FlagSet) *viper.Viper {
+	v := viper.New()
+	v.SetEnvPrefix("SHEPHERD")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	v.AllowEmptyEnv(true) // SHEPHERD_ADMIN= disables the admin listener
+	v.AutomaticEnv()
+	v.SetDefault("admin", DefaultAdmin)
+	v.SetDefault("log_level", "info")
+	for key, flag := range map[string]string{"config": "config", "listen": "listen", "admin": "admin", "log_level": "log-level"} {
+		if f := fs.Lookup(flag); f != nil {
+			v.BindPFlag(key, f) // only errors on a nil flag
+		}
+	}
+	return v
+}
+
+// build assembles and validates the proxy config.
+func build(v *viper.Viper, fc *fileConfig) (*settings, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(v.GetString("log_level"))); err != nil {
+		return nil, fmt.Errorf("log_level: %q is not debug, info, warn or error", v.GetString("log_level"))
+	}
+	maxConns, err := intSetting(v, "max_connections")
+	if err != nil {
+		return nil, err
+	}
+	maxItem, err := intSetting(v, "max_item_size")
+	if err != nil {
+		return nil, err
+	}
+	admin := v.GetString("admin")
+	if admin == "off" {
+		admin = ""
+	}
+	cfg := &proxy.Config{
+		Listen:         v.GetString("listen"),
+		Admin:          admin,
+		MaxConnections: maxConns,
+		MaxItemSize:    maxItem,
+		Pools:          fc.pools,
+		Routes:         fc.routes,
+		DefaultPool:    v.GetString("default_pool"),
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := distinctListeners(cfg); err != nil {
+		return nil, err
+	}
+	return &settings{Config: cfg, LogLevel: level, Format: fc.format, Order: fc.order, Notes: fc.notes}, nil
+}
+
+// intSetting reads a whole number ≥ 0 that may come from the environment as text.
+func intSetting(v *viper.Viper, key string) (int, error) {
+	raw := v.Get(key)
+	if raw == nil {
+		return 0, nil
+	}
+	n, err := cast.ToIntE(raw)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s: %q is not a whole number ≥ 0 (env SHEPHERD_%s)", key, fmt.Sprint(raw), strings.ToUpper(key))
+	}
+	return n, nil
+}
+
+// distinctListeners rejects two listeners on one address, which would fail
+// only later, at bind time, with a less helpful error.
+func distinctListeners(cfg *proxy.Config) error {
+	owner := map[string]string{cfg.Listen: "listen"}
+	if cfg.Admin != "" {
+		if other, dup := owner[cfg.Admin]; dup {
+			return fmt.Errorf("admin %s is also %s", cfg.Admin, other)
+		}
+		owner[cfg.Admin] = "admin"
+	}
+	for name, p := range cfg.Pools {
+		if p.Listen == "" {
+			continue
+		}
+		if other, dup := owner[p.Listen]; dup {
+			return fmt.Errorf("pool %q: listen %s is also %s", name, p.Listen, other)
+		}
+		owner[p.Listen] = fmt.Sprintf("pool %q's listen", name)
+	}
+	return nil
+}

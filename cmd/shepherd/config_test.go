@@ -1,0 +1,513 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shepherd-proxy/shepherd/proxy"
+	"github.com/shepherd-proxy/shepherd/ring"
+)
+
+// TestMain clears SHEPHERD_* from the environment so that a developer's
+// shell cannot change what the tests load; see also TestMain in main_test.go.
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "" {
+		for _, kv := range os.Environ() {
+			if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "SHEPHERD_") {
+				os.Unsetenv(k)
+			}
+		}
+	}
+	runChildOrTests(m)
+}
+
+// load writes yaml to a file and loads it with args after --config FILE.
+func load(t *testing.T, yaml string, args ...string) (*settings, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "shepherd.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fs := newFlagSet(io.Discard)
+	if err := fs.Parse(append([]string{"--config", path}, args...)); err != nil {
+		t.Fatalf("flags %q: %v", args, err)
+	}
+	return loadSettings(fs)
+}
+
+func mustLoad(t *testing.T, yaml string, args ...string) *settings {
+	t.Helper()
+	s, err := load(t, yaml, args...)
+	if err != nil {
+		t.Fatalf("load: got error %v; want none\nconfig:\n%s", err, yaml)
+	}
+	return s
+}
+
+const fullShepherd = `
+listen: 127.0.0.1:11211          # or unix:/path/to.sock
+admin: 127.0.0.1:9150            # /metrics and /healthz
+max_connections: 4096
+max_item_size: 1048576
+log_level: debug
+pools:
+  main:
+    distribution: ketama         # ketama | jump | modula
+    hash: md5                    # twemproxy's names
+    hash_tag: "{}"               # optional
+    ketama_compat: twemproxy     # or libmemcached
+    timeout: 250ms               # per backend request
+    connect_timeout: 100ms
+    connections: 2               # pipelined connections per node
+    max_inflight: 100
+    servers:                     # twemproxy style: host:port:weight [name]
+      - 127.0.0.1:21211:1 cache-a
+      - 127.0.0.1:21212:1
+  users:
+    listen: 127.0.0.1:11311
+    distribution: jump
+    hash: fnv1a_64
+    timeout: 1s
+    servers:
+      - 127.0.0.1:21213:3
+routes:                          # optional: key prefix -> pool
+  - prefix: "user:"
+    pool: users
+default_pool: main
+`
+
+func TestLoadShepherdFull(t *testing.T) {
+	t.Parallel()
+	s := mustLoad(t, fullShepherd)
+	cfg := s.Config
+	if s.Format != formatShepherd {
+		t.Errorf("format: got %q; want %q", s.Format, formatShepherd)
+	}
+	if s.LogLevel != slog.LevelDebug {
+		t.Errorf("log level: got %v; want debug", s.LogLevel)
+	}
+	checkEq(t, "listen", cfg.Listen, "127.0.0.1:11211")
+	checkEq(t, "admin", cfg.Admin, "127.0.0.1:9150")
+	checkEq(t, "max_connections", cfg.MaxConnections, 4096)
+	checkEq(t, "max_item_size", cfg.MaxItemSize, 1048576)
+	checkEq(t, "default_pool", cfg.DefaultPool, "main")
+	checkEq(t, "routes", cfg.Routes, []proxy.Route{{Prefix: "user:", Pool: "users"}})
+	checkEq(t, "order", s.Order, []string{"main", "users"})
+	main := cfg.Pools["main"]
+	checkEq(t, "main ring", main.Ring, ring.Options{Distribution: "ketama", Hash: "md5", HashTag: "{}", Compat: "twemproxy"})
+	checkEq(t, "main timeout", main.Timeout, 250*time.Millisecond)
+	checkEq(t, "main connect_timeout", main.ConnectTimeout, 100*time.Millisecond)
+	checkEq(t, "main connections", main.Connections, 2)
+	checkEq(t, "main max_inflight", main.MaxInflight, 100)
+	checkEq(t, "main servers", main.Servers, []ring.Node{
+		{Addr: "127.0.0.1:21211", Weight: 1, Name: "cache-a"},
+		{Addr: "127.0.0.1:21212", Weight: 1},
+	})
+	users := cfg.Pools["users"]
+	checkEq(t, "users name", users.Name, "users")
+	checkEq(t, "users listen", users.Listen, "127.0.0.1:11311")
+	checkEq(t, "users ring", users.Ring, ring.Options{Distribution: "jump", Hash: "fnv1a_64"})
+	checkEq(t, "users timeout", users.Timeout, time.Second)
+	checkEq(t, "users connect_timeout (default)", users.ConnectTimeout, proxy.DefaultConnectTimeout)
+	checkEq(t, "users servers", users.Servers, []ring.Node{{Addr: "127.0.0.1:21213", Weight: 3}})
+}
+
+const minimal = `
+pools:
+  cache:
+    servers: [127.0.0.1:21211:1]
+`
+
+func TestLoadShepherdDefaults(t *testing.T) {
+	t.Parallel()
+	s := mustLoad(t, minimal)
+	cfg := s.Config
+	checkEq(t, "listen", cfg.Listen, "127.0.0.1:11211")
+	checkEq(t, "admin", cfg.Admin, DefaultAdmin)
+	checkEq(t, "max_connections", cfg.MaxConnections, proxy.DefaultMaxConnections)
+	checkEq(t, "max_item_size", cfg.MaxItemSize, proxy.DefaultMaxItemSize)
+	checkEq(t, "default_pool", cfg.DefaultPool, "cache")
+	checkEq(t, "log level", s.LogLevel, slog.LevelInfo)
+	p := cfg.Pools["cache"]
+	checkEq(t, "timeout", p.Timeout, proxy.DefaultTimeout)
+	checkEq(t, "connections", p.Connections, proxy.DefaultConnections)
+}
+
+func TestLoadShepherdVariants(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		yaml  string
+		check func(t *testing.T, cfg *proxy.Config)
+	}{
+		{"admin empty disables", "admin: \"\"\n" + minimal, func(t *testing.T, cfg *proxy.Config) {
+			checkEq(t, "admin", cfg.Admin, "")
+		}},
+		{"admin off disables", "admin: \"off\"\n" + minimal, func(t *testing.T, cfg *proxy.Config) {
+			checkEq(t, "admin", cfg.Admin, "")
+		}},
+		{"unix listen", "listen: unix:/tmp/shepherd.sock\n" + minimal, func(t *testing.T, cfg *proxy.Config) {
+			checkEq(t, "listen", cfg.Listen, "unix:/tmp/shepherd.sock")
+		}},
+		{"server without weight", "pools:\n  p:\n    servers: [\"10.0.0.1:11211\"]\n", func(t *testing.T, cfg *proxy.Config) {
+			checkEq(t, "servers", cfg.Pools["p"].Servers, []ring.Node{{Addr: "10.0.0.1:11211", Weight: 1}})
+		}},
+		{"libmemcached compat", "pools:\n  p:\n    ketama_compat: libmemcached\n    servers: [\"10.0.0.1:11211:2\"]\n", func(t *testing.T, cfg *proxy.Config) {
+			checkEq(t, "compat", cfg.Pools["p"].Ring.Compat, "libmemcached")
+		}},
+		{"fractional duration", "pools:\n  p:\n    timeout: 1.5s\n    servers: [\"10.0.0.1:11211\"]\n", func(t *testing.T, cfg *proxy.Config) {
+			checkEq(t, "timeout", cfg.Pools["p"].Timeout, 1500*time.Millisecond)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.check(t, mustLoad(t, tt.yaml).Config)
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	t.Parallel()
+	pool := func(lines ...string) string {
+		return "pools:\n  main:\n    " + strings.Join(lines, "\n    ") + "\n"
+	}
+	const srv = "servers: [127.0.0.1:21211:1]"
+	tests := []struct {
+		name string
+		yaml string
+		want []string // substrings of the error
+	}{
+		{"empty file", "", []string{"empty"}},
+		{"comment only", "# nothing\n", []string{"empty"}},
+		{"yaml syntax", "pools: [\n", []string{"yaml"}},
+		{"top level list", "- a\n- b\n", []string{"top level", "a list"}},
+		{"duplicate key", "listen: a:1\nlisten: b:2\n" + minimal, []string{`top level: line 2: key "listen" already defined at line 1`}},
+		{"duplicate pool", "pools:\n  a:\n    servers: [\"127.0.0.1:1\"]\n  a:\n    servers: [\"127.0.0.1:2\"]\n", []string{`pools: line 4: key "a" already defined`}},
+		{"duplicate pool key", pool(srv, "timeout: 1s", "timeout: 2s"), []string{`pool "main": line 5: key "timeout" already defined at line 4`}},
+		{"unknown top key", "lisen: 127.0.0.1:1\nadmn: x\n" + minimal, []string{`unknown key "lisen" (line 1), "admn" (line 2)`, "known keys: admin"}},
+		{"unknown pool key", pool(srv, "timout: 1s"), []string{`pool "main": unknown key "timout" (line 4)`}},
+		{"unknown route key", minimal + "routes:\n  - prefix: a\n    pol: cache\n", []string{`routes[0]: unknown key "pol"`}},
+		{"routes not a list", minimal + "routes: {a: b}\n", []string{"routes", "want a list"}},
+		{"no pools", "listen: 127.0.0.1:1\n", []string{"no pools"}},
+		{"pools not a mapping", "pools: [a, b]\n", []string{"pools", "want a mapping"}},
+		{"pool not a mapping", "pools:\n  main: 3\n", []string{`pool "main"`, "want a mapping"}},
+		{"no servers", pool("timeout: 1s"), []string{`pool "main": servers: the pool lists no servers`}},
+		{"servers not a list", pool("servers: 127.0.0.1:1:1"), []string{`pool "main": servers:`, "want a list"}},
+		{"bad duration", pool(srv, "timeout: fast"), []string{`pool "main": timeout: line 4: "fast" is not a duration`}},
+		{"duration without unit", pool(srv, "timeout: 250"), []string{`pool "main": timeout:`, "250 has no unit", "250ms"}},
+		{"negative duration", pool(srv, "connect_timeout: -1s"), []string{`pool "main": connect_timeout:`, `"-1s"`}},
+		{"connections not a number", pool(srv, "connections: two"), []string{`pool "main": connections: line 4: "two" is not a whole number`}},
+		{"negative connections", pool(srv, "connections: -2"), []string{`pool "main": connections:`, `"-2"`}},
+		{"max_connections text", "max_connections: lots\n" + minimal, []string{"top level: max_connections", `"lots"`}},
+		{"bad weight", pool("servers: [\"127.0.0.1:21211:x\"]"), []string{`pool "main": servers: [0] "127.0.0.1:21211:x"`, "weight"}},
+		{"zero weight", pool("servers:", "  - 127.0.0.1:21211:1", "  - 127.0.0.1:21212:0"), []string{`pool "main": servers: [1] "127.0.0.1:21212:0"`, "weight"}},
+		{"bad server syntax", pool("servers: [\"127.0.0.1:21211:1 a b\"]"), []string{`pool "main": servers: [0]`}},
+		{"server list item not scalar", pool("servers: [[a]]"), []string{`pool "main": servers: [0]`}},
+		{"duplicate server", pool("servers: [\"127.0.0.1:1:1\", \"127.0.0.1:1:2\"]"), []string{`pool "main"`, "twice"}},
+		{"unknown distribution", pool(srv, "distribution: random"), []string{`pool "main": distribution: line 4: "random" is not supported`, "ketama, jump, modula"}},
+		{"unknown compat", pool(srv, "ketama_compat: spymemcached"), []string{`pool "main": ketama_compat:`, "spymemcached"}},
+		{"unknown hash", pool(srv, "hash: sha1"), []string{`pool "main"`, "sha1"}},
+		{"bare hash tag", pool(srv, "hash_tag: {}"), []string{`pool "main": hash_tag:`, `quote it`}},
+		{"short hash tag", pool(srv, `hash_tag: "{"`), []string{`pool "main": hash_tag:`, "two characters"}},
+		{"route to unknown pool", minimal + "routes:\n  - prefix: \"a:\"\n    pool: nope\n", []string{`"nope"`}},
+		{"route without prefix", minimal + "routes:\n  - pool: cache\n", []string{"empty prefix"}},
+		{"two pools no default", "pools:\n  a:\n    servers: [\"127.0.0.1:1\"]\n  b:\n    servers: [\"127.0.0.1:2\"]\n", []string{"default_pool is required"}},
+		{"unknown default pool", "default_pool: nope\n" + minimal, []string{`default_pool "nope"`}},
+		{"listen clash", "listen: 127.0.0.1:5000\npools:\n  a:\n    listen: 127.0.0.1:5000\n    servers: [\"127.0.0.1:1\"]\n", []string{`pool "a": listen 127.0.0.1:5000 is also listen`}},
+		{"admin clash", "listen: 127.0.0.1:5000\nadmin: 127.0.0.1:5000\n" + minimal, []string{"admin 127.0.0.1:5000 is also listen"}},
+		{"bad log level", "log_level: loud\n" + minimal, []string{`log_level: "loud"`}},
+		{"pool value is null", "pools:\n  main:\n", []string{`pool "main"`, "want a mapping"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := load(t, tt.yaml)
+			if err == nil {
+				t.Fatalf("load: got no error; want one containing %q\nconfig:\n%s", tt.want, tt.yaml)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error: got %q; want it to contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// twemproxyREADME is the example configuration from twemproxy's README
+// (conf/nutcracker.yml): five pools, two of them redis.
+const twemproxyREADME = `alpha:
+  listen: 127.0.0.1:22121
+  hash: fnv1a_64
+  distribution: ketama
+  auto_eject_hosts: true
+  redis: true
+  server_retry_timeout: 2000
+  server_failure_limit: 1
+  servers:
+   - 127.0.0.1:6379:1
+
+beta:
+  listen: 127.0.0.1:22122
+  hash: fnv1a_64
+  hash_tag: "{}"
+  distribution: ketama
+  auto_eject_hosts: false
+  timeout: 400
+  redis: true
+  servers:
+   - 127.0.0.1:6380:1 server1
+   - 127.0.0.1:6381:1 server2
+   - 127.0.0.1:6382:1 server3
+   - 127.0.0.1:6383:1 server4
+`
+
+// twemproxyMemcached is the memcached part of the same example.
+const twemproxyMemcached = `gamma:
+  listen: 127.0.0.1:22123
+  hash: fnv1a_64
+  distribution: ketama
+  timeout: 400
+  backlog: 1024
+  preconnect: true
+  auto_eject_hosts: true
+  server_retry_timeout: 2000
+  server_failure_limit: 3
+  servers:
+   - 127.0.0.1:11212:1
+   - 127.0.0.1:11213:1
+
+delta:
+  listen: 127.0.0.1:22124
+  hash: fnv1a_64
+  distribution: ketama
+  timeout: 100
+  auto_eject_hosts: true
+  server_retry_timeout: 2000
+  server_failure_limit: 1
+  servers:
+   - 127.0.0.1:11214:1
+   - 127.0.0.1:11215:1
+   - 127.0.0.1:11216:1
+   - 127.0.0.1:11217:1
+   - 127.0.0.1:11218:1
+   - 127.0.0.1:11219:1
+   - 127.0.0.1:11220:1
+   - 127.0.0.1:11221:1
+   - 127.0.0.1:11222:1
+   - 127.0.0.1:11223:1
+
+omega:
+  listen: /tmp/gamma 0666
+  hash: hsieh
+  distribution: ketama
+  auto_eject_hosts: false
+  servers:
+   - 127.0.0.1:11214:100000
+   - 127.0.0.1:11215:1
+`
+
+func TestLoadTwemproxyREADMERejectsRedis(t *testing.T) {
+	t.Parallel()
+	_, err := load(t, twemproxyREADME+"\n"+twemproxyMemcached)
+	want := `pool "alpha": redis: true is not supported`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("load: got error %v; want one containing %q", err, want)
+	}
+}
+
+func TestLoadTwemproxy(t *testing.T) {
+	t.Parallel()
+	s := mustLoad(t, twemproxyMemcached)
+	cfg := s.Config
+	checkEq(t, "format", s.Format, formatTwemproxy)
+	checkEq(t, "order", s.Order, []string{"gamma", "delta", "omega"})
+	checkEq(t, "listen (first pool's)", cfg.Listen, "127.0.0.1:22123")
+	checkEq(t, "default_pool (first pool)", cfg.DefaultPool, "gamma")
+	checkEq(t, "admin", cfg.Admin, DefaultAdmin)
+	gamma, delta, omega := cfg.Pools["gamma"], cfg.Pools["delta"], cfg.Pools["omega"]
+	checkEq(t, "gamma listen (served by the main listener)", gamma.Listen, "")
+	checkEq(t, "gamma ring", gamma.Ring, ring.Options{Distribution: "ketama", Hash: "fnv1a_64"})
+	checkEq(t, "gamma timeout", gamma.Timeout, 400*time.Millisecond)
+	checkEq(t, "gamma connect_timeout", gamma.ConnectTimeout, 400*time.Millisecond)
+	checkEq(t, "gamma servers", gamma.Servers, []ring.Node{{Addr: "127.0.0.1:11212", Weight: 1}, {Addr: "127.0.0.1:11213", Weight: 1}})
+	checkEq(t, "delta listen", delta.Listen, "127.0.0.1:22124")
+	checkEq(t, "delta timeout", delta.Timeout, 100*time.Millisecond)
+	checkEq(t, "delta nodes", len(delta.Servers), 10)
+	checkEq(t, "omega listen", omega.Listen, "unix:/tmp/gamma")
+	checkEq(t, "omega hash", omega.Ring.Hash, "hsieh")
+	checkEq(t, "omega timeout (default)", omega.Timeout, proxy.DefaultTimeout)
+	checkEq(t, "omega weight", omega.Servers[0].Weight, 100000)
+	notes := strings.Join(s.Notes, "\n")
+	for _, w := range []string{
+		`pool "gamma": twemproxy key backlog`, `pool "gamma": twemproxy key preconnect`,
+		`pool "delta": twemproxy key server_failure_limit`, `pool "omega": listen: socket mode 0666`,
+	} {
+		if !strings.Contains(notes, w) {
+			t.Errorf("notes: got\n%s\nwant a line containing %q", notes, w)
+		}
+	}
+}
+
+func TestLoadTwemproxyVariants(t *testing.T) {
+	t.Parallel()
+	const named = `beta:
+  listen: 127.0.0.1:22122
+  hash: fnv1a_64
+  hash_tag: "{}"
+  distribution: ketama
+  auto_eject_hosts: false
+  timeout: 400
+  redis: false
+  server_connections: 4
+  client_connections: 100
+  servers:
+   - 127.0.0.1:6380:1 server1
+   - 127.0.0.1:6381:1 server2
+other:
+  listen: 127.0.0.1:22125
+  client_connections: 50
+  servers:
+   - 127.0.0.1:6390:1
+`
+	s := mustLoad(t, named)
+	beta := s.Config.Pools["beta"]
+	checkEq(t, "servers", beta.Servers, []ring.Node{{Addr: "127.0.0.1:6380", Weight: 1, Name: "server1"}, {Addr: "127.0.0.1:6381", Weight: 1, Name: "server2"}})
+	checkEq(t, "hash_tag", beta.Ring.HashTag, "{}")
+	checkEq(t, "connections (server_connections)", beta.Connections, 4)
+	checkEq(t, "max_connections (sum of client_connections)", s.Config.MaxConnections, 150)
+
+	// --listen replaces the first pool's address; the others keep theirs.
+	s = mustLoad(t, named, "--listen", "127.0.0.1:11211")
+	checkEq(t, "listen override", s.Config.Listen, "127.0.0.1:11211")
+	checkEq(t, "beta listen", s.Config.Pools["beta"].Listen, "")
+	checkEq(t, "other listen", s.Config.Pools["other"].Listen, "127.0.0.1:22125")
+}
+
+func TestLoadTwemproxyErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		yaml string
+		want string
+	}{
+		{"random distribution", "a:\n  listen: 127.0.0.1:1\n  distribution: random\n  servers: [\"127.0.0.1:2:1\"]\n", `pool "a": distribution: line 3: twemproxy's random distribution is not supported`},
+		{"timeout with unit", "a:\n  listen: 127.0.0.1:1\n  timeout: 400ms\n  servers: [\"127.0.0.1:2:1\"]\n", `pool "a": timeout: line 3: "400ms" is not a whole number ≥ 0 (twemproxy durations are whole milliseconds)`},
+		{"unknown key", "a:\n  listen: 127.0.0.1:1\n  hash_tags: \"{}\"\n  servers: [\"127.0.0.1:2:1\"]\n", `pool "a": unknown key "hash_tags" (line 3)`},
+		{"redis in second pool", "a:\n  listen: 127.0.0.1:1\n  servers: [\"127.0.0.1:2:1\"]\nb:\n  listen: 127.0.0.1:3\n  redis: true\n  servers: [\"127.0.0.1:4:1\"]\n", `pool "b": redis: true is not supported`},
+		{"no listen", "a:\n  listen: 127.0.0.1:1\n  servers: [\"127.0.0.1:2:1\"]\nb:\n  servers: [\"127.0.0.1:4:1\"]\n", `pool "b": listen: a twemproxy pool needs its listen address`},
+		{"no servers", "a:\n  listen: 127.0.0.1:1\n", `pool "a": servers: the pool lists no servers`},
+		{"bad weight", "a:\n  listen: 127.0.0.1:1\n  servers: [\"127.0.0.1:2:-1\"]\n", `pool "a": servers: [0] "127.0.0.1:2:-1"`},
+		{"redis not a bool", "a:\n  listen: 127.0.0.1:1\n  redis: maybe\n  servers: [\"127.0.0.1:2:1\"]\n", `pool "a": redis: line 3: "maybe" is not true or false`},
+		{"same listen twice", "a:\n  listen: 127.0.0.1:1\n  servers: [\"127.0.0.1:2:1\"]\nb:\n  listen: 127.0.0.1:1\n  servers: [\"127.0.0.1:4:1\"]\n", `pool "b": listen 127.0.0.1:1 is also listen`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := load(t, tt.yaml)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("load: got error %v; want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestPrecedence: flags over environment over file over defaults. It sets
+// environment variables, so it does not run in parallel.
+func TestPrecedence(t *testing.T) {
+	const file = "listen: 127.0.0.1:1001\nadmin: 127.0.0.1:1002\nmax_connections: 10\nlog_level: warn\n" + minimal
+
+	s := mustLoad(t, file)
+	checkEq(t, "file listen", s.Config.Listen, "127.0.0.1:1001")
+
+	t.Setenv("SHEPHERD_LISTEN", "127.0.0.1:2001")
+	t.Setenv("SHEPHERD_ADMIN", "127.0.0.1:2002")
+	t.Setenv("SHEPHERD_MAX_CONNECTIONS", "20")
+	t.Setenv("SHEPHERD_MAX_ITEM_SIZE", "2097152")
+	t.Setenv("SHEPHERD_LOG_LEVEL", "error")
+	s = mustLoad(t, file)
+	checkEq(t, "env listen", s.Config.Listen, "127.0.0.1:2001")
+	checkEq(t, "env admin", s.Config.Admin, "127.0.0.1:2002")
+	checkEq(t, "env max_connections", s.Config.MaxConnections, 20)
+	checkEq(t, "env max_item_size", s.Config.MaxItemSize, 2097152)
+	checkEq(t, "env log level", s.LogLevel, slog.LevelError)
+
+	s = mustLoad(t, file, "--listen", "127.0.0.1:3001", "--admin", "off", "--log-level", "debug")
+	checkEq(t, "flag listen", s.Config.Listen, "127.0.0.1:3001")
+	checkEq(t, "flag admin off", s.Config.Admin, "")
+	checkEq(t, "flag log level", s.LogLevel, slog.LevelDebug)
+	checkEq(t, "env max_connections under flags", s.Config.MaxConnections, 20)
+
+	t.Setenv("SHEPHERD_ADMIN", "")
+	s = mustLoad(t, file)
+	checkEq(t, "empty env admin disables", s.Config.Admin, "")
+
+	t.Setenv("SHEPHERD_MAX_CONNECTIONS", "lots")
+	if _, err := load(t, file); err == nil || !strings.Contains(err.Error(), `max_connections: "lots"`) {
+		t.Fatalf("bad SHEPHERD_MAX_CONNECTIONS: got error %v; want one naming max_connections", err)
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte(minimal), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SHEPHERD_CONFIG", path)
+	t.Setenv("SHEPHERD_DEFAULT_POOL", "cache")
+	fs := newFlagSet(io.Discard)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	s, err := loadSettings(fs)
+	if err != nil {
+		t.Fatalf("SHEPHERD_CONFIG: got error %v; want none", err)
+	}
+	checkEq(t, "file", s.File, path)
+}
+
+func TestNoConfig(t *testing.T) {
+	t.Parallel()
+	fs := newFlagSet(io.Discard)
+	if _, err := loadSettings(fs); err == nil || !strings.Contains(err.Error(), "--config") {
+		t.Fatalf("no config: got error %v; want one mentioning --config", err)
+	}
+	fs = newFlagSet(io.Discard)
+	fs.Parse([]string{"-c", filepath.Join(t.TempDir(), "missing.yaml")})
+	if _, err := loadSettings(fs); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
+		t.Fatalf("missing file: got error %v; want one naming the file", err)
+	}
+}
+
+// TestExampleConfigs loads the files shipped in configs/.
+func TestExampleConfigs(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"shepherd.yaml", "nutcracker.yml"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fs := newFlagSet(io.Discard)
+			fs.Parse([]string{"--config", filepath.Join("..", "..", "configs", name)})
+			s, err := loadSettings(fs)
+			if err != nil {
+				t.Fatalf("load: got error %v; want none", err)
+			}
+			if len(s.Config.Pools) == 0 {
+				t.Fatal("pools: got none; want at least one")
+			}
+		})
+	}
+}
+
+func checkEq[T any](t *testing.T, what string, got, want T) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s: got %+v; want %+v", what, got, want)
+	}
+}

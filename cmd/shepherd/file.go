@@ -1,0 +1,173 @@
+// File: shepherd's own YAML config file, and detection of the twemproxy shape.
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/shepherd-proxy/shepherd/proxy"
+)
+
+// fileConfig is what a config file says, before environment and flags.
+type fileConfig struct {
+	format  string         // formatShepherd or formatTwemproxy
+	scalars map[string]any // top-level settings that SHEPHERD_* and flags may override
+	pools   map[string]*proxy.PoolConfig
+	order   []string // pool names in file order
+	routes  []proxy.Route
+	notes   []string // keys accepted but ignored, logged once at start
+}
+
+const (
+	formatShepherd  = "shepherd"
+	formatTwemproxy = "twemproxy"
+)
+
+// Values accepted for the ring's enumerations, checked here so the error names
+// the pool and the key; ring checks hash names itself.
+var (
+	distributions = []string{"ketama", "jump", "modula"}
+	ketamaCompats = []string{"twemproxy", "libmemcached"}
+)
+
+// parseFile reads either config shape from data.
+func parseFile(data []byte) (*fileConfig, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, errors.New("the file is empty")
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("line %d: want a mapping of keys at the top level, got %s", root.Line, kindName(root))
+	}
+	if isTwemproxy(root) {
+		return parseTwemproxy(root)
+	}
+	return parseShepherd(root)
+}
+
+// isTwemproxy reports whether every top-level value is a mapping holding
+// "servers" or "listen": twemproxy's pool-per-key shape. shepherd's own
+// top-level keys are scalars, lists, or (pools) a mapping of mappings.
+func isTwemproxy(root *yaml.Node) bool {
+	for i := 1; i < len(root.Content); i += 2 {
+		v := root.Content[i]
+		if v.Kind != yaml.MappingNode || !(hasKey(v, "servers") || hasKey(v, "listen")) {
+			return false
+		}
+	}
+	return len(root.Content) > 0
+}
+
+func hasKey(m *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
+}
+
+// parseShepherd reads shepherd's own shape (see configs/shepherd.yaml).
+func parseShepherd(root *yaml.Node) (*fileConfig, error) {
+	fc := &fileConfig{format: formatShepherd, scalars: map[string]any{}, pools: map[string]*proxy.PoolConfig{}}
+	var listen, admin, logLevel, defaultPool string
+	var maxConns, maxItem int
+	var poolsNode, routesNode *yaml.Node
+	top := fields{
+		"listen":          str(&listen),
+		"admin":           str(&admin),
+		"log_level":       str(&logLevel),
+		"default_pool":    str(&defaultPool),
+		"max_connections": nonNegInt(&maxConns),
+		"max_item_size":   nonNegInt(&maxItem),
+		"pools":           func(n *yaml.Node) error { poolsNode = n; return nil },
+		"routes":          func(n *yaml.Node) error { routesNode = n; return nil },
+	}
+	if err := top.decode(root, "top level"); err != nil {
+		return nil, err
+	}
+	setScalars(fc.scalars, root, map[string]any{
+		"listen": listen, "admin": admin, "log_level": logLevel, "default_pool": defaultPool,
+		"max_connections": maxConns, "max_item_size": maxItem,
+	})
+	if poolsNode == nil {
+		return nil, errors.New("no pools: add a pools: section with at least one pool and its servers")
+	}
+	if err := fc.parsePools(poolsNode); err != nil {
+		return nil, err
+	}
+	if routesNode != nil {
+		if err := fc.parseRoutes(routesNode); err != nil {
+			return nil, err
+		}
+	}
+	return fc, nil
+}
+
+// setScalars copies into dst only the keys the file actually has, so that
+// absent keys fall through to viper's defaults.
+func setScalars(dst map[string]any, root *yaml.Node, values map[string]any) {
+	for k, v := range values {
+		if hasKey(root, k) {
+			dst[k] = v
+		}
+	}
+}
+
+func (fc *fileConfig) parsePools(n *yaml.Node) error {
+	kvs, err := pairs(n, "pools")
+	if err != nil {
+		return err
+	}
+	for _, kv := range kvs {
+		name := kv[0].Value
+		p := &proxy.PoolConfig{Name: name}
+		where := fmt.Sprintf("pool %q", name)
+		pf := fields{
+			"listen":          str(&p.Listen),
+			"distribution":    oneOf(&p.Ring.Distribution, distributions...),
+			"hash":            str(&p.Ring.Hash),
+			"hash_tag":        hashTag(&p.Ring.HashTag),
+			"ketama_compat":   oneOf(&p.Ring.Compat, ketamaCompats...),
+			"timeout":         duration(&p.Timeout),
+			"connect_timeout": duration(&p.ConnectTimeout),
+			"connections":     nonNegInt(&p.Connections),
+			"max_inflight":    nonNegInt(&p.MaxInflight),
+			"servers":         servers(&p.Servers),
+		}
+		if err := pf.decode(kv[1], where); err != nil {
+			return err
+		}
+		if len(p.Servers) == 0 {
+			return fmt.Errorf("%s: servers: the pool lists no servers", where)
+		}
+		fc.addPool(p)
+	}
+	return nil
+}
+
+func (fc *fileConfig) addPool(p *proxy.PoolConfig) {
+	fc.pools[p.Name] = p
+	fc.order = append(fc.order, p.Name)
+}
+
+func (fc *fileConfig) parseRoutes(n *yaml.Node) error {
+	if n.Kind != yaml.SequenceNode {
+		return fmt.Errorf("routes: line %d: want a list of {prefix, pool}, got %s", n.Line, kindName(n))
+	}
+	for i, rn := range n.Content {
+		var r proxy.Route
+		rf := fields{"prefix": str(&r.Prefix), "pool": str(&r.Pool)}
+		if err := rf.decode(rn, fmt.Sprintf("routes[%d]", i)); err != nil {
+			return err
+		}
+		fc.routes = append(fc.routes, r)
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+// Twemproxy: a nutcracker.yml given to --config is read as is.
+//
+// Each twemproxy pool becomes one shepherd pool. The first pool in the file
+// is the default pool and its listen address is shepherd's main listener
+// (so --listen or SHEPHERD_LISTEN moves that pool); every other pool keeps
+// its own listener, as in twemproxy. timeout (whole milliseconds) sets both
+// the request and the connect timeout, as twemproxy uses one value for both;
+// server_connections sets connections per node; the client_connections of
+// all pools add up to max_connections. Keys shepherd does not act on yet are
+// accepted and logged at start. redis: true is an error.
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/shepherd-proxy/shepherd/proxy"
+)
+
+// twemproxyIgnored are twemproxy pool keys accepted and logged, not acted on.
+var twemproxyIgnored = []string{
+	"auto_eject_hosts", "server_retry_timeout", "server_failure_limit",
+	"preconnect", "backlog", "tcpkeepalive", "reuseport",
+	"redis_auth", "redis_db", "command",
+}
+
+func parseTwemproxy(root *yaml.Node) (*fileConfig, error) {
+	fc := &fileConfig{format: formatTwemproxy, scalars: map[string]any{}, pools: map[string]*proxy.PoolConfig{}}
+	kvs, err := pairs(root, "top level")
+	if err != nil {
+		return nil, err
+	}
+	clientConns := 0
+	for i, kv := range kvs {
+		p, listen, conns, err := fc.parseTwemproxyPool(kv[0].Value, kv[1])
+		if err != nil {
+			return nil, err
+		}
+		clientConns += conns
+		if i == 0 {
+			fc.scalars["listen"] = listen
+			fc.scalars["default_pool"] = p.Name
+		} else {
+			p.Listen = listen
+		}
+		fc.addPool(p)
+	}
+	if clientConns > 0 {
+		fc.scalars["max_connections"] = clientConns
+	}
+	return fc, nil
+}
+
+// parseTwemproxyPool returns the pool, its listen address in shepherd's
+// syntax and its client_connections.
+func (fc *fileConfig) parseTwemproxyPool(name string, n *yaml.Node) (*proxy.PoolConfig, string, int, error) {
+	p := &proxy.PoolConfig{Name: name}
+	where := fmt.Sprintf("pool %q", name)
+	var (
+		listen      string
+		redis       bool
+		timeout     time.Duration
+		clientConns int
+	)
+	pf := fields{
+		"listen":             str(&listen),
+		"hash":               str(&p.Ring.Hash),
+		"hash_tag":           hashTag(&p.Ring.HashTag),
+		"distribution":       twemproxyDistribution(&p.Ring.Distribution),
+		"timeout":            millis(&timeout),
+		"server_connections": nonNegInt(&p.Connections),
+		"client_connections": nonNegInt(&clientConns),
+		"redis":              boolean(&redis),
+		"servers":            servers(&p.Servers),
+	}
+	for _, key := range twemproxyIgnored {
+		pf[key] = func(*yaml.Node) error {
+			fc.notes = append(fc.notes, fmt.Sprintf("%s: twemproxy key %s is accepted but not used by shepherd yet", where, key))
+			return nil
+		}
+	}
+	if err := pf.decode(n, where); err != nil {
+		return nil, "", 0, err
+	}
+	if redis {
+		return nil, "", 0, fmt.Errorf("%s: redis: true is not supported: shepherd speaks only the memcached protocol", where)
+	}
+	if listen == "" {
+		return nil, "", 0, fmt.Errorf("%s: listen: a twemproxy pool needs its listen address", where)
+	}
+	if len(p.Servers) == 0 {
+		return nil, "", 0, fmt.Errorf("%s: servers: the pool lists no servers", where)
+	}
+	p.Timeout, p.ConnectTimeout = timeout, timeout // zero: shepherd's defaults, where twemproxy waits forever
+	return p, fc.twemproxyListen(where, listen), clientConns, nil
+}
+
+// twemproxyListen turns "/path/to.sock [mode]" into "unix:/path/to.sock";
+// host:port passes unchanged.
+func (fc *fileConfig) twemproxyListen(where, listen string) string {
+	if !strings.HasPrefix(listen, "/") {
+		return listen
+	}
+	path, mode, hasMode := strings.Cut(listen, " ")
+	if hasMode {
+		fc.notes = append(fc.notes, fmt.Sprintf("%s: listen: socket mode %s is not applied", where, strings.TrimSpace(mode)))
+	}
+	return "unix:" + path
+}
+
+// twemproxyDistribution accepts twemproxy's names, rejecting random clearly.
+func twemproxyDistribution(dst *string) func(*yaml.Node) error {
+	check := oneOf(dst, distributions...)
+	return func(n *yaml.Node) error {
+		if n.Value == "random" {
+			return fmt.Errorf("line %d: twemproxy's random distribution is not supported (it gives no stable placement); use ketama or modula", n.Line)
+		}
+		return check(n)
+	}
+}
