@@ -245,7 +245,10 @@ func (r *Reader) parse(req *Request, rest []byte) error {
 	case req.Cmd.IsMeta():
 		return r.parseMeta(req, rest)
 	}
-	toks := stripNoreply(req, tokens(req.Args, rest))
+	toks := tokens(req.Args, rest)
+	if req.Cmd != CmdStats {
+		toks = stripNoreply(req, toks)
+	}
 	switch req.Cmd {
 	case CmdDelete:
 		return r.parseDelete(req, toks)
@@ -258,14 +261,12 @@ func (r *Reader) parse(req *Request, rest []byte) error {
 			return errBadFormat
 		}
 	case CmdVerbosity:
-		if len(toks) != 1 {
-			return ErrUnknownCommand
-		}
-	case CmdVersion, CmdQuit:
-		if len(toks) != 0 {
+		// As memcached: "verbosity noreply" is accepted, "verbosity" is not.
+		if len(toks) > 1 || (len(toks) == 0 && !req.Noreply) {
 			return ErrUnknownCommand
 		}
 	}
+	// version and quit ignore extra tokens, as memcached does.
 	req.Args = toks
 	return nil
 }
