@@ -59,11 +59,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: s.LogLevel}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go ignoreHangups(ctx, hup, logger)
 	if err := serve(ctx, s, logger); err != nil {
 		logger.Error("shepherd stopped", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// ignoreHangups keeps SIGHUP (which systemd's reload and terminal hangups
+// send) from killing the daemon while config reload does not exist yet.
+func ignoreHangups(ctx context.Context, hup <-chan os.Signal, logger *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			logger.Warn("SIGHUP: config reload is not implemented yet; restart shepherd to apply config changes")
+		}
+	}
 }
 
 // serve runs the proxy until ctx is done and it has drained.
@@ -99,7 +116,7 @@ func logStart(logger *slog.Logger, s *settings) {
 	for _, name := range s.Order {
 		p := cfg.Pools[name]
 		logger.Info("pool",
-			"name", name, "nodes", len(p.Servers), "listen", p.Listen,
+			"name", name, "nodes", len(p.Servers), "listen", orDefault(p.Listen, "(main listener)"),
 			"distribution", orDefault(p.Ring.Distribution, "ketama"), "hash", orDefault(p.Ring.Hash, "md5"),
 			"timeout", p.Timeout, "connect_timeout", p.ConnectTimeout, "connections", p.Connections)
 	}

@@ -154,7 +154,8 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 }
 
-// TestSIGTERMDrains runs shepherd as a child process and stops it with SIGTERM.
+// TestSIGTERMDrains runs shepherd as a child process, sends SIGHUP (which
+// must not kill it) and stops it with SIGTERM.
 func TestSIGTERMDrains(t *testing.T) {
 	t.Parallel()
 	servers := mctest.StartN(t, 1)
@@ -183,11 +184,18 @@ func TestSIGTERMDrains(t *testing.T) {
 		t.Errorf("stderr: got %q; want a start line", stderr.String())
 	}
 
+	cmd.Process.Signal(syscall.SIGHUP) // logged, not fatal
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(stderr.String(), "SIGHUP"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("stderr: got %q; want a line about SIGHUP within 5s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-exited:
 		if code := cmd.ProcessState.ExitCode(); code != 0 {
-			t.Fatalf("exit code after SIGTERM: got %d; want 0 (%v)", code, err)
+			t.Fatalf("exit code after SIGHUP, SIGTERM: got %d; want 0 (%v)", code, err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatalf("shepherd still running 10s after SIGTERM; stderr: %s", stderr.String())

@@ -1,0 +1,35 @@
+# Makefile: build, test (what CI runs), demo, bench.
+
+GO      ?= go
+BIN     ?= bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build test vet race bench demo clean
+
+all: build
+
+## build: every command under cmd/ into bin/ (bin/shepherd, ...)
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+## test: what CI runs (.ci/run): vet, then all tests with the race detector
+test: vet race
+
+vet:
+	$(GO) vet ./...
+
+race:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## bench: package benchmarks (whole-system load lives in bench/)
+bench:
+	$(GO) test -run=NONE -bench=. -benchmem ./...
+
+## demo: 3 memcached nodes + shepherd on 127.0.0.1:11211, a set/get/multi-get, metrics
+demo:
+	bash scripts/demo.sh
+
+clean:
+	rm -rf $(BIN)
