@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/ring"
 )
 
@@ -30,6 +31,23 @@ type Config struct {
 	Routes         []Route // key prefix → pool, longest prefix wins
 	DefaultPool    string  // pool for keys no route names; required with >1 pool
 	Logger         *slog.Logger
+
+	// SpoolDir keeps, per ejected node, the keys written elsewhere while it
+	// was out (replayed as deletes before it returns). Default: a
+	// "shepherd-spool" directory under the OS temp dir.
+	SpoolDir string
+	// SpoolLimit bounds spooled keys per node; past it the node is flushed
+	// on return instead. Default 100,000.
+	SpoolLimit int
+	// Herd protects hot keys; nil or empty leaves every key unprotected.
+	Herd *HerdConfig
+}
+
+// HerdConfig lists the herd rules. Default applies to keys no rule names;
+// nil leaves those keys unprotected.
+type HerdConfig struct {
+	Default *herd.Rule
+	Rules   []herd.Rule
 }
 
 // PoolConfig is one pool of backend memcached nodes.
@@ -42,6 +60,14 @@ type PoolConfig struct {
 	Connections    int           // pipelined connections per node; default 2
 	MaxInflight    int           // requests in flight per node before rejecting; default 4096
 	Servers        []ring.Node
+
+	// Failure handling (see package health). Zero means the default.
+	FailureLimit int           // consecutive failures before ejection; default 2
+	RetryTimeout time.Duration // first probe after ejection; default 5s
+	RetryMax     time.Duration // probe backoff cap; default 60s
+	OnEject      string        // "rehash" (default), "gutter" or "fail"
+	Gutter       string        // gutter pool name, with OnEject "gutter"
+	GutterTTL    time.Duration // TTL cap of values written to the gutter; default 10s
 }
 
 // Route sends keys starting with Prefix to Pool.

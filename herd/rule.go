@@ -1,0 +1,53 @@
+// Package herd coordinates readers of one key: coalescing inside a
+// sidecar, fleet-wide stale-while-revalidate through memcached's meta
+// protocol, lease holds, origin fills and fill-on-invalidate.
+package herd
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Rule says how keys with a prefix are protected. A zero field means the
+// default noted beside it.
+type Rule struct {
+	Prefix        string        // keys starting with it; "" only for the default rule
+	StaleTTL      time.Duration // how long an invalidated value may still be served stale; default 30s
+	Hold          time.Duration // how long a non-winner waits on a cold miss; default 1s
+	LeaseTTL      time.Duration // how long a win lasts before another reader may win; default 10s
+	Origin        string        // optional URL template with {key}; shepherd fills from it
+	TTL           time.Duration // TTL of values filled from the origin; default 0 (no expiry)
+	OriginTimeout time.Duration // per origin request; default 2s
+}
+
+// Defaults for zero Rule fields.
+const (
+	DefaultStaleTTL      = 30 * time.Second
+	DefaultHold          = time.Second
+	DefaultLeaseTTL      = 10 * time.Second
+	DefaultOriginTimeout = 2 * time.Second
+)
+
+// Validate fills defaults and checks the rule.
+func (r *Rule) Validate() error {
+	if r.StaleTTL <= 0 {
+		r.StaleTTL = DefaultStaleTTL
+	}
+	if r.Hold <= 0 {
+		r.Hold = DefaultHold
+	}
+	if r.LeaseTTL <= 0 {
+		r.LeaseTTL = DefaultLeaseTTL
+	}
+	if r.OriginTimeout <= 0 {
+		r.OriginTimeout = DefaultOriginTimeout
+	}
+	if r.Origin != "" && !strings.Contains(r.Origin, "{key}") {
+		return fmt.Errorf("herd: rule %q: origin %q has no {key}", r.Prefix, r.Origin)
+	}
+	if r.StaleTTL < time.Second || r.LeaseTTL < time.Second {
+		return fmt.Errorf("herd: rule %q: stale_ttl and lease_ttl must be at least 1s (memcached TTLs are whole seconds)", r.Prefix)
+	}
+	return nil
+}
