@@ -1,11 +1,34 @@
-// Package ring maps keys to backend nodes: ketama consistent hashing
-// (placement-compatible with twemproxy and libmemcached), jump and modula.
+// Package ring maps keys to backend nodes with ketama consistent hashing
+// (Richard Jones' libketama, last.fm 2007), placement-compatible with
+// twemproxy and libmemcached, and with jump and modula as alternatives.
+//
+// A ring is built once from a node list and never changes; a membership
+// change builds a new ring.
 package ring
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Errors New and ParseNode return, wrapped with details.
+var (
+	ErrNoNodes      = errors.New("ring: no nodes")
+	ErrWeight       = errors.New("ring: bad weight")
+	ErrAddr         = errors.New("ring: bad address")
+	ErrDistribution = errors.New("ring: unknown distribution")
+	ErrHash         = errors.New("ring: unknown hash")
+	ErrCompat       = errors.New("ring: unknown compat")
+	ErrHashTag      = errors.New("ring: hash tag must be exactly two bytes")
+	ErrSyntax       = errors.New("ring: bad server syntax")
+	ErrDuplicate    = errors.New("ring: duplicate node")
+)
 
 // Node is one backend server as written in a pool's server list,
 // "host:port:weight [name]" (twemproxy's format).
 type Node struct {
-	Addr   string // host:port
+	Addr   string // host:port, or a unix socket path
 	Weight int    // > 0
 	Name   string // optional; when set it names the node's ketama points
 }
@@ -14,20 +37,114 @@ type Node struct {
 // twemproxy-compatible, without hash tags.
 type Options struct {
 	Distribution string // "ketama" (default), "jump", "modula"
-	Hash         string // twemproxy's hash names; "md5" default, at least "fnv1a_64"
+	Hash         string // twemproxy's hash names; "md5" default ("one_at_a_time" under libmemcached compat)
 	HashTag      string // two bytes such as "{}"; empty means the whole key
 	Compat       string // ketama flavour: "twemproxy" (default) or "libmemcached"
 }
 
 // Ring is an immutable key → node index map. It is safe for concurrent use.
-type Ring struct{}
+// The zero value has no nodes and must not be used; build one with New.
+type Ring struct {
+	nodes  []Node
+	hash   hashFunc
+	tag    [2]byte
+	tagged bool
+	pick   picker
+}
 
-// New builds a ring over nodes. TODO(ring helper): implement.
-func New(nodes []Node, opts Options) (*Ring, error) { panic("unimplemented") }
+// picker turns a key hash into a node index.
+type picker interface {
+	pick(h uint32) int
+}
+
+// maxTotalWeight keeps weight sums inside twemproxy's uint32 arithmetic.
+const maxTotalWeight = math.MaxInt32
+
+// New builds a ring over nodes. The nodes slice is copied.
+func New(nodes []Node, opts Options) (*Ring, error) {
+	if len(nodes) == 0 {
+		return nil, ErrNoNodes
+	}
+	if err := checkWeights(nodes); err != nil {
+		return nil, err
+	}
+	if err := checkCompat(opts.Compat); err != nil {
+		return nil, err
+	}
+	h, err := keyHash(opts)
+	if err != nil {
+		return nil, err
+	}
+	r := &Ring{nodes: append([]Node(nil), nodes...), hash: h}
+	if r.tag, r.tagged, err = parseHashTag(opts.HashTag); err != nil {
+		return nil, err
+	}
+	if r.pick, err = newPicker(r.nodes, opts, h); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func checkWeights(nodes []Node) error {
+	total := 0
+	for _, n := range nodes {
+		if n.Weight <= 0 {
+			return fmt.Errorf("%w: node %s has weight %d; want > 0", ErrWeight, n.Addr, n.Weight)
+		}
+		if total += n.Weight; total > maxTotalWeight {
+			return fmt.Errorf("%w: total weight exceeds %d", ErrWeight, maxTotalWeight)
+		}
+	}
+	return nil
+}
+
+// keyHash picks the key hash: opts.Hash, else the compat flavour's default.
+func keyHash(opts Options) (hashFunc, error) {
+	name := opts.Hash
+	if name == "" {
+		name = "md5"
+		if opts.Compat == compatLibmemcached {
+			name = "one_at_a_time"
+		}
+	}
+	h, ok := hashes[name]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrHash, name)
+	}
+	return h, nil
+}
+
+func newPicker(nodes []Node, opts Options, h hashFunc) (picker, error) {
+	switch opts.Distribution {
+	case "", "ketama":
+		return newKetama(nodes, opts, h)
+	case "jump":
+		return jumpPicker(len(nodes)), nil
+	case "modula":
+		return newModula(nodes)
+	}
+	return nil, fmt.Errorf("%w %q", ErrDistribution, opts.Distribution)
+}
 
 // Lookup returns the index into the nodes given to New that owns key.
 // It does not allocate.
-func (r *Ring) Lookup(key []byte) int { panic("unimplemented") }
+func (r *Ring) Lookup(key []byte) int {
+	if r.tagged {
+		key = hashTag(key, r.tag)
+	}
+	return r.pick.pick(r.sum(key))
+}
 
-// ParseNode parses twemproxy's "host:port:weight [name]" server syntax.
-func ParseNode(s string) (Node, error) { panic("unimplemented") }
+// sum hashes key; like twemproxy, an empty key hashes to 0.
+func (r *Ring) sum(key []byte) uint32 {
+	if len(key) == 0 {
+		return 0
+	}
+	return r.hash(key)
+}
+
+// Len returns the number of nodes.
+func (r *Ring) Len() int { return len(r.nodes) }
+
+// Nodes returns a copy of the nodes the ring was built over, in order.
+func (r *Ring) Nodes() []Node { return append([]Node(nil), r.nodes...) }
