@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/shepherd-proxy/shepherd/proxy"
 	"github.com/shepherd-proxy/shepherd/ring"
@@ -503,6 +507,67 @@ func TestExampleConfigs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestExampleNutcrackerIsTwemproxy checks configs/nutcracker.yml with
+// twemproxy's own config test, so the example stays a real twemproxy file.
+func TestExampleNutcrackerIsTwemproxy(t *testing.T) {
+	t.Parallel()
+	path, err := exec.LookPath("nutcracker")
+	if err != nil {
+		if path, err = exec.LookPath("/usr/sbin/nutcracker"); err != nil {
+			t.Skip("nutcracker not installed: apt-get install nutcracker (CI installs it)")
+		}
+	}
+	out, err := exec.Command(path, "--test-conf", "--conf-file", filepath.Join("..", "..", "configs", "nutcracker.yml")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nutcracker --test-conf: got %v; want success\n%s", err, out)
+	}
+}
+
+// TestExampleK8s loads the shepherd config inside configs/k8s-sidecar.yaml's
+// ConfigMap and checks that the Pod mounts it where --config points.
+func TestExampleK8s(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(filepath.Join("..", "..", "configs", "k8s-sidecar.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conf, args string
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc struct {
+			Kind string
+			Data map[string]string
+			Spec struct {
+				InitContainers []struct {
+					Name string
+					Args []string
+				} `yaml:"initContainers"`
+			}
+		}
+		if err := dec.Decode(&doc); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("k8s-sidecar.yaml: %v", err)
+		}
+		switch doc.Kind {
+		case "ConfigMap":
+			conf = doc.Data["shepherd.yaml"]
+		case "Pod":
+			for _, c := range doc.Spec.InitContainers {
+				if c.Name == "shepherd" {
+					args = strings.Join(c.Args, " ")
+				}
+			}
+		}
+	}
+	if args != "--config /etc/shepherd/shepherd.yaml" {
+		t.Errorf("shepherd args: got %q; want --config /etc/shepherd/shepherd.yaml", args)
+	}
+	s := mustLoad(t, conf)
+	checkEq(t, "listen", s.Config.Listen, "127.0.0.1:11211")
+	checkEq(t, "nodes", len(s.Config.Pools["main"].Servers), 3)
 }
 
 func checkEq[T any](t *testing.T, what string, got, want T) {
