@@ -85,7 +85,7 @@ func (r *Reader) Read(req *Request) error {
 	if req.Cmd == CmdUnknown {
 		return ErrUnknownCommand
 	}
-	if !req.Cmd.IsRetrieval() && len(line) > r.lim.MaxLine {
+	if limit := r.lim.MaxLine; len(line) > limit && (!req.Cmd.IsRetrieval() || len(line) > r.lim.MaxGetLine) {
 		return ErrLineTooLong
 	}
 	if (req.Cmd.IsStorage() || req.Cmd == CmdMetaSet) && len(r.line) == 0 {
@@ -281,7 +281,7 @@ func (r *Reader) parseRetrieval(req *Request, rest []byte) error {
 			return clientErr("invalid exptime argument")
 		}
 		req.Args = append(req.Args, toks[0])
-		toks = toks[1:]
+		toks = append(toks[:0], toks[1:]...)
 	}
 	if len(toks) == 0 {
 		return ErrUnknownCommand
@@ -325,14 +325,14 @@ func (r *Reader) parseStorage(req *Request, rest []byte) error {
 		return err
 	}
 	req.Keys = append(req.Keys, toks[0])
-	req.Args = toks[1:]
+	req.Args = append(toks[:0], toks[1:]...)
 	return nil
 }
 
 // swallow discards a refused request's data block and returns cause.
 func (r *Reader) swallow(size int, cause error) error {
 	if _, err := r.br.Discard(size + 2); err != nil {
-		return err
+		return unexpectedEOF(err)
 	}
 	return cause
 }
@@ -344,7 +344,7 @@ func (r *Reader) readData(req *Request, size int) error {
 	}
 	buf := r.data[:size+2]
 	if _, err := io.ReadFull(r.br, buf); err != nil {
-		return err
+		return unexpectedEOF(err)
 	}
 	if buf[size] != '\r' || buf[size+1] != '\n' {
 		return clientErr("bad data chunk")
@@ -354,6 +354,14 @@ func (r *Reader) readData(req *Request, size int) error {
 		r.data = nil // do not pin a large buffer to an idle connection
 	}
 	return nil
+}
+
+// unexpectedEOF turns io.EOF inside a request into io.ErrUnexpectedEOF.
+func unexpectedEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 func (r *Reader) parseDelete(req *Request, toks [][]byte) error {
@@ -386,7 +394,7 @@ func (r *Reader) parseKeyNumber(req *Request, toks [][]byte, msg string, signed 
 		return clientErr("%s", msg)
 	}
 	req.Keys = append(req.Keys, toks[0])
-	req.Args = toks[1:]
+	req.Args = append(toks[:0], toks[1])
 	return nil
 }
 
@@ -413,7 +421,7 @@ func (r *Reader) parseMeta(req *Request, rest []byte) error {
 		}
 		size = n
 	}
-	kept := flags[:0]
+	kept := toks[:0] // overwrites the key's slot, which key holds
 	for _, f := range flags {
 		switch {
 		case len(f) == 1 && f[0] == 'q':
@@ -453,7 +461,7 @@ func (r *Reader) checkMetaKey(req *Request, key []byte) error {
 		r.keyb = make([]byte, n)
 	}
 	n, err := base64.StdEncoding.Decode(r.keyb[:n], key)
-	if err != nil || n == 0 {
+	if err != nil || n == 0 || !ValidKey(key, len(key)) {
 		return clientErr("bad base64 key")
 	}
 	if n > r.lim.MaxKey {
