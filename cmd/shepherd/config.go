@@ -11,9 +11,12 @@
 //	max_connections                SHEPHERD_MAX_CONNECTIONS
 //	max_item_size                  SHEPHERD_MAX_ITEM_SIZE
 //	default_pool                   SHEPHERD_DEFAULT_POOL
+//	spool_dir                      SHEPHERD_SPOOL_DIR
+//	spool_limit                    SHEPHERD_SPOOL_LIMIT
 //	(the file)       --config, -c  SHEPHERD_CONFIG
 //
-// Pools and routes come from the file only.
+// Pools, routes and herd rules come from the file only.
+
 package main
 
 import (
@@ -116,6 +119,10 @@ func build(v *viper.Viper, fc *fileConfig) (*settings, error) {
 	if err != nil {
 		return nil, err
 	}
+	spoolLimit, err := intSetting(v, "spool_limit")
+	if err != nil {
+		return nil, err
+	}
 	admin := v.GetString("admin")
 	if admin == "off" {
 		admin = ""
@@ -128,11 +135,17 @@ func build(v *viper.Viper, fc *fileConfig) (*settings, error) {
 		Pools:          fc.pools,
 		Routes:         fc.routes,
 		DefaultPool:    v.GetString("default_pool"),
+		SpoolDir:       v.GetString("spool_dir"),
+		SpoolLimit:     spoolLimit,
+		Herd:           fc.herd,
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if err := distinctListeners(cfg); err != nil {
+		return nil, err
+	}
+	if err := checkGutters(cfg); err != nil {
 		return nil, err
 	}
 	return &settings{Config: cfg, LogLevel: level, Format: fc.format, Order: fc.order, Notes: fc.notes}, nil
@@ -169,6 +182,24 @@ func distinctListeners(cfg *proxy.Config) error {
 			return fmt.Errorf("pool %q: listen %s is also %s", name, p.Listen, other)
 		}
 		owner[p.Listen] = fmt.Sprintf("pool %q's listen", name)
+	}
+	return nil
+}
+
+// checkGutters makes sure every on_eject: gutter pool names another pool,
+// and that a pool with on_eject: gutter names its gutter.
+func checkGutters(cfg *proxy.Config) error {
+	for name, p := range cfg.Pools {
+		switch {
+		case p.OnEject == "gutter" && p.Gutter == "":
+			return fmt.Errorf("pool %q: on_eject: gutter needs gutter: <pool name>", name)
+		case p.Gutter != "" && p.OnEject != "gutter":
+			return fmt.Errorf("pool %q: gutter %q is set but on_eject is %q; set on_eject: gutter", name, p.Gutter, orDefault(p.OnEject, "rehash"))
+		case p.Gutter == name:
+			return fmt.Errorf("pool %q: gutter: a pool cannot be its own gutter", name)
+		case p.Gutter != "" && cfg.Pools[p.Gutter] == nil:
+			return fmt.Errorf("pool %q: gutter: %q is not a pool", name, p.Gutter)
+		}
 	}
 	return nil
 }

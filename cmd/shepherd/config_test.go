@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/proxy"
 	"github.com/shepherd-proxy/shepherd/ring"
 )
@@ -60,6 +61,19 @@ admin: 127.0.0.1:9150            # /metrics and /healthz
 max_connections: 4096
 max_item_size: 1048576
 log_level: debug
+spool_dir: /var/lib/shepherd/spool
+spool_limit: 5000
+herd:
+  default:
+    stale_ttl: 20s
+  rules:
+    - prefix: "thread:"
+      stale_ttl: 60s
+      hold: 500ms
+      lease_ttl: 5s
+      origin: http://127.0.0.1:8080/fill?key={key}
+      ttl: 300s
+      origin_timeout: 1s
 pools:
   main:
     distribution: ketama         # ketama | jump | modula
@@ -70,6 +84,12 @@ pools:
     connect_timeout: 100ms
     connections: 2               # pipelined connections per node
     max_inflight: 100
+    failure_limit: 3
+    retry_timeout: 2s
+    retry_max: 30s
+    on_eject: gutter
+    gutter: gutter
+    gutter_ttl: 5s
     servers:                     # twemproxy style: host:port:weight [name]
       - 127.0.0.1:21211:1 cache-a
       - 127.0.0.1:21212:1
@@ -80,6 +100,10 @@ pools:
     timeout: 1s
     servers:
       - 127.0.0.1:21213:3
+  gutter:
+    on_eject: fail
+    servers:
+      - 127.0.0.1:21214:1
 routes:                          # optional: key prefix -> pool
   - prefix: "user:"
     pool: users
@@ -102,13 +126,30 @@ func TestLoadShepherdFull(t *testing.T) {
 	checkEq(t, "max_item_size", cfg.MaxItemSize, 1048576)
 	checkEq(t, "default_pool", cfg.DefaultPool, "main")
 	checkEq(t, "routes", cfg.Routes, []proxy.Route{{Prefix: "user:", Pool: "users"}})
-	checkEq(t, "order", s.Order, []string{"main", "users"})
+	checkEq(t, "order", s.Order, []string{"main", "users", "gutter"})
+	checkEq(t, "spool_dir", cfg.SpoolDir, "/var/lib/shepherd/spool")
+	checkEq(t, "spool_limit", cfg.SpoolLimit, 5000)
+	if cfg.Herd == nil || cfg.Herd.Default == nil || len(cfg.Herd.Rules) != 1 {
+		t.Fatalf("herd: got %+v; want a default and one rule", cfg.Herd)
+	}
+	checkEq(t, "herd default stale_ttl", cfg.Herd.Default.StaleTTL, 20*time.Second)
+	checkEq(t, "herd default hold (default)", cfg.Herd.Default.Hold, herd.DefaultHold)
+	checkEq(t, "herd rule", cfg.Herd.Rules[0], herd.Rule{
+		Prefix: "thread:", StaleTTL: time.Minute, Hold: 500 * time.Millisecond, LeaseTTL: 5 * time.Second,
+		Origin: "http://127.0.0.1:8080/fill?key={key}", TTL: 300 * time.Second, OriginTimeout: time.Second,
+	})
 	main := cfg.Pools["main"]
 	checkEq(t, "main ring", main.Ring, ring.Options{Distribution: "ketama", Hash: "md5", HashTag: "{}", Compat: "twemproxy"})
 	checkEq(t, "main timeout", main.Timeout, 250*time.Millisecond)
 	checkEq(t, "main connect_timeout", main.ConnectTimeout, 100*time.Millisecond)
 	checkEq(t, "main connections", main.Connections, 2)
 	checkEq(t, "main max_inflight", main.MaxInflight, 100)
+	checkEq(t, "main failure_limit", main.FailureLimit, 3)
+	checkEq(t, "main retry_timeout", main.RetryTimeout, 2*time.Second)
+	checkEq(t, "main retry_max", main.RetryMax, 30*time.Second)
+	checkEq(t, "main on_eject", main.OnEject, "gutter")
+	checkEq(t, "main gutter", main.Gutter, "gutter")
+	checkEq(t, "main gutter_ttl", main.GutterTTL, 5*time.Second)
 	checkEq(t, "main servers", main.Servers, []ring.Node{
 		{Addr: "127.0.0.1:21211", Weight: 1, Name: "cache-a"},
 		{Addr: "127.0.0.1:21212", Weight: 1},
@@ -141,6 +182,9 @@ func TestLoadShepherdDefaults(t *testing.T) {
 	p := cfg.Pools["cache"]
 	checkEq(t, "timeout", p.Timeout, proxy.DefaultTimeout)
 	checkEq(t, "connections", p.Connections, proxy.DefaultConnections)
+	if cfg.Herd != nil {
+		t.Errorf("herd: got %+v; want nil (no herd: section)", cfg.Herd)
+	}
 }
 
 func TestLoadShepherdVariants(t *testing.T) {
@@ -227,6 +271,22 @@ func TestLoadErrors(t *testing.T) {
 		{"listen clash", "listen: 127.0.0.1:5000\npools:\n  a:\n    listen: 127.0.0.1:5000\n    servers: [\"127.0.0.1:1\"]\n", []string{`pool "a": listen 127.0.0.1:5000 is also listen`}},
 		{"admin clash", "listen: 127.0.0.1:5000\nadmin: 127.0.0.1:5000\n" + minimal, []string{"admin 127.0.0.1:5000 is also listen"}},
 		{"bad log level", "log_level: loud\n" + minimal, []string{`log_level: "loud"`}},
+		{"unknown on_eject", pool(srv, "on_eject: retry"), []string{`pool "main": on_eject: line 4: "retry" is not supported; want one of rehash, gutter, fail`}},
+		{"gutter without name", pool(srv, "on_eject: gutter"), []string{`pool "main": on_eject: gutter needs gutter: <pool name>`}},
+		{"gutter name without policy", pool(srv, "gutter: other"), []string{`pool "main": gutter "other" is set but on_eject is "rehash"`}},
+		{"gutter unknown pool", pool(srv, "on_eject: gutter", "gutter: other"), []string{`pool "main": gutter: "other" is not a pool`}},
+		{"gutter self", pool(srv, "on_eject: gutter", "gutter: main"), []string{`pool "main": gutter: a pool cannot be its own gutter`}},
+		{"bad retry_timeout", pool(srv, "retry_timeout: 5"), []string{`pool "main": retry_timeout:`, "5 has no unit"}},
+		{"herd not a mapping", minimal + "herd: [a]\n", []string{"herd: line 5: want a mapping"}},
+		{"herd unknown key", minimal + "herd:\n  rule: []\n", []string{`herd: unknown key "rule"`}},
+		{"herd default unknown key", minimal + "herd:\n  default:\n    stale: 1s\n", []string{`herd: default: unknown key "stale"`}},
+		{"herd rule without prefix", minimal + "herd:\n  rules:\n    - stale_ttl: 5s\n", []string{`herd: rules[0]: prefix: a rule needs a key prefix`}},
+		{"herd rule bad duration", minimal + "herd:\n  rules:\n    - prefix: a\n      hold: soon\n", []string{`herd: rules[0]: hold: line 8: "soon" is not a duration`}},
+		{"herd rule duplicate prefix", minimal + "herd:\n  rules:\n    - prefix: a\n    - prefix: a\n", []string{`herd: rules[1]: prefix "a" is also rules[0]`}},
+		{"herd origin without key", minimal + "herd:\n  rules:\n    - prefix: a\n      origin: http://x/\n", []string{`herd: rules[0]:`, "{key}"}},
+		{"herd stale_ttl under 1s", minimal + "herd:\n  default:\n    stale_ttl: 500ms\n", []string{`herd: default:`, "at least 1s"}},
+		{"herd rules not a list", minimal + "herd:\n  rules: {a: b}\n", []string{"herd: rules: line 6: want a list"}},
+		{"spool_limit negative", "spool_limit: -1\n" + minimal, []string{"top level: spool_limit"}},
 		{"pool value is null", "pools:\n  main:\n", []string{`pool "main"`, "want a mapping"}},
 	}
 	for _, tt := range tests {
@@ -349,10 +409,15 @@ func TestLoadTwemproxy(t *testing.T) {
 	checkEq(t, "omega hash", omega.Ring.Hash, "hsieh")
 	checkEq(t, "omega timeout (default)", omega.Timeout, proxy.DefaultTimeout)
 	checkEq(t, "omega weight", omega.Servers[0].Weight, 100000)
+	checkEq(t, "gamma on_eject (auto_eject_hosts: true)", gamma.OnEject, "rehash")
+	checkEq(t, "gamma failure_limit", gamma.FailureLimit, 3)
+	checkEq(t, "gamma retry_timeout", gamma.RetryTimeout, 2*time.Second)
+	checkEq(t, "delta failure_limit", delta.FailureLimit, 1)
+	checkEq(t, "omega on_eject (auto_eject_hosts: false)", omega.OnEject, "fail")
 	notes := strings.Join(s.Notes, "\n")
 	for _, w := range []string{
 		`pool "gamma": twemproxy key backlog`, `pool "gamma": twemproxy key preconnect`,
-		`pool "delta": twemproxy key server_failure_limit`, `pool "omega": listen: socket mode 0666`,
+		`pool "omega": listen: socket mode 0666`,
 	} {
 		if !strings.Contains(notes, w) {
 			t.Errorf("notes: got\n%s\nwant a line containing %q", notes, w)
@@ -409,6 +474,8 @@ func TestLoadTwemproxyErrors(t *testing.T) {
 		{"no listen", "a:\n  listen: 127.0.0.1:1\n  servers: [\"127.0.0.1:2:1\"]\nb:\n  servers: [\"127.0.0.1:4:1\"]\n", `pool "b": listen: a twemproxy pool needs its listen address`},
 		{"no servers", "a:\n  listen: 127.0.0.1:1\n", `pool "a": servers: the pool lists no servers`},
 		{"bad weight", "a:\n  listen: 127.0.0.1:1\n  servers: [\"127.0.0.1:2:-1\"]\n", `pool "a": servers: [0] "127.0.0.1:2:-1"`},
+		{"auto_eject_hosts not a bool", "a:\n  listen: 127.0.0.1:1\n  auto_eject_hosts: yes please\n  servers: [\"127.0.0.1:2:1\"]\n", `pool "a": auto_eject_hosts: line 3: "yes please" is not true or false`},
+		{"server_retry_timeout with unit", "a:\n  listen: 127.0.0.1:1\n  server_retry_timeout: 2s\n  servers: [\"127.0.0.1:2:1\"]\n", `pool "a": server_retry_timeout: line 3: "2s" is not a whole number`},
 		{"redis not a bool", "a:\n  listen: 127.0.0.1:1\n  redis: maybe\n  servers: [\"127.0.0.1:2:1\"]\n", `pool "a": redis: line 3: "maybe" is not true or false`},
 		{"same listen twice", "a:\n  listen: 127.0.0.1:1\n  servers: [\"127.0.0.1:2:1\"]\nb:\n  listen: 127.0.0.1:1\n  servers: [\"127.0.0.1:4:1\"]\n", `pool "b": listen 127.0.0.1:1 is also listen`},
 	}
@@ -436,7 +503,11 @@ func TestPrecedence(t *testing.T) {
 	t.Setenv("SHEPHERD_MAX_CONNECTIONS", "20")
 	t.Setenv("SHEPHERD_MAX_ITEM_SIZE", "2097152")
 	t.Setenv("SHEPHERD_LOG_LEVEL", "error")
+	t.Setenv("SHEPHERD_SPOOL_DIR", "/tmp/spool")
+	t.Setenv("SHEPHERD_SPOOL_LIMIT", "7")
 	s = mustLoad(t, file)
+	checkEq(t, "env spool_dir", s.Config.SpoolDir, "/tmp/spool")
+	checkEq(t, "env spool_limit", s.Config.SpoolLimit, 7)
 	checkEq(t, "env listen", s.Config.Listen, "127.0.0.1:2001")
 	checkEq(t, "env admin", s.Config.Admin, "127.0.0.1:2002")
 	checkEq(t, "env max_connections", s.Config.MaxConnections, 20)

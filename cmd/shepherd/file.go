@@ -1,4 +1,5 @@
 // File: shepherd's own YAML config file, and detection of the twemproxy shape.
+
 package main
 
 import (
@@ -17,6 +18,7 @@ type fileConfig struct {
 	pools   map[string]*proxy.PoolConfig
 	order   []string // pool names in file order
 	routes  []proxy.Route
+	herd    *proxy.HerdConfig
 	notes   []string // keys accepted but ignored, logged once at start
 }
 
@@ -30,6 +32,7 @@ const (
 var (
 	distributions = []string{"ketama", "jump", "modula"}
 	ketamaCompats = []string{"twemproxy", "libmemcached"}
+	ejectPolicies = []string{"rehash", "gutter", "fail"}
 )
 
 // parseFile reads either config shape from data.
@@ -76,9 +79,9 @@ func hasKey(m *yaml.Node, key string) bool {
 // parseShepherd reads shepherd's own shape (see configs/shepherd.yaml).
 func parseShepherd(root *yaml.Node) (*fileConfig, error) {
 	fc := &fileConfig{format: formatShepherd, scalars: map[string]any{}, pools: map[string]*proxy.PoolConfig{}}
-	var listen, admin, logLevel, defaultPool string
-	var maxConns, maxItem int
-	var poolsNode, routesNode *yaml.Node
+	var listen, admin, logLevel, defaultPool, spoolDir string
+	var maxConns, maxItem, spoolLimit int
+	var poolsNode, routesNode, herdNode *yaml.Node
 	top := fields{
 		"listen":          str(&listen),
 		"admin":           str(&admin),
@@ -86,8 +89,11 @@ func parseShepherd(root *yaml.Node) (*fileConfig, error) {
 		"default_pool":    str(&defaultPool),
 		"max_connections": nonNegInt(&maxConns),
 		"max_item_size":   nonNegInt(&maxItem),
-		"pools":           func(n *yaml.Node) error { poolsNode = n; return nil },
-		"routes":          func(n *yaml.Node) error { routesNode = n; return nil },
+		"spool_dir":       str(&spoolDir),
+		"spool_limit":     nonNegInt(&spoolLimit),
+		"pools":           capture(&poolsNode),
+		"routes":          capture(&routesNode),
+		"herd":            capture(&herdNode),
 	}
 	if err := top.decode(root, "top level"); err != nil {
 		return nil, err
@@ -95,6 +101,7 @@ func parseShepherd(root *yaml.Node) (*fileConfig, error) {
 	setScalars(fc.scalars, root, map[string]any{
 		"listen": listen, "admin": admin, "log_level": logLevel, "default_pool": defaultPool,
 		"max_connections": maxConns, "max_item_size": maxItem,
+		"spool_dir": spoolDir, "spool_limit": spoolLimit,
 	})
 	if poolsNode == nil {
 		return nil, errors.New("no pools: add a pools: section with at least one pool and its servers")
@@ -107,7 +114,19 @@ func parseShepherd(root *yaml.Node) (*fileConfig, error) {
 			return nil, err
 		}
 	}
+	if herdNode != nil {
+		h, err := parseHerd(herdNode)
+		if err != nil {
+			return nil, err
+		}
+		fc.herd = h
+	}
 	return fc, nil
+}
+
+// capture keeps a value node to parse after the mapping around it.
+func capture(dst **yaml.Node) func(*yaml.Node) error {
+	return func(n *yaml.Node) error { *dst = n; return nil }
 }
 
 // setScalars copies into dst only the keys the file actually has, so that
@@ -140,6 +159,12 @@ func (fc *fileConfig) parsePools(n *yaml.Node) error {
 			"connections":     nonNegInt(&p.Connections),
 			"max_inflight":    nonNegInt(&p.MaxInflight),
 			"servers":         servers(&p.Servers),
+			"failure_limit":   nonNegInt(&p.FailureLimit),
+			"retry_timeout":   duration(&p.RetryTimeout),
+			"retry_max":       duration(&p.RetryMax),
+			"on_eject":        oneOf(&p.OnEject, ejectPolicies...),
+			"gutter":          str(&p.Gutter),
+			"gutter_ttl":      duration(&p.GutterTTL),
 		}
 		if err := pf.decode(kv[1], where); err != nil {
 			return err

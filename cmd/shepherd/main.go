@@ -118,10 +118,14 @@ func logStart(logger *slog.Logger, s *settings) {
 		logger.Info("pool",
 			"name", name, "nodes", len(p.Servers), "listen", orDefault(p.Listen, "(main listener)"),
 			"distribution", orDefault(p.Ring.Distribution, "ketama"), "hash", orDefault(p.Ring.Hash, "md5"),
-			"timeout", p.Timeout, "connect_timeout", p.ConnectTimeout, "connections", p.Connections)
+			"timeout", p.Timeout, "connect_timeout", p.ConnectTimeout, "connections", p.Connections,
+			"on_eject", orDefault(p.OnEject, "rehash"))
 	}
 	for _, r := range cfg.Routes {
 		logger.Info("route", "prefix", r.Prefix, "pool", r.Pool)
+	}
+	if h := cfg.Herd; h != nil {
+		logger.Info("herd", "rules", len(h.Rules), "default_rule", h.Default != nil)
 	}
 	for _, note := range s.Notes {
 		logger.Warn(note)

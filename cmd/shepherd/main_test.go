@@ -180,17 +180,10 @@ func TestSIGTERMDrains(t *testing.T) {
 		exited <- fmt.Errorf("%v: %s", cmd.ProcessState, stderr.String())
 	}()
 	waitListening(t, listen, exited)
-	if !strings.Contains(stderr.String(), "shepherd starting") {
-		t.Errorf("stderr: got %q; want a start line", stderr.String())
-	}
+	stderr.waitFor(t, "shepherd starting")
 
 	cmd.Process.Signal(syscall.SIGHUP) // logged, not fatal
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(stderr.String(), "SIGHUP"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("stderr: got %q; want a line about SIGHUP within 5s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	stderr.waitFor(t, "SIGHUP")
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-exited:
@@ -212,6 +205,18 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
+}
+
+// waitFor waits up to 5s for the output to contain want: the child's
+// output reaches the buffer through a copying goroutine, a little later.
+func (b *lockedBuffer) waitFor(t *testing.T, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(b.String(), want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("stderr: got %q; want it to contain %q within 5s", b.String(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (b *lockedBuffer) String() string {

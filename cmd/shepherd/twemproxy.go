@@ -6,8 +6,13 @@
 // its own listener, as in twemproxy. timeout (whole milliseconds) sets both
 // the request and the connect timeout, as twemproxy uses one value for both;
 // server_connections sets connections per node; the client_connections of
-// all pools add up to max_connections. Keys shepherd does not act on yet are
-// accepted and logged at start. redis: true is an error.
+// all pools add up to max_connections. Ejection maps onto shepherd's health
+// settings: auto_eject_hosts: true is on_eject: rehash (twemproxy's
+// behaviour), false or absent is on_eject: fail (the node's keys are not
+// moved: reads miss, writes error); server_failure_limit is failure_limit
+// and server_retry_timeout (ms) is retry_timeout. Keys shepherd does not act
+// on are accepted and logged at start. redis: true is an error.
+
 package main
 
 import (
@@ -22,7 +27,6 @@ import (
 
 // twemproxyIgnored are twemproxy pool keys accepted and logged, not acted on.
 var twemproxyIgnored = []string{
-	"auto_eject_hosts", "server_retry_timeout", "server_failure_limit",
 	"preconnect", "backlog", "tcpkeepalive", "reuseport",
 	"redis_auth", "redis_db", "command",
 }
@@ -62,19 +66,23 @@ func (fc *fileConfig) parseTwemproxyPool(name string, n *yaml.Node) (*proxy.Pool
 	var (
 		listen      string
 		redis       bool
+		autoEject   bool
 		timeout     time.Duration
 		clientConns int
 	)
 	pf := fields{
-		"listen":             str(&listen),
-		"hash":               str(&p.Ring.Hash),
-		"hash_tag":           hashTag(&p.Ring.HashTag),
-		"distribution":       twemproxyDistribution(&p.Ring.Distribution),
-		"timeout":            millis(&timeout),
-		"server_connections": nonNegInt(&p.Connections),
-		"client_connections": nonNegInt(&clientConns),
-		"redis":              boolean(&redis),
-		"servers":            servers(&p.Servers),
+		"listen":               str(&listen),
+		"hash":                 str(&p.Ring.Hash),
+		"hash_tag":             hashTag(&p.Ring.HashTag),
+		"distribution":         twemproxyDistribution(&p.Ring.Distribution),
+		"timeout":              millis(&timeout),
+		"server_connections":   nonNegInt(&p.Connections),
+		"client_connections":   nonNegInt(&clientConns),
+		"redis":                boolean(&redis),
+		"servers":              servers(&p.Servers),
+		"auto_eject_hosts":     boolean(&autoEject),
+		"server_failure_limit": nonNegInt(&p.FailureLimit),
+		"server_retry_timeout": millis(&p.RetryTimeout),
 	}
 	for _, key := range twemproxyIgnored {
 		pf[key] = func(*yaml.Node) error {
@@ -95,6 +103,10 @@ func (fc *fileConfig) parseTwemproxyPool(name string, n *yaml.Node) (*proxy.Pool
 		return nil, "", 0, fmt.Errorf("%s: servers: the pool lists no servers", where)
 	}
 	p.Timeout, p.ConnectTimeout = timeout, timeout // zero: shepherd's defaults, where twemproxy waits forever
+	p.OnEject = "fail"
+	if autoEject {
+		p.OnEject = "rehash"
+	}
 	return p, fc.twemproxyListen(where, listen), clientConns, nil
 }
 

@@ -1,5 +1,6 @@
 // YAML: strict, field-by-field decoding of config mappings, so that every
 // error names the key it is about and unknown keys are reported, not dropped.
+
 package main
 
 import (

@@ -1,4 +1,5 @@
 // Nutcracker: twemproxy child processes, the placement reference for ring tests.
+
 package mctest
 
 import (

@@ -1,4 +1,5 @@
 // Process attributes on Linux: own process group, killed if the test binary dies.
+
 package mctest
 
 import "syscall"

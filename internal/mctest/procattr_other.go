@@ -1,6 +1,7 @@
 //go:build unix && !linux
 
 // Process attributes elsewhere on unix: own process group.
+
 package mctest
 
 import "syscall"

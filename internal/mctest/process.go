@@ -1,4 +1,5 @@
 // Process: one child in its own process group, reaped by a single goroutine.
+
 package mctest
 
 import (
