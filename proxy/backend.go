@@ -30,6 +30,7 @@ const maxBatch = 256 << 10
 // op is one request to one backend node and, once done, its reply.
 type op struct {
 	wire     []byte
+	writeKey []byte // for writes: the key, spooled if the op fails
 	kind     protocol.ReplyKind
 	reply    protocol.Reply
 	err      error
@@ -45,6 +46,7 @@ func getOp(n *node, kind protocol.ReplyKind) *op {
 	o := opPool.Get().(*op)
 	o.node, o.kind, o.err = n, kind, nil
 	o.wire = o.wire[:0]
+	o.writeKey = o.writeKey[:0]
 	o.reply.Reset()
 	return o
 }

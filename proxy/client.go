@@ -185,14 +185,51 @@ func (c *client) dispatch(req *protocol.Request) *call {
 	return cl
 }
 
-// single sends a one-key command to the key's node.
+// single sends a one-key command to the node serving its key.
 func (c *client) single(cl *call, req *protocol.Request) {
-	n := c.route.node(req, req.Key(), &c.b64)
+	key := routeKey(req, req.Key(), &c.b64)
+	write := isWrite(req.Cmd)
+	cl.noreply = req.Noreply && !req.Cmd.IsMeta() // quiet meta replies are framed by the backend
+	n, gutter, err := c.route.pool(key).pick(key, write)
+	if err != nil {
+		cl.static = c.unservable(req, err)
+		return
+	}
+	if gutter {
+		capTTL(req, n.pool.gutterTTL(c.route.pool(key)))
+	}
 	o := getOp(n, protocol.ReplyKindOf(req))
 	o.wire = protocol.AppendRequest(o.wire, req)
+	if write {
+		o.writeKey = append(o.writeKey, key...)
+	}
 	cl.ops = append(cl.ops, o)
-	cl.noreply = req.Noreply && !req.Cmd.IsMeta() // quiet meta replies are framed by the backend
 	n.send(o, c.lane)
+}
+
+// unservable is the reply to a command whose key has no node to go to:
+// a miss for a read, SERVER_ERROR for a write (nothing under noreply).
+func (c *client) unservable(req *protocol.Request, err error) []byte {
+	switch {
+	case req.Cmd == protocol.CmdMetaGet && req.Noreply:
+		return nil
+	case req.Cmd == protocol.CmdMetaGet:
+		return []byte("EN\r\n")
+	case req.Noreply && !req.Cmd.IsMeta():
+		return nil
+	}
+	c.s.m.serverErrors.Add(1)
+	return []byte("SERVER_ERROR " + errText(err) + "\r\n")
+}
+
+// isWrite reports whether cmd changes its key.
+func isWrite(cmd protocol.Command) bool {
+	switch cmd {
+	case protocol.CmdDelete, protocol.CmdIncr, protocol.CmdDecr, protocol.CmdTouch,
+		protocol.CmdMetaSet, protocol.CmdMetaDelete, protocol.CmdMetaArithmetic:
+		return true
+	}
+	return cmd.IsStorage()
 }
 
 // retrieve splits a get over the nodes owning its keys; most gets touch
@@ -205,13 +242,19 @@ func (c *client) retrieve(cl *call, req *protocol.Request) {
 	cl.nkeys = len(req.Keys)
 	c.nodes, c.groups = c.nodes[:0], c.groups[:0]
 	for _, k := range req.Keys {
-		n := c.route.pool(k).lookup(k)
+		n := c.route.pool(k).lookup(k) // nil: no node may serve it, a miss
 		c.nodes = append(c.nodes, n)
-		if indexOf(c.groups, n) < 0 {
+		if n != nil && indexOf(c.groups, n) < 0 {
 			c.groups = append(c.groups, n)
 		}
 	}
-	if len(c.groups) == 1 {
+	if len(c.groups) == 0 {
+		c.s.m.misses.Add(uint64(len(req.Keys)))
+		c.s.m.failedKeys.Add(uint64(len(req.Keys)))
+		cl.static = replyEnd
+		return
+	}
+	if len(c.groups) == 1 && c.nodes[0] != nil && indexOf(c.nodes, nil) < 0 {
 		o := getOp(c.groups[0], protocol.ReplyValues)
 		o.wire = protocol.AppendRetrieval(o.wire, req.Cmd, exptime, req.Keys)
 		cl.ops = append(cl.ops, o)
@@ -268,11 +311,16 @@ func indexOf(ns []*node, n *node) int {
 	return -1
 }
 
-// flushAll sends flush_all to every node of every pool.
+// flushAll sends flush_all to every node of every pool. A node that is
+// out is flushed before it returns instead.
 func (c *client) flushAll(cl *call, req *protocol.Request) {
 	cl.noreply = req.Noreply
 	for _, p := range c.s.pools {
 		for _, n := range p.nodes {
+			if !n.h.Healthy() {
+				n.sp.markFlush()
+				continue
+			}
 			o := getOp(n, protocol.ReplyLine)
 			o.wire = protocol.AppendRequest(o.wire, req)
 			cl.ops = append(cl.ops, o)
@@ -371,6 +419,10 @@ func (c *client) writeMerged(cl *call) {
 	var hits uint64
 	for i, k := range cl.keys {
 		g := cl.keyOp[i]
+		if g < 0 {
+			c.s.m.failedKeys.Add(1)
+			continue
+		}
 		o := cl.ops[g]
 		if o.err != nil || o.reply.IsError() {
 			c.s.m.failedKeys.Add(1)
@@ -405,7 +457,7 @@ func (c *client) writeFlush(cl *call) {
 	if cl.noreply {
 		return
 	}
-	if failed == 0 {
+	if failed == 0 || len(cl.ops) == 0 {
 		c.write(replyOK)
 		return
 	}

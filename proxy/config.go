@@ -4,6 +4,8 @@ package proxy
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,6 +21,7 @@ const (
 	DefaultConnectTimeout = 100 * time.Millisecond
 	DefaultConnections    = 2
 	DefaultMaxInflight    = 4096
+	DefaultSpoolLimit     = 100000
 )
 
 // Config is everything a Server needs. Zero fields mean the default.
@@ -90,6 +93,15 @@ func (c *Config) Validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.SpoolDir == "" {
+		c.SpoolDir = filepath.Join(os.TempDir(), "shepherd-spool")
+	}
+	if c.SpoolLimit <= 0 {
+		c.SpoolLimit = DefaultSpoolLimit
+	}
+	if err := c.validateHerd(); err != nil {
+		return err
+	}
 	if len(c.Pools) == 0 {
 		return fmt.Errorf("proxy: config has no pools")
 	}
@@ -109,6 +121,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Pools[c.DefaultPool] == nil {
 		return fmt.Errorf("proxy: default_pool %q is not a pool", c.DefaultPool)
+	}
+	for _, p := range c.Pools {
+		if p.OnEject == EjectGutter && (c.Pools[p.Gutter] == nil || p.Gutter == p.Name) {
+			return fmt.Errorf("proxy: pool %q: on_eject gutter needs gutter: <another pool>, got %q", p.Name, p.Gutter)
+		}
 	}
 	for _, r := range c.Routes {
 		if r.Prefix == "" {
@@ -137,6 +154,19 @@ func (p *PoolConfig) validate() error {
 	if p.MaxInflight <= 0 {
 		p.MaxInflight = DefaultMaxInflight
 	}
+	switch p.OnEject {
+	case "":
+		p.OnEject = EjectRehash
+	case EjectRehash, EjectGutter, EjectFail:
+	default:
+		return fmt.Errorf("proxy: pool %q: on_eject %q: want rehash, gutter or fail", p.Name, p.OnEject)
+	}
+	if p.GutterTTL <= 0 {
+		p.GutterTTL = DefaultGutterTTL
+	}
+	if p.FailureLimit < 0 || p.RetryTimeout < 0 || p.RetryMax < 0 {
+		return fmt.Errorf("proxy: pool %q: failure_limit, retry_timeout and retry_max must not be negative", p.Name)
+	}
 	seen := map[string]bool{}
 	for _, s := range p.Servers {
 		if seen[s.Addr] {
@@ -149,6 +179,28 @@ func (p *PoolConfig) validate() error {
 	}
 	if _, err := ring.New(p.Servers, p.Ring); err != nil {
 		return fmt.Errorf("proxy: pool %q: %w", p.Name, err)
+	}
+	return nil
+}
+
+func (c *Config) validateHerd() error {
+	if c.Herd == nil {
+		return nil
+	}
+	if c.Herd.Default != nil {
+		c.Herd.Default.Prefix = ""
+		if err := c.Herd.Default.Validate(); err != nil {
+			return err
+		}
+	}
+	for i := range c.Herd.Rules {
+		r := &c.Herd.Rules[i]
+		if r.Prefix == "" {
+			return fmt.Errorf("proxy: herd rule %d has no prefix (use herd.default for every key)", i)
+		}
+		if err := r.Validate(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -117,12 +117,13 @@ func checkItem(k string, it *memcache.Item) error {
 	return nil
 }
 
-// TestDeadNode: gets of a dead node's keys are misses, never an error
-// line; writes to it are SERVER_ERROR within the timeout.
+// TestDeadNode: under on_eject: fail, gets of a dead node's keys are
+// misses, never an error line; writes to it are SERVER_ERROR within the
+// timeout (and at once after ejection).
 func TestDeadNode(t *testing.T) {
 	t.Parallel()
 	nodes := mctest.StartN(t, 3)
-	f := startShepherd(t, nodes, nil)
+	f := startShepherd(t, nodes, func(cfg *proxy.Config) { cfg.Pools["main"].OnEject = proxy.EjectFail })
 	c := dial(t, f.addr)
 	var keys []string
 	for i := 0; i < 60; i++ {
@@ -173,7 +174,7 @@ func TestDeadNode(t *testing.T) {
 func TestHungNodeTimesOut(t *testing.T) {
 	t.Parallel()
 	nodes := mctest.StartN(t, 1)
-	f := startShepherd(t, nodes, nil)
+	f := startShepherd(t, nodes, func(cfg *proxy.Config) { cfg.Pools["main"].RetryTimeout = 100 * time.Millisecond })
 	c := dial(t, f.addr)
 	c.send("set h 0 0 1\r\nx\r\n")
 	c.expect("STORED")
@@ -191,8 +192,21 @@ func TestHungNodeTimesOut(t *testing.T) {
 	// The timed-out set may or may not have been applied (memcached reads
 	// it from its socket buffer on resume): SERVER_ERROR means "unknown".
 	// What must hold is that the stream is aligned again.
-	c.send("set h 0 0 1\r\nz\r\nget h\r\n")
-	c.expect("STORED", "VALUE h 0 1", "z", "END")
+	// What must hold is that the stream is aligned again once the node is
+	// readmitted (its only node was ejected: writes fail until then).
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		c.send("set h 0 0 1\r\nz\r\n")
+		l := c.line()
+		if l == "STORED" {
+			break
+		}
+		if !strings.HasPrefix(l, "SERVER_ERROR") || time.Now().After(deadline) {
+			t.Fatalf("got %q; want STORED once the node is back", l)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.send("get h\r\n")
+	c.expect("VALUE h 0 1", "z", "END")
 }
 
 // TestLimits: bad input gets a clear error and the connection survives.

@@ -63,13 +63,19 @@ func New(cfg *Config) (*Server, error) {
 		clients:      map[*client]struct{}{},
 	}
 	for name, pc := range cfg.Pools {
-		p, err := newPool(pc, s.m, s.quit)
+		p, err := newPool(pc, s)
 		if err != nil {
 			return nil, err
 		}
 		s.pools[name] = p
 		for _, n := range p.nodes {
 			s.m.registerNode(n)
+			s.m.registerHealth(n)
+		}
+	}
+	for name, pc := range cfg.Pools {
+		if pc.Gutter != "" {
+			s.pools[name].gutter = s.pools[pc.Gutter]
 		}
 	}
 	s.route = s.newRouter(cfg.Routes, s.pools[cfg.DefaultPool])
@@ -186,7 +192,12 @@ func (s *Server) drain() {
 
 // Close stops the backend connections. Call it after every Serve returned.
 func (s *Server) Close() {
-	s.stopOnce.Do(func() { close(s.quit) })
+	s.stopOnce.Do(func() {
+		close(s.quit)
+		for _, p := range s.pools {
+			p.close()
+		}
+	})
 }
 
 // ListenAndServe listens on cfg.Listen, on every pool's own Listen and on

@@ -4,7 +4,6 @@ package proxy
 import (
 	"fmt"
 	"os"
-	"sort"
 	"time"
 
 	"github.com/shepherd-proxy/shepherd/protocol"
@@ -60,20 +59,19 @@ func (s *Server) appendGeneralStats(b []byte) []byte {
 }
 
 func (s *Server) appendBackendStats(b []byte) []byte {
-	names := make([]string, 0, len(s.pools))
-	for name := range s.pools {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		for _, n := range s.pools[name].nodes {
-			pfx := name + ":" + n.addr + ":"
-			b = stat(b, pfx+"requests", n.requests.Load())
-			b = stat(b, pfx+"errors", n.errors.Load())
-			b = stat(b, pfx+"connection_errors", n.connErrors.Load())
-			b = stat(b, pfx+"dials", n.dials.Load())
-			b = stat(b, pfx+"inflight", n.inflight.Load())
-		}
+	for _, st := range s.Backends() {
+		pfx := st.Pool + ":" + st.Addr + ":"
+		b = stat(b, pfx+"state", st.State)
+		b = stat(b, pfx+"requests", st.Requests)
+		b = stat(b, pfx+"errors", st.Errors)
+		b = stat(b, pfx+"ejections", st.Ejections)
+		b = stat(b, pfx+"probes", st.Probes)
+		b = stat(b, pfx+"probe_failures", st.ProbeFailures)
+		b = stat(b, pfx+"spooled", st.Spooled)
+		b = stat(b, pfx+"spooled_total", st.SpooledTotal)
+		b = stat(b, pfx+"replayed", st.Replayed)
+		b = stat(b, pfx+"flushes", st.Flushes)
+		b = stat(b, pfx+"failovers", st.Failovers)
 	}
 	return b
 }

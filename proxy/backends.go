@@ -1,0 +1,71 @@
+// Backends: a snapshot of every backend node's health and counters, for
+// `stats backends`, metrics and tests.
+package proxy
+
+import (
+	"sort"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// NodeStatus is one backend node's state and counters at a moment.
+type NodeStatus struct {
+	Pool, Addr    string
+	State         string // healthy, ejected or probing
+	Requests      uint64 // requests sent to the node
+	Errors        uint64 // requests that failed
+	Ejections     uint64
+	Probes        uint64
+	ProbeFailures uint64
+	Spooled       int    // keys waiting to be replayed on return
+	SpooledTotal  uint64 // keys ever spooled
+	Replayed      uint64 // keys ever replayed as deletes
+	Flushes       uint64 // returns that flushed the node (spool overflow or flush_all)
+	Failovers     uint64 // requests for its keys served elsewhere while it was out
+}
+
+// Backends returns every node's status, pools in name order, nodes in
+// configured order.
+func (s *Server) Backends() []NodeStatus {
+	names := make([]string, 0, len(s.pools))
+	for name := range s.pools {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var out []NodeStatus
+	for _, name := range names {
+		for _, n := range s.pools[name].nodes {
+			out = append(out, n.status())
+		}
+	}
+	return out
+}
+
+func (n *node) status() NodeStatus {
+	return NodeStatus{
+		Pool: n.pool.cfg.Name, Addr: n.addr, State: n.h.State().String(),
+		Requests: n.requests.Load(), Errors: n.errors.Load(),
+		Ejections: n.h.Ejections(), Probes: n.h.Probes(), ProbeFailures: n.h.ProbeFailures(),
+		Spooled: n.sp.size(), SpooledTotal: n.sp.total.Load(), Replayed: n.sp.replayed.Load(),
+		Flushes: n.sp.flushes.Load(), Failovers: n.failovers.Load(),
+	}
+}
+
+// registerHealth exports one node's health counters.
+func (m *metrics) registerHealth(n *node) {
+	labels := prometheus.Labels{"pool": n.pool.cfg.Name, "node": n.addr}
+	gauge := func(name, help string, f func() float64) {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, f))
+	}
+	counter := func(name, help string, f func() float64) {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels}, f))
+	}
+	gauge("shepherd_backend_state", "Node state: 0 healthy, 1 ejected, 2 probing.", func() float64 { return float64(n.h.State()) })
+	counter("shepherd_backend_ejections_total", "Times the node was ejected.", func() float64 { return float64(n.h.Ejections()) })
+	counter("shepherd_backend_probes_total", "Background probes sent to the node while it was out.", func() float64 { return float64(n.h.Probes()) })
+	counter("shepherd_backend_probe_failures_total", "Probes (or spool replays) that failed.", func() float64 { return float64(n.h.ProbeFailures()) })
+	gauge("shepherd_backend_spooled_keys", "Keys spooled for deletion on the node's return.", func() float64 { return float64(n.sp.size()) })
+	counter("shepherd_backend_spooled_keys_total", "Keys ever spooled for the node.", func() float64 { return float64(n.sp.total.Load()) })
+	counter("shepherd_backend_replayed_keys_total", "Spooled keys deleted on the node before readmission.", func() float64 { return float64(n.sp.replayed.Load()) })
+	counter("shepherd_backend_failover_requests_total", "Requests for the node's keys served by another node or the gutter while it was out.", func() float64 { return float64(n.failovers.Load()) })
+}
