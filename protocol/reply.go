@@ -16,9 +16,9 @@ type ReplyKind uint8
 
 // Reply framings.
 const (
-	ReplyLine      ReplyKind = iota // one line
+	ReplyLine      ReplyKind = iota // one status line, a number, VERSION, or an error
 	ReplyValues                     // VALUE blocks until END
-	ReplyMeta                       // one meta reply: a line, and a data block after VA
+	ReplyMeta                       // one meta reply (two-letter code), and a data block after VA
 	ReplyMetaQuiet                  // meta replies until MN; MN itself is not kept
 )
 
@@ -73,8 +73,22 @@ func ReadReply(br *bufio.Reader, kind ReplyKind, rep *Reply) error {
 	case ReplyMetaQuiet:
 		return readMetaQuiet(br, rep)
 	}
-	_, err := appendLine(br, rep)
+	line, err := appendLine(br, rep)
+	if err == nil && !isStatusLine(line) {
+		err = fmt.Errorf("%w: %q for a one-line reply", ErrMalformed, truncate(line))
+	}
 	return err
+}
+
+// isStatusLine reports whether line can answer a storage command, delete,
+// incr/decr, touch, flush_all, verbosity or version. Anything else means
+// the stream is out of step with the requests.
+func isStatusLine(line []byte) bool {
+	switch string(line) {
+	case "STORED", "NOT_STORED", "EXISTS", "NOT_FOUND", "DELETED", "TOUCHED", "OK":
+		return true
+	}
+	return isErrorLine(line) || bytes.HasPrefix(line, []byte("VERSION ")) || isUint(line, 64)
 }
 
 // appendLine appends one CRLF-terminated line to rep.Raw and returns it
@@ -98,18 +112,21 @@ func appendLine(br *bufio.Reader, rep *Reply) ([]byte, error) {
 	return rep.Raw[start : len(rep.Raw)-2], nil
 }
 
-// appendData appends a data block of n bytes and its CRLF.
+// appendData appends a data block of n bytes and its CRLF. rep.Raw grows
+// as the bytes arrive, so a size that is declared but not sent costs no
+// more memory than what was sent.
 func appendData(br *bufio.Reader, rep *Reply, n int) error {
 	if n < 0 || n > MaxBackendValue {
 		return fmt.Errorf("%w: value size %d", ErrMalformed, n)
 	}
 	start := len(rep.Raw)
-	rep.Raw = append(rep.Raw, make([]byte, n+2)...)
-	if _, err := io.ReadFull(br, rep.Raw[start:]); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	for left := n + 2; left > 0; {
+		chunk := min(left, 64<<10)
+		rep.Raw = append(rep.Raw, make([]byte, chunk)...)
+		if _, err := io.ReadFull(br, rep.Raw[len(rep.Raw)-chunk:]); err != nil {
+			return unexpectedEOF(err)
 		}
-		return err
+		left -= chunk
 	}
 	if rep.Raw[start+n] != '\r' || rep.Raw[start+n+1] != '\n' {
 		return fmt.Errorf("%w: data block without CRLF", ErrMalformed)
@@ -137,7 +154,7 @@ func readValues(br *bufio.Reader, rep *Reply) error {
 		if !ok {
 			return fmt.Errorf("%w: bad VALUE line %q", ErrMalformed, truncate(line))
 		}
-		keyStart := start + 6
+		keyStart := start + len(line) - len(bytes.TrimLeft(line[6:], " "))
 		if err := appendData(br, rep, size); err != nil {
 			return err
 		}
@@ -160,18 +177,23 @@ func parseValueLine(line []byte) (key []byte, size int, ok bool) {
 	return key, size, ok
 }
 
+// readMeta reads one meta reply: "<CD> <flags>*" with a data block after
+// VA, or an error line.
 func readMeta(br *bufio.Reader, rep *Reply) error {
 	line, err := appendLine(br, rep)
 	if err != nil {
 		return err
 	}
-	if len(line) < 2 {
-		return fmt.Errorf("%w: meta reply %q", ErrMalformed, truncate(line))
-	}
-	if !bytes.HasPrefix(line, []byte("VA ")) {
+	if isErrorLine(line) {
 		return nil
 	}
-	sz, _ := nextToken(line[3:])
+	if len(line) < 2 || !isUpper(line[0]) || !isUpper(line[1]) || (len(line) > 2 && line[2] != ' ') {
+		return fmt.Errorf("%w: meta reply %q", ErrMalformed, truncate(line))
+	}
+	if line[0] != 'V' || line[1] != 'A' {
+		return nil
+	}
+	sz, _ := nextToken(line[2:])
 	n, ok := parseSize(sz)
 	if !ok {
 		return fmt.Errorf("%w: bad VA line %q", ErrMalformed, truncate(line))
@@ -182,7 +204,7 @@ func readMeta(br *bufio.Reader, rep *Reply) error {
 func readMetaQuiet(br *bufio.Reader, rep *Reply) error {
 	for i := 0; ; i++ {
 		start := len(rep.Raw)
-		if err := readMetaInto(br, rep); err != nil {
+		if err := readMeta(br, rep); err != nil {
 			return err
 		}
 		if string(rep.Raw[start:]) == "MN\r\n" {
@@ -195,21 +217,7 @@ func readMetaQuiet(br *bufio.Reader, rep *Reply) error {
 	}
 }
 
-func readMetaInto(br *bufio.Reader, rep *Reply) error {
-	line, err := appendLine(br, rep)
-	if err != nil {
-		return err
-	}
-	if !bytes.HasPrefix(line, []byte("VA ")) {
-		return nil
-	}
-	sz, _ := nextToken(line[3:])
-	n, ok := parseSize(sz)
-	if !ok {
-		return fmt.Errorf("%w: bad VA line %q", ErrMalformed, truncate(line))
-	}
-	return appendData(br, rep, n)
-}
+func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
 
 func truncate(b []byte) []byte {
 	if len(b) > 64 {
