@@ -129,8 +129,10 @@ func equalStrings(a, b []string) bool {
 	return true
 }
 
-func TestReadRetrieval(t *testing.T) {
-	runReadCases(t, []readCase{
+func TestReadRetrieval(t *testing.T) { runReadCases(t, retrievalCases()) }
+
+func retrievalCases() []readCase {
+	return []readCase{
 		{"get", "get foo\r\n", Limits{}, []string{"get keys=foo"}},
 		{"get many", "get a b c\r\n", Limits{}, []string{"get keys=a,b,c"}},
 		{"get extra spaces", "get  a   b \r\n", Limits{}, []string{"get keys=a,b"}},
@@ -154,10 +156,12 @@ func TestReadRetrieval(t *testing.T) {
 		{"get DEL", "get a\x7f\r\n", Limits{}, []string{"CLIENT_ERROR key contains control characters"}},
 		{"get inner CR", "get a\rb\r\n", Limits{}, []string{"CLIENT_ERROR key contains control characters"}},
 		{"get high bytes", "get caf\xc3\xa9\r\n", Limits{}, []string{"get keys=caf\xc3\xa9"}},
-	})
+	}
 }
 
-func TestReadStorage(t *testing.T) {
+func TestReadStorage(t *testing.T) { runReadCases(t, storageCases()) }
+
+func storageCases() []readCase {
 	var cases []readCase
 	for _, cmd := range []string{"set", "add", "replace", "append", "prepend"} {
 		cases = append(cases,
@@ -222,11 +226,13 @@ func TestReadStorage(t *testing.T) {
 		{"EOF before CRLF", "set k 0 0 5\r\nhello", Limits{}, []string{"unexpected EOF"}},
 		{"EOF while swallowing", "set k 0 0 100\r\nabc", Limits{MaxValue: 10}, []string{"unexpected EOF"}},
 	}...)
-	runReadCases(t, cases)
+	return cases
 }
 
-func TestReadOtherClassic(t *testing.T) {
-	runReadCases(t, []readCase{
+func TestReadOtherClassic(t *testing.T) { runReadCases(t, otherClassicCases()) }
+
+func otherClassicCases() []readCase {
+	return []readCase{
 		{"delete", "delete k\r\n", Limits{}, []string{"delete keys=k"}},
 		{"delete noreply", "delete k noreply\r\n", Limits{}, []string{"delete keys=k noreply"}},
 		{"delete 0", "delete k 0\r\n", Limits{}, []string{"delete keys=k"}},
@@ -273,14 +279,16 @@ func TestReadOtherClassic(t *testing.T) {
 		{"verbosity two", "verbosity 1 2\r\n", Limits{}, []string{"ERROR"}},
 		{"quit", "quit\r\n", Limits{}, []string{"quit"}},
 		{"quit noreply", "quit noreply\r\n", Limits{}, []string{"quit noreply"}},
-	})
+	}
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
-func TestReadMeta(t *testing.T) {
+func TestReadMeta(t *testing.T) { runReadCases(t, metaCases()) }
+
+func metaCases() []readCase {
 	k250, k251 := b64(strings.Repeat("k", 250)), b64(strings.Repeat("k", 251))
-	runReadCases(t, []readCase{
+	return []readCase{
 		{"mg", "mg foo v\r\n", Limits{}, []string{"mg keys=foo args=v"}},
 		{"mg no flags", "mg foo\r\n", Limits{}, []string{"mg keys=foo"}},
 		{"mg flags", "mg foo s v t f k c O123\r\n", Limits{}, []string{"mg keys=foo args=s,v,t,f,k,c,O123"}},
@@ -323,10 +331,12 @@ func TestReadMeta(t *testing.T) {
 		{"ms data without CRLF", "ms foo 5\r\nhelloXXget a\r\n", Limits{},
 			[]string{"CLIENT_ERROR bad data chunk", "get keys=a"}},
 		{"ms EOF mid data", "ms foo 5\r\nhel", Limits{}, []string{"unexpected EOF"}},
-	})
+	}
 }
 
-func TestReadFraming(t *testing.T) {
+func TestReadFraming(t *testing.T) { runReadCases(t, framingCases()) }
+
+func framingCases() []readCase {
 	long := func(prefix string, n int) string { // a line of exactly n bytes
 		return prefix + strings.Repeat(" ", n-len(prefix))
 	}
@@ -339,7 +349,7 @@ func TestReadFraming(t *testing.T) {
 		b.WriteString(" " + strings.Repeat("z", n-b.Len()-1))
 		return b.String()
 	}
-	runReadCases(t, []readCase{
+	return []readCase{
 		{"empty input", "", Limits{}, nil},
 		{"empty line", "\r\nget a\r\n", Limits{}, []string{"ERROR", "get keys=a"}},
 		{"unknown", "bogus x\r\nget a\r\n", Limits{}, []string{"ERROR", "get keys=a"}},
@@ -371,7 +381,7 @@ func TestReadFraming(t *testing.T) {
 		{"get over small MaxGetLine", getLine(5000) + "\r\n", Limits{MaxGetLine: 4096}, []string{"LINE_TOO_LONG"}},
 		{"gat over MaxLine", "gat 10" + getLine(5000)[3:] + "\r\n", Limits{},
 			[]string{show(mustParse("gat 10" + getLine(5000)[3:] + "\r\n"))}},
-	})
+	}
 }
 
 // mustParse parses one request with a Reader whose limits allow anything,

@@ -57,7 +57,9 @@ func runReplyCases(t *testing.T, kind ReplyKind, cases []replyCase) {
 	}
 }
 
-func TestReadReplyLine(t *testing.T) {
+func TestReadReplyLine(t *testing.T) { runReplyCases(t, ReplyLine, lineReplyCases()) }
+
+func lineReplyCases() []replyCase {
 	var cases []replyCase
 	for _, line := range []string{"STORED", "NOT_STORED", "EXISTS", "NOT_FOUND", "DELETED", "TOUCHED", "OK",
 		"0", "42", "18446744073709551615", "VERSION 1.6.18"} {
@@ -81,11 +83,13 @@ func TestReadReplyLine(t *testing.T) {
 		{"EOF after CR", "STORED\r", "unexpected EOF"},
 		{"longer than buffer", "SERVER_ERROR " + strings.Repeat("x", 300) + "\r\n", "ErrMalformed"},
 	}...)
-	runReplyCases(t, ReplyLine, cases)
+	return cases
 }
 
-func TestReadReplyValues(t *testing.T) {
-	runReplyCases(t, ReplyValues, []replyCase{
+func TestReadReplyValues(t *testing.T) { runReplyCases(t, ReplyValues, valuesReplyCases()) }
+
+func valuesReplyCases() []replyCase {
+	return []replyCase{
 		{"miss", "END\r\nnext", `raw="END\r\n" rest="next"`},
 		{"hit", "VALUE k 5 3\r\nabc\r\nEND\r\n",
 			`raw="VALUE k 5 3\r\nabc\r\nEND\r\n" item=k:"VALUE k 5 3\r\nabc\r\n" rest=""`},
@@ -132,10 +136,12 @@ func TestReadReplyValues(t *testing.T) {
 		{"EOF before CRLF", "VALUE k 0 3\r\nabc", "unexpected EOF"},
 		{"EOF before END", "VALUE k 0 3\r\nabc\r\n", "unexpected EOF"},
 		{"EOF at 2^26", "VALUE k 0 67108864\r\nabc", "unexpected EOF"},
-	})
+	}
 }
 
-func TestReadReplyMeta(t *testing.T) {
+func TestReadReplyMeta(t *testing.T) { runReplyCases(t, ReplyMeta, metaReplyCases()) }
+
+func metaReplyCases() []replyCase {
 	var cases []replyCase
 	for _, line := range []string{"HD", "HD c5 f0 O1 kZm9v b", "EN", "NF", "NS", "EX", "MN",
 		"ME k exp=-1 la=1 cas=2 fetch=no cls=1 size=63", "ERROR", "CLIENT_ERROR bad command line format",
@@ -169,11 +175,13 @@ func TestReadReplyMeta(t *testing.T) {
 		{"EOF", "", "unexpected EOF"},
 		{"EOF mid line", "HD", "unexpected EOF"},
 	}...)
-	runReplyCases(t, ReplyMeta, cases)
+	return cases
 }
 
-func TestReadReplyMetaQuiet(t *testing.T) {
-	runReplyCases(t, ReplyMetaQuiet, []replyCase{
+func TestReadReplyMetaQuiet(t *testing.T) { runReplyCases(t, ReplyMetaQuiet, metaQuietReplyCases()) }
+
+func metaQuietReplyCases() []replyCase {
+	return []replyCase{
 		{"empty", "MN\r\nnext", `raw="" rest="next"`},
 		{"HD", "HD\r\nMN\r\nnext", `raw="HD\r\n" rest="next"`},
 		{"EN", "EN O5\r\nMN\r\n", `raw="EN O5\r\n" rest=""`},
@@ -188,7 +196,7 @@ func TestReadReplyMetaQuiet(t *testing.T) {
 		{"EOF", "", "unexpected EOF"},
 		{"EOF before MN", "HD\r\n", "unexpected EOF"},
 		{"EOF mid MN", "HD\r\nMN", "unexpected EOF"},
-	})
+	}
 }
 
 // TestReadReplySequence reads several replies of different kinds from one
