@@ -31,6 +31,7 @@ const maxBatch = 256 << 10
 type op struct {
 	wire     []byte
 	writeKey []byte // for writes: the key, spooled if the op fails
+	internal bool   // shepherd's own (spool replay), allowed while the node is out
 	kind     protocol.ReplyKind
 	reply    protocol.Reply
 	err      error
@@ -47,6 +48,7 @@ func getOp(n *node, kind protocol.ReplyKind) *op {
 	o.node, o.kind, o.err = n, kind, nil
 	o.wire = o.wire[:0]
 	o.writeKey = o.writeKey[:0]
+	o.internal = false
 	o.reply.Reset()
 	return o
 }
@@ -110,7 +112,7 @@ func (c *backendConn) writeLoop() {
 			c.drain(ErrBackendClosed)
 			return
 		}
-		ops = failExpired(ops)
+		ops = c.failExpired(ops)
 		if len(ops) == 0 {
 			continue
 		}
@@ -133,16 +135,22 @@ func (c *backendConn) gather(ops []*op) []*op {
 	return ops
 }
 
-// failExpired fails the ops whose deadline passed while they were queued.
-func failExpired(ops []*op) []*op {
+// failExpired fails the ops whose deadline passed while they were queued,
+// and client ops that were routed here just before the node was ejected:
+// once it is out, no client request reaches it.
+func (c *backendConn) failExpired(ops []*op) []*op {
 	now := time.Now()
+	healthy := c.n.h.Healthy()
 	kept := ops[:0]
 	for _, o := range ops {
-		if now.After(o.deadline) {
+		switch {
+		case now.After(o.deadline):
 			o.finish(fmt.Errorf("%w: queued past its deadline", ErrBackendTimeout))
-			continue
+		case !healthy && !o.internal:
+			o.finish(ErrNodeEjected)
+		default:
+			kept = append(kept, o)
 		}
-		kept = append(kept, o)
 	}
 	return kept
 }
@@ -176,6 +184,7 @@ func (c *backendConn) deliver(wc *wireConn, ops []*op, batch *[]byte) *wireConn 
 			return wc
 		}
 	}
+	c.n.requests.Add(uint64(len(ops)))
 	wc.nc.SetWriteDeadline(ops[0].deadline)
 	if _, err := wc.nc.Write(b); err != nil {
 		wc.kill(c.n.wrap(err))

@@ -46,7 +46,7 @@ type node struct {
 	sp      *spool
 
 	inflight   atomic.Int64
-	requests   atomic.Uint64
+	requests   atomic.Uint64 // written to the node
 	errors     atomic.Uint64
 	connErrors atomic.Uint64
 	dials      atomic.Uint64
@@ -93,7 +93,6 @@ func (n *node) start() {
 func (n *node) send(o *op, lane uint32) {
 	o.start = time.Now()
 	o.deadline = o.start.Add(n.pool.cfg.Timeout)
-	n.requests.Add(1)
 	if n.inflight.Add(1) > n.maxIn {
 		o.finish(ErrBackendBusy)
 		return
@@ -116,11 +115,11 @@ func (n *node) finished(o *op) {
 		return
 	}
 	n.errors.Add(1)
-	if errors.Is(o.err, ErrBackendBusy) || errors.Is(o.err, ErrBackendClosed) {
-		return
-	}
-	if len(o.writeKey) > 0 {
+	if len(o.writeKey) > 0 && !errors.Is(o.err, ErrBackendBusy) {
 		n.sp.record(o.writeKey)
+	}
+	if errors.Is(o.err, ErrBackendBusy) || errors.Is(o.err, ErrBackendClosed) || errors.Is(o.err, ErrNodeEjected) {
+		return
 	}
 	n.h.Failure()
 }

@@ -86,6 +86,7 @@ func sendLine(n *node, cmd string, key []byte) *op {
 		o.wire = append(o.wire, "md "...)
 		o.wire = base64.StdEncoding.AppendEncode(o.wire, key)
 		o.wire = append(o.wire, " b\r\n"...)
+		o.internal = true
 		n.send(o, 0)
 		return o
 	}
@@ -96,6 +97,7 @@ func sendLine(n *node, cmd string, key []byte) *op {
 		o.wire = append(o.wire, key...)
 	}
 	o.wire = append(o.wire, "\r\n"...)
+	o.internal = true
 	n.send(o, 0)
 	return o
 }
