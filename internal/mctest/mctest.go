@@ -133,17 +133,19 @@ func (s *Server) Restart(t testing.TB) {
 }
 
 // Pause stops the process with SIGSTOP: the kernel still accepts connections
-// on its port but nothing answers, like a hung node.
-func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+// on its port but nothing answers, like a hung node. It returns once every
+// thread of the process is stopped.
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP, true) }
 
-// Resume continues a paused process with SIGCONT.
-func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+// Resume continues a paused process with SIGCONT and returns once it runs.
+func (s *Server) Resume() { s.signal(syscall.SIGCONT, false) }
 
-func (s *Server) signal(sig syscall.Signal) {
+func (s *Server) signal(sig syscall.Signal, stopped bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
 		s.proc.signal(sig)
+		waitStopped(s.proc.cmd.Process.Pid, stopped)
 	}
 }
 

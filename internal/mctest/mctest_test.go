@@ -91,18 +91,22 @@ func TestStats(t *testing.T) {
 func TestPauseResume(t *testing.T) {
 	t.Parallel()
 	s := Start(t)
-	s.Pause()
-	// The kernel still completes the handshake, but nothing answers.
-	got, err := roundTrip(s.Addr, "version\r\n", 200*time.Millisecond)
-	if err == nil {
-		t.Fatalf("version while paused: got %q; want a timeout", got)
-	}
-	if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
-		t.Fatalf("version while paused: got error %v; want a timeout", err)
-	}
-	s.Resume()
-	if got := mustRoundTrip(t, s.Addr, "version\r\n"); !strings.HasPrefix(got, "VERSION ") {
-		t.Fatalf("version after resume: got %q; want VERSION", got)
+	// Several rounds: a request sent right after Pause returns must never be
+	// answered (kill(2) only queues SIGSTOP; Pause waits until it took hold).
+	for round := 0; round < 5; round++ {
+		s.Pause()
+		// The kernel still completes the handshake, but nothing answers.
+		got, err := roundTrip(s.Addr, "version\r\n", 100*time.Millisecond)
+		if err == nil {
+			t.Fatalf("round %d: version while paused: got %q; want a timeout", round, got)
+		}
+		if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+			t.Fatalf("round %d: version while paused: got error %v; want a timeout", round, err)
+		}
+		s.Resume()
+		if got := mustRoundTrip(t, s.Addr, "version\r\n"); !strings.HasPrefix(got, "VERSION ") {
+			t.Fatalf("round %d: version after resume: got %q; want VERSION", round, got)
+		}
 	}
 }
 
