@@ -1,0 +1,195 @@
+// Memcached: real memcached nodes on free loopback ports, and the faults
+// scenarios inject into them (stop, kill and restart, slow).
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const readyTimeout = 5 * time.Second
+
+// Node is one memcached process on 127.0.0.1:Port. Its methods are safe for
+// concurrent use.
+type Node struct {
+	Addr string
+	Port int
+
+	procs *Procs
+	path  string
+	args  []string
+
+	mu   sync.Mutex // guards proc
+	proc *Proc      // nil while killed
+}
+
+// memcachedArgs is the command line of a node on port.
+func memcachedArgs(port int) []string {
+	args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", "64", "-t", "2"}
+	if os.Geteuid() == 0 {
+		args = append(args, "-u", "root") // memcached refuses to run as root without -u
+	}
+	return args
+}
+
+// StartMemcached starts a node on a free port, retrying when another
+// process takes the port first.
+func (ps *Procs) StartMemcached(ctx context.Context, path string) (*Node, error) {
+	var err error
+	for range 5 {
+		var addr string
+		if addr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		n := &Node{Addr: addr, Port: portOf(addr), procs: ps, path: path, args: memcachedArgs(portOf(addr))}
+		if err = n.start(ctx); err == nil {
+			return n, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("start memcached: %w", err)
+}
+
+// StartMemcacheds starts n nodes.
+func (ps *Procs) StartMemcacheds(ctx context.Context, path string, n int) ([]*Node, error) {
+	nodes := make([]*Node, 0, n)
+	for range n {
+		node, err := ps.StartMemcached(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		nodes = append(nodes, node)
+	}
+	return nodes, nil
+}
+
+func (n *Node) start(ctx context.Context) error {
+	p, err := n.procs.Start("memcached "+n.Addr, n.path, n.args...)
+	if err != nil {
+		return err
+	}
+	if err := waitReady(ctx, p, readyTimeout, func() error { return ping(n.Addr) }); err != nil {
+		p.Kill()
+		if strings.Contains(p.Output(), "Address already in use") {
+			return fmt.Errorf("%w: %s", errAddrInUse, n.Addr)
+		}
+		return err
+	}
+	n.mu.Lock()
+	n.proc = p
+	n.mu.Unlock()
+	return nil
+}
+
+// Kill ends the process at once (connections are refused afterwards).
+func (n *Node) Kill() {
+	n.mu.Lock()
+	p := n.proc
+	n.proc = nil
+	n.mu.Unlock()
+	if p != nil {
+		p.Kill()
+	}
+}
+
+// Restart starts a killed node again on its port, retrying while the
+// port is still busy.
+func (n *Node) Restart(ctx context.Context) error {
+	n.Kill()
+	deadline := time.Now().Add(readyTimeout)
+	for backoff := 10 * time.Millisecond; ; backoff = min(2*backoff, 200*time.Millisecond) {
+		err := n.start(ctx)
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(backoff)
+	}
+}
+
+// Pause stops the process with SIGSTOP: the kernel still accepts
+// connections but nothing answers, like a hung host.
+func (n *Node) Pause() { n.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused process.
+func (n *Node) Resume() { n.signal(syscall.SIGCONT) }
+
+func (n *Node) signal(sig syscall.Signal) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.proc != nil {
+		n.proc.Signal(sig)
+	}
+}
+
+// Stats asks the node for "stats" over a fresh connection within timeout.
+func (n *Node) Stats(timeout time.Duration) (map[string]string, error) {
+	return statsOf(n.Addr, "stats", timeout)
+}
+
+// ping sends "version" and expects "VERSION ...".
+func ping(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("version\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "VERSION ") {
+		return fmt.Errorf("version: got %q; want VERSION", line)
+	}
+	return nil
+}
+
+// statsOf sends cmd ("stats", "stats herd", ...) and returns its STAT
+// lines; an ERROR reply is an error.
+func statsOf(addr, cmd string, timeout time.Duration) (map[string]string, error) {
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	r := bufio.NewReader(c)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return nil, err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "END" {
+			return out, nil
+		}
+		f := strings.SplitN(line, " ", 3)
+		if len(f) != 3 || f[0] != "STAT" {
+			return nil, fmt.Errorf("%s: unexpected line %q", cmd, line)
+		}
+		out[f[1]] = f[2]
+	}
+}
+
+// statInt reads a whole-number stat, 0 when absent.
+func statInt(st map[string]string, name string) int64 {
+	v, _ := strconv.ParseInt(st[name], 10, 64)
+	return v
+}

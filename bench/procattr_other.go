@@ -1,0 +1,10 @@
+//go:build !linux
+
+// Process attributes elsewhere: own process group.
+package bench
+
+import "syscall"
+
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}

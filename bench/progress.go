@@ -1,0 +1,90 @@
+// Progress: the live line on stderr (elapsed, ops/s, errors) while a load runs.
+package bench
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// progress redraws one line every tick: in place on a terminal, as new
+// lines (less often) elsewhere.
+type progress struct {
+	w     io.Writer
+	tty   bool
+	label string
+	rec   *recorder
+	start time.Time
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+// startProgress shows rec's totals under label until the returned func runs.
+func (e *Env) startProgress(label string, rec *recorder) func() {
+	if e.progressW == nil {
+		return func() {}
+	}
+	p := &progress{w: e.progressW, tty: isTerminal(e.progressW), label: label, rec: rec, start: time.Now(), stop: make(chan struct{})}
+	p.wg.Go(p.run)
+	return func() {
+		close(p.stop)
+		p.wg.Wait()
+	}
+}
+
+func (p *progress) run() {
+	tick := time.Second
+	if p.tty {
+		tick = 250 * time.Millisecond
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	lastOps, last := int64(0), p.start
+	for {
+		select {
+		case <-p.stop:
+			p.line(lastOps, last, true)
+			return
+		case <-t.C:
+			lastOps, last = p.line(lastOps, last, false)
+		}
+	}
+}
+
+// line prints one update and returns the totals it was based on.
+func (p *progress) line(lastOps int64, last time.Time, final bool) (int64, time.Time) {
+	now := time.Now()
+	ops, errs := p.rec.ops.Load(), p.rec.errs.Load()
+	rate := ratio(float64(ops-lastOps), now.Sub(last).Seconds())
+	if final {
+		rate = ratio(float64(ops), now.Sub(p.start).Seconds())
+	}
+	text := fmt.Sprintf("%-38s %6.1fs %10.0f ops/s %9d ops %6d errors", p.label, now.Sub(p.start).Seconds(), rate, ops, errs)
+	switch {
+	case p.tty && final:
+		fmt.Fprintf(p.w, "\r\033[K%s\n", text)
+	case p.tty:
+		fmt.Fprintf(p.w, "\r\033[K%s", text)
+	default:
+		fmt.Fprintln(p.w, text)
+	}
+	return ops, now
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// say prints a line to the progress writer, when there is one.
+func (e *Env) say(format string, args ...any) {
+	if e.progressW != nil {
+		fmt.Fprintf(e.progressW, format+"\n", args...)
+	}
+}

@@ -1,0 +1,173 @@
+// Table: the result tables printed to the terminal at the end of a run.
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteTable prints every result of r as aligned tables.
+func (r *Report) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "\nherdbench: %d CPU cores, %s; memcached %s; %s; shepherd %s\n",
+		r.Env.CPUs, r.Env.Go, r.Env.Memcached, r.Env.Nutcracker, r.Env.Shepherd)
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	for _, res := range r.Results {
+		res.writeTable(w)
+	}
+}
+
+func (res *Result) writeTable(w io.Writer) {
+	fmt.Fprintf(w, "\n== %s (%s, %.1fs)\n", res.Name, res.Kind, res.Seconds)
+	if res.Features != nil {
+		fmt.Fprintf(w, "shepherd features: %s\n", res.Features.describe())
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	switch {
+	case res.Throughput != nil:
+		res.Throughput.table(tw)
+	case res.Herd != nil:
+		res.Herd.table(tw)
+	case res.Failover != nil:
+		res.Failover.table(tw)
+	case res.Rebalance != nil:
+		res.Rebalance.table(tw)
+	case res.Comments != nil:
+		res.Comments.table(tw)
+	}
+	tw.Flush()
+	if res.Skipped != "" {
+		fmt.Fprintf(w, "skipped: %s\n", res.Skipped)
+	}
+	if res.Error != "" {
+		fmt.Fprintf(w, "ERROR: %s\n", res.Error)
+	}
+}
+
+func (f *Features) describe() string {
+	var on []string
+	flag := func(ok bool, name string) {
+		if ok {
+			on = append(on, name+" yes")
+		} else {
+			on = append(on, name+" no")
+		}
+	}
+	flag(f.HealthConfig, "health config")
+	flag(f.NodeState, "node state reported")
+	flag(f.HerdConfig, "herd config")
+	flag(f.HerdStats, "stats herd")
+	flag(f.Reload, "SIGHUP reload")
+	return strings.Join(on, ", ")
+}
+
+func row(w io.Writer, cells ...any) {
+	for _, c := range cells {
+		fmt.Fprintf(w, "%v\t", c)
+	}
+	fmt.Fprintln(w)
+}
+
+func (t *ThroughputResult) table(w io.Writer) {
+	row(w, "point", "target", "ops/s", "keys/s", "÷direct", "p50", "p99", "p99.9", "max", "p99÷direct", "errors")
+	for _, p := range t.Points {
+		row(w, p.Label, p.Target, fmtCount(p.OpsPerSec), fmtCount(p.KeysPerSec), fmtRatio(p.Ratio),
+			fmtUS(p.Latency.P50), fmtUS(p.Latency.P99), fmtUS(p.Latency.P999), fmtUS(p.Latency.Max),
+			fmtRatio(p.P99Ratio), p.Errors)
+	}
+}
+
+func (h *HerdResult) table(w io.Writer) {
+	row(w, "mode", "herd rule", "deletes", "misses", "misses/delete", "fills", "fills/delete", "by clients", "by shepherd", "storm p99", "storm max", "p99", "errors")
+	for _, m := range h.Modes {
+		row(w, m.Mode, yesNo(m.Active), m.Invalidations, m.Misses, fmt.Sprintf("%.1f", m.MissesPerInvalidation),
+			m.Fills, fmt.Sprintf("%.1f", m.FillsPerInvalidation), m.FillsByClients, m.FillsByShepherd,
+			fmtUS(m.StormLatency.P99), fmtUS(m.StormLatency.Max), fmtUS(m.Latency.P99), m.Errors)
+	}
+}
+
+func (f *FailoverResult) table(w io.Writer) {
+	row(w, "fault", "target", "requests", "get errors", "set errors", "slowest", "p99", "over timeout", "ejected after", "readmitted after", "node reqs in fault", "stale reads")
+	for _, r := range f.Runs {
+		for _, t := range r.Targets {
+			row(w, r.Variant, t.Target, t.Ops, t.GetErrors, t.SetErrors, fmtUS(t.Latency.Max), fmtUS(t.Latency.P99), t.Slow,
+				fmtSecs(t.Ejected, t.EjectedBy), fmtSecs(t.Readmitted, t.ReadmittedBy), fmtMaybe(t.NodeHitsInFault), t.StaleReads)
+		}
+	}
+}
+
+func (r *RebalanceResult) table(w io.Writer) {
+	row(w, "change", "nodes", "method", "keys", "moved (ketama)", "moved (measured)", "hit before", "hit 1st s", "hit last s")
+	for _, x := range r.Runs {
+		row(w, x.Change, fmt.Sprintf("%d→%d", x.From, x.To), x.Method, x.Keys, fmtPct(x.ExpectedMoved), fmtPct(x.MeasuredMoved),
+			fmtPct(x.HitBefore), fmtPct(x.HitFirst), fmtPct(x.HitEnd))
+	}
+}
+
+func (c *CommentsResult) table(w io.Writer) {
+	row(w, "requests", "req/s", "errors", "db queries", "queries/request", "p50", "p99", "max")
+	row(w, c.Requests, fmtCount(c.RequestsPerSec), c.Errors, c.DBQueries, fmt.Sprintf("%.2f", c.QueriesPerReq),
+		fmtUS(c.Latency.P50), fmtUS(c.Latency.P99), fmtUS(c.Latency.Max))
+}
+
+// fmtUS formats microseconds for people.
+func fmtUS(us float64) string {
+	switch {
+	case us == 0:
+		return "-"
+	case us < 1000:
+		return fmt.Sprintf("%.0fµs", us)
+	case us < 1e6:
+		return fmt.Sprintf("%.2fms", us/1e3)
+	default:
+		return fmt.Sprintf("%.2fs", us/1e6)
+	}
+}
+
+func fmtCount(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func fmtRatio(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+func fmtPct(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) }
+
+func fmtSecs(s float64, by string) string {
+	if s < 0 {
+		return "never seen"
+	}
+	return fmt.Sprintf("%.2fs (%s)", s, by)
+}
+
+func fmtMaybe(n int64) string {
+	if n < 0 {
+		return "?"
+	}
+	return fmt.Sprint(n)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
