@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,9 +19,20 @@ import (
 
 // fixture is a shepherd in front of real memcached nodes.
 type fixture struct {
-	addr  string
-	nodes []*mctest.Server
-	srv   *proxy.Server
+	addr    string
+	nodes   []*mctest.Server
+	srv     *proxy.Server
+	servers []ring.Node
+	stop    func() // stops the shepherd; safe to call more than once
+}
+
+// owner returns the index of the node that owns key with every node up.
+func (f *fixture) owner(t testing.TB, key string) int {
+	r, err := ring.New(f.servers, ring.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Lookup([]byte(key))
 }
 
 func quietLogger() *slog.Logger {
@@ -50,14 +62,18 @@ func startShepherd(t testing.TB, nodes []*mctest.Server, tweak func(*proxy.Confi
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		srv.Close()
-	})
-	return &fixture{addr: l.Addr().String(), nodes: nodes, srv: srv}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+			srv.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return &fixture{addr: l.Addr().String(), nodes: nodes, srv: srv, servers: pc.Servers, stop: stop}
 }
 
 // conn is a raw text-protocol client for exact-bytes assertions.

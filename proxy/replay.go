@@ -1,18 +1,24 @@
-// Replay: before an ejected node takes traffic again, the keys written
-// elsewhere while it was out are deleted from it (and from whoever stood
-// in for it), so it cannot serve a value that changed in its absence.
+// Replay: before an ejected node takes traffic again, every key written
+// elsewhere while it was out is brought up to date on it: the value its
+// stand-in holds is copied over (or the key deleted when the stand-in has
+// none), and the stand-in's copy is removed. So the node can never serve a
+// value that changed in its absence, and a later outage cannot resurrect
+// the stand-in's old copy. Replay speaks meta commands with base64 keys,
+// so any key a client could store can be replayed.
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/shepherd-proxy/shepherd/protocol"
 )
 
-// replayBatch is how many deletes are in flight at once during a replay.
+// replayBatch is how many keys are replayed at once.
 const replayBatch = 256
 
 // readmit is the health hook that runs after a successful probe.
@@ -20,10 +26,11 @@ func (n *node) readmit(ctx context.Context) error {
 	size := n.sp.size()
 	err := n.sp.drain(func(keys [][]byte, flush bool) error {
 		if flush {
-			n.pool.log.Warn("spool overflowed while node was out; flushing it before readmission", "pool", n.pool.cfg.Name, "node", n.addr)
-			return n.replayFlush(ctx)
+			n.pool.log.Warn("spool overflowed (or flush_all was sent) while node was out; flushing it before readmission",
+				"pool", n.pool.cfg.Name, "node", n.addr)
+			return n.replayFlush()
 		}
-		return n.replayDeletes(ctx, keys)
+		return n.replayKeys(ctx, keys)
 	})
 	if err != nil {
 		return fmt.Errorf("proxy: replaying spool to %s: %w", n.addr, err)
@@ -34,37 +41,110 @@ func (n *node) readmit(ctx context.Context) error {
 	return nil
 }
 
-// replayDeletes deletes keys on the node, and best effort on their
-// stand-ins, replayBatch at a time.
-func (n *node) replayDeletes(ctx context.Context, keys [][]byte) error {
+// replayKeys brings keys up to date on the node, replayBatch at a time.
+func (n *node) replayKeys(ctx context.Context, keys [][]byte) error {
 	for len(keys) > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		batch := keys[:min(replayBatch, len(keys))]
 		keys = keys[len(batch):]
-		if err := n.deleteBatch(batch); err != nil {
+		if err := n.replayBatch(batch); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (n *node) deleteBatch(keys [][]byte) error {
-	ops := make([]*op, 0, 2*len(keys))
-	for _, k := range keys {
-		ops = append(ops, sendLine(n, "delete", k))
+// replayBatch reads each key from its stand-in, writes the value (or a
+// delete) to the node, then removes the stand-in's copy.
+func (n *node) replayBatch(keys [][]byte) error {
+	standIns := make([]*node, len(keys))
+	reads := make([]*op, len(keys))
+	for i, k := range keys {
 		if s := n.pool.interim(k); s != nil && s != n {
-			ops = append(ops, sendLine(s, "delete", k))
+			standIns[i] = s
+			reads[i] = sendMeta(s, "mg", k, nil, "v f t")
 		}
 	}
+	writes := make([]*op, len(keys))
+	for i, k := range keys {
+		writes[i] = n.replayWrite(k, reads[i])
+	}
+	err := waitReplay(writes, "HD", "NF")
+	for i, k := range keys {
+		if standIns[i] != nil {
+			o := sendMeta(standIns[i], "md", k, nil, "")
+			o.wait() // best effort: the stand-in no longer owns the key
+			putOp(o)
+		}
+	}
+	return err
+}
+
+// replayWrite copies the stand-in's value of k to the node, or deletes k
+// there when the stand-in has none (or could not say).
+func (n *node) replayWrite(k []byte, read *op) *op {
+	if read == nil {
+		return sendMeta(n, "md", k, nil, "")
+	}
+	defer putOp(read)
+	if err := read.wait(); err != nil || !bytes.HasPrefix(read.reply.Raw, []byte("VA ")) {
+		return sendMeta(n, "md", k, nil, "")
+	}
+	data, flags, ttl := parseVA(read.reply.Raw)
+	return sendMeta(n, "ms", k, data, fmt.Sprintf("F%s T%d", flags, ttl))
+}
+
+// parseVA splits "VA <n> f<flags> t<ttl>\r\n<data>\r\n"; t-1 (no expiry)
+// becomes 0.
+func parseVA(raw []byte) (data []byte, flags string, ttl int64) {
+	nl := bytes.IndexByte(raw, '\n')
+	flags = "0"
+	for _, tok := range strings.Fields(string(raw[:nl])) {
+		switch tok[0] {
+		case 'f':
+			flags = tok[1:]
+		case 't':
+			ttl, _ = strconv.ParseInt(tok[1:], 10, 64)
+		}
+	}
+	return raw[nl+1 : len(raw)-2], flags, max(ttl, 0)
+}
+
+// sendMeta sends "<cmd> <base64 key> [<len>] b <flags>" (and data for ms)
+// as one of shepherd's own requests.
+func sendMeta(n *node, cmd string, key, data []byte, flags string) *op {
+	o := getOp(n, protocol.ReplyMeta)
+	o.wire = append(o.wire, cmd...)
+	o.wire = append(o.wire, ' ')
+	o.wire = base64.StdEncoding.AppendEncode(o.wire, key)
+	if cmd == "ms" {
+		o.wire = strconv.AppendInt(append(o.wire, ' '), int64(len(data)), 10)
+	}
+	o.wire = append(o.wire, " b"...)
+	if flags != "" {
+		o.wire = append(append(o.wire, ' '), flags...)
+	}
+	o.wire = append(o.wire, "\r\n"...)
+	if cmd == "ms" {
+		o.wire = append(append(o.wire, data...), "\r\n"...)
+	}
+	o.internal = true
+	n.send(o, 0)
+	return o
+}
+
+// waitReplay waits for ops and returns the first failure: an error or a
+// reply not starting with one of ok.
+func waitReplay(ops []*op, ok ...string) error {
 	var first error
 	for _, o := range ops {
 		err := o.wait()
-		if err == nil && !replayOK(o.reply.Raw) {
+		if err == nil && !hasAnyPrefix(o.reply.Raw, ok) {
 			err = fmt.Errorf("unexpected reply %q", strings.TrimSpace(string(o.reply.Raw)))
 		}
-		if err != nil && o.node == n && first == nil {
+		if err != nil && first == nil {
 			first = err
 		}
 		putOp(o)
@@ -72,44 +152,19 @@ func (n *node) deleteBatch(keys [][]byte) error {
 	return first
 }
 
-func replayOK(raw []byte) bool {
-	s := string(raw)
-	return s == "DELETED\r\n" || s == "NOT_FOUND\r\n" || s == "OK\r\n" || s == "HD\r\n" || s == "NF\r\n"
+func hasAnyPrefix(b []byte, prefixes []string) bool {
+	for _, p := range prefixes {
+		if bytes.HasPrefix(b, []byte(p)) {
+			return true
+		}
+	}
+	return false
 }
 
-// sendLine sends "cmd key" to n; with a nil key just "cmd". A delete of a
-// key that the text protocol cannot carry (a base64 meta key) becomes
-// "md <base64> b".
-func sendLine(n *node, cmd string, key []byte) *op {
-	if cmd == "delete" && !protocol.ValidKey(key, 250) {
-		o := getOp(n, protocol.ReplyMeta)
-		o.wire = append(o.wire, "md "...)
-		o.wire = base64.StdEncoding.AppendEncode(o.wire, key)
-		o.wire = append(o.wire, " b\r\n"...)
-		o.internal = true
-		n.send(o, 0)
-		return o
-	}
+func (n *node) replayFlush() error {
 	o := getOp(n, protocol.ReplyLine)
-	o.wire = append(o.wire, cmd...)
-	if key != nil {
-		o.wire = append(o.wire, ' ')
-		o.wire = append(o.wire, key...)
-	}
-	o.wire = append(o.wire, "\r\n"...)
+	o.wire = append(o.wire, "flush_all\r\n"...)
 	o.internal = true
 	n.send(o, 0)
-	return o
-}
-
-func (n *node) replayFlush(ctx context.Context) error {
-	o := sendLine(n, "flush_all", nil)
-	defer putOp(o)
-	if err := o.wait(); err != nil {
-		return err
-	}
-	if !replayOK(o.reply.Raw) {
-		return fmt.Errorf("flush_all: unexpected reply %q", strings.TrimSpace(string(o.reply.Raw)))
-	}
-	return nil
+	return waitReplay([]*op{o}, "OK")
 }
