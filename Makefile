@@ -5,7 +5,7 @@ BIN     ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test vet race bench demo clean
+.PHONY: all build test vet race scenarios bench demo clean
 
 all: build
 
@@ -15,13 +15,19 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
 ## test: what CI runs (.ci/run): vet, then all tests with the race detector
-test: vet race
+test: vet race scenarios
 
 vet:
 	$(GO) vet ./...
 
 race:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## scenarios: timing scenarios (failover against a 100ms timeout) without the
+## race detector, which would slow them past what they measure
+scenarios:
+	$(GO) test -count=1 -timeout 10m -run 'Failover' -v ./proxy/
+
 
 ## bench: package benchmarks (whole-system load lives in bench/)
 bench:

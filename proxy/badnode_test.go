@@ -58,8 +58,9 @@ func TestResettingAndSlowNodes(t *testing.T) {
 				if got := readValue(t, c); got != "" {
 					t.Fatalf("get of the bad node's key: got %q; want a miss", got)
 				}
-				if took := time.Since(start); took > time.Second {
-					t.Errorf("get took %v; want about the 100ms timeout", took)
+				// about the 300ms timeout; the bound only catches a hang
+				if took := time.Since(start); took > 3*time.Second {
+					t.Errorf("get took %v; want about the 300ms timeout", took)
 				}
 			}
 			waitState(t, f.srv, fake.Addr, "ejected")

@@ -123,7 +123,10 @@ func checkItem(k string, it *memcache.Item) error {
 func TestDeadNode(t *testing.T) {
 	t.Parallel()
 	nodes := mctest.StartN(t, 3)
-	f := startShepherd(t, nodes, func(cfg *proxy.Config) { cfg.Pools["main"].OnEject = proxy.EjectFail })
+	f := startShepherd(t, nodes, func(cfg *proxy.Config) {
+		p := cfg.Pools["main"]
+		p.OnEject, p.FailureLimit, p.Timeout = proxy.EjectFail, 2, 500*time.Millisecond
+	})
 	c := dial(t, f.addr)
 	var keys []string
 	for i := 0; i < 60; i++ {
@@ -174,7 +177,10 @@ func TestDeadNode(t *testing.T) {
 func TestHungNodeTimesOut(t *testing.T) {
 	t.Parallel()
 	nodes := mctest.StartN(t, 1)
-	f := startShepherd(t, nodes, func(cfg *proxy.Config) { cfg.Pools["main"].RetryTimeout = 100 * time.Millisecond })
+	f := startShepherd(t, nodes, func(cfg *proxy.Config) {
+		p := cfg.Pools["main"]
+		p.RetryTimeout, p.FailureLimit, p.Timeout = 100*time.Millisecond, 2, 500*time.Millisecond
+	})
 	c := dial(t, f.addr)
 	c.send("set h 0 0 1\r\nx\r\n")
 	c.expect("STORED")
