@@ -66,7 +66,7 @@ func TestNoStaleReadAfterReturn(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name, change, want string
-		restart              bool
+		restart            bool
 	}{
 		{"set", "set %s 0 0 2\r\nv2\r\n", "v2", false},
 		{"delete", "delete %s\r\n", "", false},
