@@ -200,6 +200,10 @@ func plainPoints(names []string, h hashFunc) []point {
 // name when it has one, else "host:port", or just "host" when the port is
 // 11211 (libmemcached's convention). A unix socket without a name keeps the
 // ":" twemproxy's parser leaves after the path ("/tmp/mc.sock:").
+//
+// twemproxy formats "name-N" into an 86-byte buffer yet hashes the length
+// snprintf reports, so for names over about 80 bytes its points depend on
+// memory past the buffer; shepherd hashes the whole name.
 func twemproxyName(n Node) (string, error) {
 	if n.Name != "" {
 		return n.Name, nil

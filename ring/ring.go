@@ -34,12 +34,40 @@ type Node struct {
 }
 
 // Options choose how keys are placed. The zero value is ketama over md5,
-// twemproxy-compatible, without hash tags.
+// twemproxy-compatible, without hash tags. (twemproxy's own default hash,
+// when a nutcracker.yml names none, is fnv1a_64: a config loader reading
+// such a file should say so explicitly.)
 type Options struct {
-	Distribution string // "ketama" (default), "jump", "modula"
-	Hash         string // twemproxy's hash names; "md5" default ("one_at_a_time" under libmemcached compat)
-	HashTag      string // two bytes such as "{}"; empty means the whole key
-	Compat       string // ketama flavour: "twemproxy" (default) or "libmemcached"
+	// Distribution is "ketama" (default), "jump" or "modula".
+	//   - ketama: see Compat.
+	//   - jump: Lamping and Veach's jump hash, fed the key hash widened to
+	//     uint64; weights are ignored.
+	//   - modula: twemproxy's: each node owns weight slots, laid out in
+	//     twemproxy's server order (by name, shorter first); a key takes
+	//     slot hash % total weight.
+	Distribution string
+
+	// Hash is one of twemproxy's hash names (see Hashes): md5 (default),
+	// fnv1a_64, one_at_a_time (default under libmemcached compat), ...
+	Hash string
+
+	// HashTag is two bytes such as "{}": a key containing them hashes only
+	// the bytes between the first HashTag[0] and the next HashTag[1], if
+	// that span is not empty. Empty means the whole key is hashed.
+	HashTag string
+
+	// Compat is the ketama flavour, the placement it reproduces exactly:
+	//   - "twemproxy" (default): 160 points per node scaled by its weight
+	//     share (in float32, as twemproxy computes it), four per md5 of
+	//     "name-N"; name is Node.Name, else "host:port", else "host" on
+	//     port 11211.
+	//   - "libmemcached": MEMCACHED_BEHAVIOR_KETAMA (pylibmc's
+	//     {"ketama": True}). While every weight is 1: 100 points per node,
+	//     each the key hash of "host:port-N" ("host-N" on port 11211). Once
+	//     any weight is above 1 libmemcached switches to its weighted ketama,
+	//     twemproxy's points named "host:port"/"host". Node.Name is ignored.
+	// Compat does not affect jump or modula.
+	Compat string
 }
 
 // Ring is an immutable key → node index map. It is safe for concurrent use.
@@ -65,7 +93,7 @@ func New(nodes []Node, opts Options) (*Ring, error) {
 	if len(nodes) == 0 {
 		return nil, ErrNoNodes
 	}
-	if err := checkWeights(nodes); err != nil {
+	if err := checkNodes(nodes); err != nil {
 		return nil, err
 	}
 	if err := checkCompat(opts.Compat); err != nil {
@@ -85,9 +113,19 @@ func New(nodes []Node, opts Options) (*Ring, error) {
 	return r, nil
 }
 
-func checkWeights(nodes []Node) error {
+// checkNodes rejects bad addresses, non-positive weights, weight sums past
+// maxTotalWeight and the same address twice.
+func checkNodes(nodes []Node) error {
 	total := 0
+	seen := make(map[string]bool, len(nodes))
 	for _, n := range nodes {
+		if seen[n.Addr] {
+			return fmt.Errorf("%w: %s appears twice", ErrDuplicate, n.Addr)
+		}
+		seen[n.Addr] = true
+		if err := checkAddr(n.Addr); err != nil {
+			return err
+		}
 		if n.Weight <= 0 {
 			return fmt.Errorf("%w: node %s has weight %d; want > 0", ErrWeight, n.Addr, n.Weight)
 		}
@@ -96,6 +134,15 @@ func checkWeights(nodes []Node) error {
 		}
 	}
 	return nil
+}
+
+// checkAddr accepts a unix socket path or host:port.
+func checkAddr(addr string) error {
+	if isUnix(addr) {
+		return nil
+	}
+	_, _, err := splitAddr(addr)
+	return err
 }
 
 // keyHash picks the key hash: opts.Hash, else the compat flavour's default.
@@ -127,7 +174,7 @@ func newPicker(nodes []Node, opts Options, h hashFunc) (picker, error) {
 }
 
 // Lookup returns the index into the nodes given to New that owns key.
-// It does not allocate.
+// An empty key hashes to 0, as in twemproxy. It does not allocate.
 func (r *Ring) Lookup(key []byte) int {
 	if r.tagged {
 		key = hashTag(key, r.tag)
