@@ -1,4 +1,5 @@
 // Lookup benchmarks: every distribution, small and large pools.
+
 package ring
 
 import (

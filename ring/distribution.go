@@ -1,4 +1,5 @@
 // The non-ketama distributions: jump consistent hashing and modula.
+
 package ring
 
 import (

@@ -1,6 +1,7 @@
 // Golden placement tests: every table in testdata was made by real
 // nutcracker (twemproxy) or pylibmc (libmemcached) processes storing keys on
 // real memcached nodes (testdata/gen/gen.go); the ring must agree on every key.
+
 package ring
 
 import (

@@ -1,5 +1,6 @@
 // Key hash functions, by twemproxy's names, bit-compatible with twemproxy
 // and libmemcached's libhashkit on x86 (where C char is signed).
+
 package ring
 
 import (

@@ -1,4 +1,5 @@
 // Hash functions against golden vectors from reference implementations.
+
 package ring
 
 import (

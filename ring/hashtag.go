@@ -1,4 +1,5 @@
 // Hash tags: hashing only the tagged part of a key, as twemproxy does.
+
 package ring
 
 import (

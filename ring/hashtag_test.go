@@ -1,4 +1,5 @@
 // Hash tag extraction, with twemproxy's edge cases.
+
 package ring
 
 import (

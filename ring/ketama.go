@@ -1,5 +1,6 @@
 // The ketama continuum: points on a 32-bit circle, built the way twemproxy
 // (nc_ketama.c) or libmemcached builds them, and the lookup over it.
+
 package ring
 
 import (

@@ -1,4 +1,5 @@
 // Parsing twemproxy's server syntax into a Node.
+
 package ring
 
 import (

@@ -1,4 +1,5 @@
 // ParseNode: twemproxy's server syntax, good and bad.
+
 package ring
 
 import (

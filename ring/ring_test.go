@@ -1,5 +1,6 @@
 // Ring behaviour: option checking, remapping when nodes come and go,
 // allocation-free lookups.
+
 package ring
 
 import (
