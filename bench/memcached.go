@@ -4,10 +4,12 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -117,11 +119,58 @@ func (n *Node) Restart(ctx context.Context) error {
 }
 
 // Pause stops the process with SIGSTOP: the kernel still accepts
-// connections but nothing answers, like a hung host.
-func (n *Node) Pause() { n.signal(syscall.SIGSTOP) }
+// connections but nothing answers, like a hung host. SIGSTOP is
+// asynchronous, so Pause waits (briefly) until every thread has stopped.
+func (n *Node) Pause() {
+	n.signal(syscall.SIGSTOP)
+	n.waitThreads(true)
+}
 
-// Resume continues a paused process.
-func (n *Node) Resume() { n.signal(syscall.SIGCONT) }
+// Resume continues a paused process and waits until its threads run.
+func (n *Node) Resume() {
+	n.signal(syscall.SIGCONT)
+	n.waitThreads(false)
+}
+
+// waitThreads polls /proc until all of the process's threads are stopped
+// (or none is), for at most 200ms; elsewhere it returns at once.
+func (n *Node) waitThreads(stopped bool) {
+	n.mu.Lock()
+	p := n.proc
+	n.mu.Unlock()
+	if p == nil {
+		return
+	}
+	for deadline := time.Now().Add(200 * time.Millisecond); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		all, none, ok := threadStates(p.Pid())
+		if !ok || (stopped && all) || (!stopped && none) {
+			return
+		}
+	}
+}
+
+// threadStates reports whether all or none of pid's threads are stopped
+// ('T' in /proc/PID/task/TID/stat); ok is false where /proc is missing.
+func threadStates(pid int) (all, none, ok bool) {
+	stats, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if len(stats) == 0 {
+		return false, false, false
+	}
+	all, none = true, true
+	for _, path := range stats {
+		data, err := os.ReadFile(path)
+		i := bytes.LastIndexByte(data, ')')
+		if err != nil || i < 0 || i+2 >= len(data) {
+			continue
+		}
+		if data[i+2] == 'T' || data[i+2] == 't' {
+			none = false
+		} else {
+			all = false
+		}
+	}
+	return all, none, true
+}
 
 func (n *Node) signal(sig syscall.Signal) {
 	n.mu.Lock()
@@ -192,4 +241,47 @@ func statsOf(addr, cmd string, timeout time.Duration) (map[string]string, error)
 func statInt(st map[string]string, name string) int64 {
 	v, _ := strconv.ParseInt(st[name], 10, 64)
 	return v
+}
+
+// sendLine sends one request line (CRLF added) on a fresh connection and
+// returns the first reply line.
+func sendLine(addr, line string) (string, error) {
+	return sendRaw(addr, line+"\r\n")
+}
+
+func sendRaw(addr, req string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte(req)); err != nil {
+		return "", err
+	}
+	reply, err := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimRight(reply, "\r\n"), err
+}
+
+// setKey stores val under key through addr.
+func setKey(addr, key, val string) error {
+	reply, err := sendRaw(addr, fmt.Sprintf("set %s 0 0 %d\r\n%s\r\n", key, len(val), val))
+	if err == nil && reply != "STORED" {
+		err = fmt.Errorf("set %s: got %q; want STORED", key, reply)
+	}
+	return err
+}
+
+// flushNodes empties every node.
+func flushNodes(nodes []*Node) error {
+	for _, n := range nodes {
+		reply, err := sendLine(n.Addr, "flush_all")
+		if err == nil && reply != "OK" {
+			err = fmt.Errorf("flush_all %s: got %q; want OK", n.Addr, reply)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -15,8 +16,9 @@ import (
 
 // Nutcracker is one running twemproxy.
 type Nutcracker struct {
-	Addr string
-	proc *Proc
+	Addr  string
+	Stats string // its stats port: JSON, refreshed every 100ms
+	proc  *Proc
 }
 
 // nutcrackerYAML is a one-pool twemproxy config equivalent to pool: ketama
@@ -51,7 +53,7 @@ func (e *Env) startNutcracker(ctx context.Context, nodes []string, p Pool) (*Nut
 		return nil, err
 	}
 	args := []string{"-c", conf, "-a", "127.0.0.1", "-s", strconv.Itoa(portOf(statsAddr)),
-		"-o", conf + ".log", "-p", filepath.Join(filepath.Dir(conf), filepath.Base(conf)+".pid"), "-v", "4"}
+		"-o", conf + ".log", "-p", filepath.Join(filepath.Dir(conf), filepath.Base(conf)+".pid"), "-v", "4", "-i", "100"}
 	proc, err := e.Procs.Start("nutcracker "+listen, e.Nutcracker, args...)
 	if err != nil {
 		return nil, err
@@ -60,7 +62,7 @@ func (e *Env) startNutcracker(ctx context.Context, nodes []string, p Pool) (*Nut
 		proc.Kill()
 		return nil, err
 	}
-	return &Nutcracker{Addr: listen, proc: proc}, nil
+	return &Nutcracker{Addr: listen, Stats: statsAddr, proc: proc}, nil
 }
 
 // Stop ends twemproxy.
@@ -72,4 +74,28 @@ func accepts(addr string) error {
 		return err
 	}
 	return c.Close()
+}
+
+// serverStats reads twemproxy's stats JSON and returns node's counters
+// in pool "bench" (server_ejected_at, requests, ...).
+func (n *Nutcracker) serverStats(node string, timeout time.Duration) (map[string]float64, error) {
+	c, err := net.DialTimeout("tcp", n.Stats, timeout)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	var doc map[string]json.RawMessage
+	if err := json.NewDecoder(c).Decode(&doc); err != nil {
+		return nil, err
+	}
+	var pool map[string]json.RawMessage
+	if err := json.Unmarshal(doc["bench"], &pool); err != nil {
+		return nil, err
+	}
+	var out map[string]float64
+	if err := json.Unmarshal(pool[node], &out); err != nil {
+		return nil, fmt.Errorf("nutcracker stats for %s: %w", node, err)
+	}
+	return out, nil
 }

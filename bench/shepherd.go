@@ -115,7 +115,7 @@ func (e *Env) startShepherd(ctx context.Context, c shepherdConfig) (*Shepherd, e
 	var err error
 	for range 5 {
 		var s *Shepherd
-		if s, err = e.tryShepherd(ctx, c); err == nil || !errors.Is(err, errAddrInUse) {
+		if s, err = e.tryShepherd(ctx, c); err == nil || !errors.Is(err, errAddrInUse) || c.Listen != "" {
 			return s, err
 		}
 	}
@@ -124,11 +124,15 @@ func (e *Env) startShepherd(ctx context.Context, c shepherdConfig) (*Shepherd, e
 
 func (e *Env) tryShepherd(ctx context.Context, c shepherdConfig) (*Shepherd, error) {
 	var err error
-	if c.Listen, err = freeAddr(); err != nil {
-		return nil, err
+	if c.Listen == "" {
+		if c.Listen, err = freeAddr(); err != nil {
+			return nil, err
+		}
 	}
-	if c.Admin, err = freeAddr(); err != nil {
-		return nil, err
+	if c.Admin == "" {
+		if c.Admin, err = freeAddr(); err != nil {
+			return nil, err
+		}
 	}
 	s := &Shepherd{Addr: c.Listen, Admin: c.Admin, cfg: c, path: e.tempPath("shepherd-*.yaml")}
 	if err := os.WriteFile(s.path, c.yaml(), 0o644); err != nil {
