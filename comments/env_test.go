@@ -1,0 +1,177 @@
+// Test environment: a store (SQLite or PostgreSQL) and a cache that goes
+// through a real in-process shepherd to real memcached processes.
+
+package comments
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shepherd-proxy/shepherd/internal/mctest"
+	"github.com/shepherd-proxy/shepherd/proxy"
+	"github.com/shepherd-proxy/shepherd/ring"
+)
+
+// env is one service under test with its parts.
+type env struct {
+	svc    *Service
+	store  *Store
+	cache  *Cache
+	mcAddr string // shepherd's address
+	forum  *Forum
+}
+
+// forEachStore runs body once on SQLite and once on PostgreSQL, in parallel.
+func forEachStore(t *testing.T, body func(t *testing.T, e *env)) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			body(t, newEnv(t, kind, Options{}))
+		})
+	}
+}
+
+// newEnv opens a fresh database of kind, starts 3 memcached nodes and a
+// shepherd in front of them, and builds a Service over both.
+func newEnv(t *testing.T, kind string, opts Options) *env {
+	t.Helper()
+	e := &env{store: openStore(t, kind)}
+	e.mcAddr = startShepherd(t, mctest.StartN(t, 3))
+	e.cache = NewCache(quietLogger(), e.mcAddr)
+	t.Cleanup(func() { e.cache.Close() })
+	opts.Store, opts.Cache, opts.Logger = e.store, e.cache, quietLogger()
+	e.svc = newService(t, opts)
+	f, err := e.svc.CreateForum(context.Background(), "site", "A Site", false)
+	if err != nil {
+		t.Fatalf("CreateForum: %v", err)
+	}
+	e.forum = f
+	return e
+}
+
+// withService returns a copy of e with a second Service over the same
+// store and cache (another web server of the same site).
+func (e *env) withService(t *testing.T, opts Options) *env {
+	c := *e
+	opts.Store, opts.Cache, opts.Logger = e.store, e.cache, quietLogger()
+	c.svc = newService(t, opts)
+	return &c
+}
+
+func newService(t *testing.T, opts Options) *Service {
+	t.Helper()
+	svc, err := New(opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(svc.Close)
+	return svc
+}
+
+func openStore(t *testing.T, kind string) *Store {
+	t.Helper()
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "comments.db")
+	if kind == "postgres" {
+		dsn = pgDSN(t)
+	}
+	ctx := context.Background()
+	st, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", kind, err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return st
+}
+
+// startShepherd runs shepherd in-process in front of nodes on a free
+// loopback port and returns its address.
+func startShepherd(t *testing.T, nodes []*mctest.Server) string {
+	t.Helper()
+	pc := &proxy.PoolConfig{Timeout: time.Second}
+	for i, n := range nodes {
+		pc.Servers = append(pc.Servers, ring.Node{Addr: n.Addr, Weight: 1, Name: fmt.Sprintf("node-%d", i)})
+	}
+	srv, err := proxy.New(&proxy.Config{Pools: map[string]*proxy.PoolConfig{"main": pc}, Logger: quietLogger()})
+	if err != nil {
+		t.Fatalf("proxy.New: %v", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("shepherd Serve: %v", err)
+		}
+		srv.Close()
+	})
+	return l.Addr().String()
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// thread creates a thread in e's forum.
+func (e *env) thread(t *testing.T, slug string) *Thread {
+	t.Helper()
+	th, err := e.svc.CreateThread(context.Background(), NewThread{Forum: e.forum.ID, Slug: slug, Title: "Thread " + slug})
+	if err != nil {
+		t.Fatalf("CreateThread: %v", err)
+	}
+	return th
+}
+
+// fill adds n posts to a thread from authors distinct authors.
+func (e *env) fill(t *testing.T, thread int64, n, authors int) []*Reply {
+	t.Helper()
+	var out []*Reply
+	for i := range n {
+		r, err := e.svc.CreatePost(context.Background(), thread, NewPost{
+			Author:  fmt.Sprintf("user%d", i%authors),
+			Message: fmt.Sprintf("post %d of thread %d", i, thread),
+		})
+		if err != nil {
+			t.Fatalf("CreatePost %d: %v", i, err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// counted runs fn with a fresh Stats.
+func counted(fn func(ctx context.Context)) *Stats {
+	ctx, st := WithStats(context.Background())
+	fn(ctx)
+	return st
+}
+
+// assertQueryCount fails, with a dump of the queries, when st saw more
+// than max database queries.
+func assertQueryCount(t *testing.T, st *Stats, max int) {
+	t.Helper()
+	if q := st.Queries(); len(q) > max {
+		t.Errorf("database queries: got %d; want at most %d:\n\t%s", len(q), max, strings.Join(q, "\n\t"))
+	}
+}
+
+// assertCacheOps fails, with a dump of the requests, when st sent more
+// than max requests to memcached.
+func assertCacheOps(t *testing.T, st *Stats, max int) {
+	t.Helper()
+	if ops := st.CacheOps(); len(ops) > max {
+		t.Errorf("cache requests: got %d; want at most %d:\n\t%s", len(ops), max, strings.Join(ops, "\n\t"))
+	}
+}

@@ -1,0 +1,123 @@
+// Queries: the reads, each one statement however many rows it loads.
+
+package comments
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+const threadCols = `t.id, t.forum_id, t.slug, t.url, t.title, t.post_count, t.gen, t.created`
+
+func scanThread(r interface{ Scan(...any) error }, t *Thread, extra ...any) error {
+	var created int64
+	dest := append([]any{&t.ID, &t.ForumID, &t.Slug, &t.URL, &t.Title, &t.PostCount, &t.Gen, &created}, extra...)
+	if err := r.Scan(dest...); err != nil {
+		return err
+	}
+	t.Created = fromMicros(created)
+	return nil
+}
+
+const postCols = `id, thread_id, COALESCE(parent_id, 0), author_id, message, created, approved, deleted, rev`
+
+func scanPost(r interface{ Scan(...any) error }) (*Post, error) {
+	p := &Post{}
+	var created int64
+	if err := r.Scan(&p.ID, &p.ThreadID, &p.ParentID, &p.AuthorID, &p.Message, &created, &p.Approved, &p.Deleted, &p.Rev); err != nil {
+		return nil, err
+	}
+	p.Created = fromMicros(created)
+	return p, nil
+}
+
+// Forums lists every forum by id.
+func (st *Store) Forums(ctx context.Context) ([]*Forum, error) {
+	var out []*Forum
+	err := st.conn().each(ctx, `SELECT id, slug, name, moderated, created FROM forums ORDER BY id`, nil, func(r *sql.Rows) error {
+		f := &Forum{}
+		var created int64
+		if err := r.Scan(&f.ID, &f.Slug, &f.Name, &f.Moderated, &created); err != nil {
+			return err
+		}
+		f.Created = fromMicros(created)
+		out = append(out, f)
+		return nil
+	})
+	return out, err
+}
+
+// Thread loads one thread; ErrNotFound when there is none.
+func (st *Store) Thread(ctx context.Context, id int64) (*Thread, error) {
+	t := &Thread{}
+	found := false
+	err := st.conn().each(ctx, `SELECT `+threadCols+` FROM threads t WHERE t.id = ?`, []any{id}, func(r *sql.Rows) error {
+		found = true
+		return scanThread(r, t)
+	})
+	if err == nil && !found {
+		err = fmt.Errorf("thread %d: %w", id, ErrNotFound)
+	}
+	return t, err
+}
+
+// threadPage loads a thread and the ids of one page of its visible posts
+// in a single statement, so the page is stamped with the generation it
+// was read at (one snapshot in both databases).
+func (st *Store) threadPage(ctx context.Context, id int64, n, size int, order Order) (*Thread, []postRef, error) {
+	dir := "DESC"
+	if order == Oldest {
+		dir = "ASC"
+	}
+	q := `SELECT ` + threadCols + `, p.id, p.rev FROM threads t
+		LEFT JOIN (SELECT id, rev, created FROM posts
+			WHERE thread_id = ? AND approved AND NOT deleted
+			ORDER BY created ` + dir + `, id ` + dir + ` LIMIT ? OFFSET ?) p ON TRUE
+		WHERE t.id = ?
+		ORDER BY p.created ` + dir + `, p.id ` + dir
+	var t *Thread
+	refs := []postRef{}
+	err := st.conn().each(ctx, q, []any{id, size, (n - 1) * size, id}, func(r *sql.Rows) error {
+		t = &Thread{}
+		var pid, rev sql.NullInt64
+		if err := scanThread(r, t, &pid, &rev); err != nil {
+			return err
+		}
+		if pid.Valid {
+			refs = append(refs, postRef{ID: pid.Int64, Rev: rev.Int64})
+		}
+		return nil
+	})
+	if err == nil && t == nil {
+		err = fmt.Errorf("thread %d: %w", id, ErrNotFound)
+	}
+	return t, refs, err
+}
+
+// postsByID loads posts in one WHERE id IN (...) query.
+func (st *Store) postsByID(ctx context.Context, ids []int64) ([]*Post, error) {
+	list, args := inList(ids)
+	var out []*Post
+	err := st.conn().each(ctx, `SELECT `+postCols+` FROM posts WHERE id IN (`+list+`)`, args, func(r *sql.Rows) error {
+		p, err := scanPost(r)
+		out = append(out, p)
+		return err
+	})
+	return out, err
+}
+
+// usersByID loads users in one WHERE id IN (...) query.
+func (st *Store) usersByID(ctx context.Context, ids []int64) ([]*User, error) {
+	list, args := inList(ids)
+	var out []*User
+	err := st.conn().each(ctx, `SELECT id, name, created FROM users WHERE id IN (`+list+`)`, args, func(r *sql.Rows) error {
+		u := &User{}
+		var created int64
+		err := r.Scan(&u.ID, &u.Name, &created)
+		u.Created = fromMicros(created)
+		out = append(out, u)
+		return err
+	})
+	return out, err
+}

@@ -1,0 +1,246 @@
+// Read path: a thread page is one cache request for the thread and the
+// page's post ids, one for the posts, one for their authors; misses are
+// loaded with one batched query per table and written back.
+
+package comments
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/bradfitz/gomemcache/memcache"
+)
+
+// maxPage bounds page numbers (OFFSET cost grows with them).
+const maxPage = 100000
+
+// ThreadPage returns page n (from 1) of a thread's visible posts in order,
+// each joined with its author. minGen > 0 asks for a thread generation at
+// least that new: a writer passes the Gen its write returned, and a cached
+// thread older than that (served stale) is read from the database instead.
+func (s *Service) ThreadPage(ctx context.Context, thread int64, n int, order Order, minGen int64) (*Page, error) {
+	if n < 1 || n > maxPage {
+		return nil, fmt.Errorf("page %d: %w", n, ErrInvalid)
+	}
+	th, refs, err := s.pageRefs(ctx, thread, n, order, minGen)
+	if err != nil {
+		return nil, err
+	}
+	posts, err := s.posts(ctx, refs)
+	if err != nil {
+		return nil, err
+	}
+	users, err := s.users(ctx, authors(posts))
+	if err != nil {
+		return nil, err
+	}
+	return &Page{Thread: th, Number: n, Order: order, Posts: join(refs, posts, users)}, nil
+}
+
+// pageRefs gets the thread and the page's post ids with one cache request;
+// the page is valid only if it was built at the thread's generation.
+func (s *Service) pageRefs(ctx context.Context, thread int64, n int, order Order, minGen int64) (*Thread, []postRef, error) {
+	tk, pk := threadKey(thread), pageKey(thread, n, order)
+	got := s.cache.getMulti(ctx, []string{tk, pk})
+	th := decode[Thread](got[tk])
+	if th != nil && th.Gen < minGen {
+		th = nil
+	}
+	if pg := decode[pageIDs](got[pk]); th != nil && pg != nil && pg.Gen == th.Gen && pg.Size == s.pageSize {
+		return th, pg.refs(), nil
+	}
+	return s.loadPage(ctx, thread, n, order, got[tk] == nil)
+}
+
+// loadPage reads the thread and the page's ids in one query and caches
+// both. When the thread key was absent we lease it first, so a write that
+// commits while we read cannot be overwritten by what we read.
+func (s *Service) loadPage(ctx context.Context, thread int64, n int, order Order, leaseThread bool) (*Thread, []postRef, error) {
+	tk := threadKey(thread)
+	var token []byte
+	if leaseThread {
+		token, leaseThread = s.cache.lease(ctx, tk)
+	}
+	th, refs, err := s.store.threadPage(ctx, thread, n, s.pageSize, order)
+	if err != nil {
+		return nil, nil, err
+	}
+	if leaseThread {
+		s.cache.fill(ctx, tk, token, encode(th), threadTTL)
+	}
+	s.cache.set(ctx, pageKey(thread, n, order), encode(newPageIDs(th.Gen, s.pageSize, refs)), pageTTL)
+	return th, refs, nil
+}
+
+// posts gets the posts of refs in one cache request. A cached post older
+// than the page's revision of it is a miss; misses are loaded in one query.
+func (s *Service) posts(ctx context.Context, refs []postRef) (map[int64]*Post, error) {
+	keys := make([]string, len(refs))
+	for i, r := range refs {
+		keys[i] = postKey(r.ID)
+	}
+	got := s.cache.getMulti(ctx, keys)
+	posts := make(map[int64]*Post, len(refs))
+	var miss []int64
+	for _, r := range refs {
+		if p := decode[Post](got[postKey(r.ID)]); p != nil && p.Rev >= r.Rev {
+			posts[r.ID] = p
+		} else {
+			miss = append(miss, r.ID)
+		}
+	}
+	if len(miss) == 0 {
+		return posts, nil
+	}
+	loaded, err := s.store.postsByID(ctx, miss)
+	if err != nil {
+		return nil, err
+	}
+	fills := make(map[string][]byte, len(loaded))
+	for _, p := range loaded {
+		posts[p.ID] = p
+		fills[postKey(p.ID)] = encode(p)
+	}
+	s.cache.setAll(ctx, fills, objectTTL)
+	return posts, nil
+}
+
+// users gets users by id in one cache request, misses in one query.
+// Users never change once created, so a fill cannot race a write.
+func (s *Service) users(ctx context.Context, ids []int64) (map[int64]*User, error) {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = userKey(id)
+	}
+	got := s.cache.getMulti(ctx, keys)
+	users := make(map[int64]*User, len(ids))
+	var miss []int64
+	for _, id := range ids {
+		if u := decode[User](got[userKey(id)]); u != nil {
+			users[id] = u
+		} else {
+			miss = append(miss, id)
+		}
+	}
+	if len(miss) == 0 {
+		return users, nil
+	}
+	loaded, err := s.store.usersByID(ctx, miss)
+	if err != nil {
+		return nil, err
+	}
+	fills := make(map[string][]byte, len(loaded))
+	for _, u := range loaded {
+		users[u.ID] = u
+		fills[userKey(u.ID)] = encode(u)
+	}
+	s.cache.setAll(ctx, fills, objectTTL)
+	return users, nil
+}
+
+// Thread returns one thread, through the cache (leased fill).
+func (s *Service) Thread(ctx context.Context, id int64) (*Thread, error) {
+	tk := threadKey(id)
+	got := s.cache.getMulti(ctx, []string{tk})
+	if th := decode[Thread](got[tk]); th != nil {
+		return th, nil
+	}
+	var token []byte
+	leased := false
+	if got[tk] == nil {
+		token, leased = s.cache.lease(ctx, tk)
+	}
+	th, err := s.store.Thread(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if leased {
+		s.cache.fill(ctx, tk, token, encode(th), threadTTL)
+	}
+	return th, nil
+}
+
+// User returns one user, through the cache.
+func (s *Service) User(ctx context.Context, id int64) (*User, error) {
+	users, err := s.users(ctx, []int64{id})
+	if err != nil {
+		return nil, err
+	}
+	if u := users[id]; u != nil {
+		return u, nil
+	}
+	return nil, fmt.Errorf("user %d: %w", id, ErrNotFound)
+}
+
+// Forums lists the forums (straight from the database: a short list read
+// by administrators, not by page views).
+func (s *Service) Forums(ctx context.Context) ([]*Forum, error) {
+	return s.store.Forums(ctx)
+}
+
+// authors returns the distinct author ids of posts, in id order.
+func authors(posts map[int64]*Post) []int64 {
+	seen := map[int64]bool{}
+	var ids []int64
+	for _, p := range posts {
+		if !seen[p.AuthorID] {
+			seen[p.AuthorID] = true
+			ids = append(ids, p.AuthorID)
+		}
+	}
+	return ids
+}
+
+// join puts the page together in Go: posts in page order, hidden ones
+// dropped (a post moderated after the page was cached), authors attached.
+func join(refs []postRef, posts map[int64]*Post, users map[int64]*User) []*PostView {
+	out := make([]*PostView, 0, len(refs))
+	for _, r := range refs {
+		if p := posts[r.ID]; p != nil && p.visible() {
+			out = append(out, &PostView{Post: p, Author: users[p.AuthorID]})
+		}
+	}
+	return out
+}
+
+// setAll writes values back concurrently (one request each: the text
+// protocol has no multi-set) and returns when all are sent.
+func (c *Cache) setAll(ctx context.Context, values map[string][]byte, ttl int32) {
+	if c == nil {
+		return
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for k, v := range values {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c.set(ctx, k, v, ttl)
+		}()
+	}
+	wg.Wait()
+}
+
+// decode unmarshals a cached value; nil for a miss, a lease or garbage.
+func decode[T any](it *memcache.Item) *T {
+	if it == nil || isLease(it.Value) {
+		return nil
+	}
+	v := new(T)
+	if json.Unmarshal(it.Value, v) != nil {
+		return nil
+	}
+	return v
+}
+
+// encode is the cached form of a value (and what /cache/fill serves).
+func encode(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("comments: encode %T: %v", v, err)) // our own types always marshal
+	}
+	return b
+}

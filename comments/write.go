@@ -1,0 +1,264 @@
+// Write path: each write is one transaction of atomic updates (never a
+// read-modify-write), then plain deletes of the keys it changed, then
+// low-priority side effects on the delayed-work queue.
+
+package comments
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Limits on what clients write.
+const (
+	maxMessage = 10000
+	maxName    = 100
+	maxSlug    = 200
+)
+
+// errUnchanged: a conditional update matched no row (a post deleted twice).
+var errUnchanged = errors.New("comments: unchanged")
+
+// NewThread is what CreateThread needs.
+type NewThread struct {
+	Forum int64  `json:"forum"`
+	Slug  string `json:"slug"`
+	URL   string `json:"url"`
+	Title string `json:"title"`
+}
+
+// NewPost is a reply: Author is a user name (the user is created on first
+// use), Parent the post replied to or 0.
+type NewPost struct {
+	Parent  int64  `json:"parent"`
+	Author  string `json:"author"`
+	Message string `json:"message"`
+}
+
+// Reply is a created post with its author and the thread generation after
+// it: reading the thread with minGen = Gen is guaranteed to show the post.
+type Reply struct {
+	*PostView
+	Gen int64 `json:"gen"`
+}
+
+// CreateForum creates a forum, or returns the one with that slug.
+func (s *Service) CreateForum(ctx context.Context, slug, name string, moderated bool) (*Forum, error) {
+	if err := checkText(slug, maxSlug); err != nil {
+		return nil, err
+	}
+	f := &Forum{Slug: slug, Name: name, Moderated: moderated}
+	var created int64
+	err := s.store.conn().one(ctx, `INSERT INTO forums (slug, name, moderated, created) VALUES (?, ?, ?, ?)
+		ON CONFLICT (slug) DO UPDATE SET slug = excluded.slug RETURNING id, name, moderated, created`,
+		[]any{slug, name, moderated, micros(s.now())}, &f.ID, &f.Name, &f.Moderated, &created)
+	f.Created = fromMicros(created)
+	return f, err
+}
+
+// CreateThread creates a thread, or returns the forum's thread with that
+// slug (a widget creates its thread on first load).
+func (s *Service) CreateThread(ctx context.Context, nt NewThread) (*Thread, error) {
+	if err := checkText(nt.Slug, maxSlug); err != nil {
+		return nil, err
+	}
+	th := &Thread{}
+	var created int64
+	err := s.store.conn().one(ctx, `INSERT INTO threads (forum_id, slug, url, title, created)
+		SELECT id, ?, ?, ?, ? FROM forums WHERE id = ?
+		ON CONFLICT (forum_id, slug) DO UPDATE SET slug = excluded.slug
+		RETURNING id, forum_id, slug, url, title, post_count, gen, created`,
+		[]any{nt.Slug, nt.URL, nt.Title, micros(s.now()), nt.Forum},
+		&th.ID, &th.ForumID, &th.Slug, &th.URL, &th.Title, &th.PostCount, &th.Gen, &created)
+	if err != nil {
+		return nil, fmt.Errorf("forum %d: %w", nt.Forum, err)
+	}
+	th.Created = fromMicros(created)
+	return th, nil
+}
+
+// CreatePost adds a reply to a thread: the post and the thread's
+// post_count = post_count + 1 in one transaction, then the thread is
+// invalidated and the parent's author notified from the queue.
+func (s *Service) CreatePost(ctx context.Context, thread int64, np NewPost) (*Reply, error) {
+	if err := checkNewPost(np); err != nil {
+		return nil, err
+	}
+	r := &Reply{PostView: &PostView{Post: &Post{ThreadID: thread, ParentID: np.Parent, Message: np.Message}, Author: &User{Name: np.Author}}}
+	var notify int64
+	err := s.store.tx(ctx, func(c conn) (err error) {
+		notify, err = s.insertPost(ctx, c, r)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.invalidate(ctx, threadKey(thread))
+	if notify != 0 && notify != r.AuthorID {
+		s.queue.After(0, "notify reply", func(ctx context.Context) error {
+			return s.store.notify(ctx, notify, r.ID, "reply", s.now())
+		})
+	}
+	return r, nil
+}
+
+// insertPost runs the statements of CreatePost; it returns the author of
+// the parent post (0 without a parent).
+func (s *Service) insertPost(ctx context.Context, c conn, r *Reply) (parentAuthor int64, err error) {
+	now := micros(s.now())
+	p, u := r.Post, r.Author
+	var uCreated int64
+	err = c.one(ctx, `INSERT INTO users (name, created) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id, created`, []any{u.Name, now}, &u.ID, &uCreated)
+	if err != nil {
+		return 0, fmt.Errorf("user %q: %w", u.Name, err)
+	}
+	u.Created, p.AuthorID = fromMicros(uCreated), u.ID
+	if p.ParentID != 0 {
+		if parentAuthor, err = s.parentAuthor(ctx, c, p); err != nil {
+			return 0, err
+		}
+	}
+	var forum int64
+	err = c.one(ctx, `UPDATE threads SET post_count = post_count + 1, gen = gen + 1 WHERE id = ? RETURNING forum_id, gen`,
+		[]any{p.ThreadID}, &forum, &r.Gen)
+	if err != nil {
+		return 0, fmt.Errorf("thread %d: %w", p.ThreadID, err)
+	}
+	// Stamped after the thread row is locked: posts of a thread get
+	// their created times in commit order.
+	now = micros(s.now())
+	p.Created = fromMicros(now)
+	err = c.one(ctx, `INSERT INTO posts (thread_id, parent_id, author_id, message, created, approved)
+		SELECT ?, ?, ?, ?, ?, NOT moderated FROM forums WHERE id = ? RETURNING id, approved`,
+		[]any{p.ThreadID, nullID(p.ParentID), p.AuthorID, p.Message, now, forum}, &p.ID, &p.Approved)
+	return parentAuthor, err
+}
+
+// parentAuthor checks that the parent is in the same thread and returns its author.
+func (s *Service) parentAuthor(ctx context.Context, c conn, p *Post) (int64, error) {
+	var thread, author int64
+	err := c.one(ctx, `SELECT thread_id, author_id FROM posts WHERE id = ?`, []any{p.ParentID}, &thread, &author)
+	if err != nil {
+		return 0, fmt.Errorf("parent %d: %w", p.ParentID, err)
+	}
+	if thread != p.ThreadID {
+		return 0, fmt.Errorf("parent %d is in thread %d, not %d: %w", p.ParentID, thread, p.ThreadID, ErrInvalid)
+	}
+	return author, nil
+}
+
+// Approve makes a post visible. It sets only the approved column, so it
+// cannot undo a concurrent edit.
+func (s *Service) Approve(ctx context.Context, id int64) (*Post, error) {
+	return s.updatePost(ctx, id, `approved = TRUE`, nil, 0)
+}
+
+// Edit replaces a post's message. It sets only the message column, so it
+// cannot undo a concurrent approval.
+func (s *Service) Edit(ctx context.Context, id int64, message string) (*Post, error) {
+	if err := checkText(message, maxMessage); err != nil {
+		return nil, err
+	}
+	return s.updatePost(ctx, id, `message = ?`, []any{message}, 0)
+}
+
+// Delete hides a post (a soft delete) and takes it out of post_count.
+// Deleting a deleted post changes nothing.
+func (s *Service) Delete(ctx context.Context, id int64) (*Post, error) {
+	p, err := s.updatePost(ctx, id, `deleted = TRUE`, nil, -1)
+	if !errors.Is(err, errUnchanged) {
+		return p, err
+	}
+	posts, err := s.store.postsByID(ctx, []int64{id})
+	if err != nil || len(posts) == 0 {
+		return nil, fmt.Errorf("post %d: %w", id, ErrNotFound)
+	}
+	return posts[0], nil
+}
+
+// updatePost sets one column of a post (and bumps its rev), bumps the
+// thread's generation and adds delta to its post_count, in one
+// transaction; then invalidates the post and the thread.
+func (s *Service) updatePost(ctx context.Context, id int64, set string, args []any, delta int) (*Post, error) {
+	var p *Post
+	err := s.store.tx(ctx, func(c conn) (err error) {
+		p, err = updateRow(ctx, c, id, set, args, delta)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.invalidate(ctx, postKey(id), threadKey(p.ThreadID))
+	return p, nil
+}
+
+func updateRow(ctx context.Context, c conn, id int64, set string, args []any, delta int) (*Post, error) {
+	q := `UPDATE posts SET ` + set + `, rev = rev + 1 WHERE id = ?`
+	if delta < 0 {
+		q += ` AND NOT deleted` // delete once: post_count must not drift
+	}
+	var p *Post
+	err := c.each(ctx, q+` RETURNING `+postCols, append(args, id), func(r *sql.Rows) (err error) {
+		p, err = scanPost(r)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		if delta < 0 {
+			return nil, fmt.Errorf("post %d: %w", id, errUnchanged)
+		}
+		return nil, fmt.Errorf("post %d: %w", id, ErrNotFound)
+	}
+	_, err = c.exec(ctx, `UPDATE threads SET gen = gen + 1, post_count = post_count + ? WHERE id = ?`, delta, p.ThreadID)
+	return p, err
+}
+
+// invalidate deletes keys after a commit. A failed delete is retried once
+// from the queue; readers meanwhile may see the old value until its TTL.
+func (s *Service) invalidate(ctx context.Context, keys ...string) {
+	for _, k := range keys {
+		if err := s.cache.delete(ctx, k); err != nil {
+			s.queue.After(time.Second, "invalidate "+k, func(ctx context.Context) error {
+				return s.cache.delete(ctx, k)
+			})
+		}
+	}
+}
+
+// notify records a notification (run from the queue, never in a request).
+func (st *Store) notify(ctx context.Context, user, post int64, kind string, now time.Time) error {
+	_, err := st.conn().exec(ctx, `INSERT INTO notifications (user_id, post_id, kind, created) VALUES (?, ?, ?, ?)`,
+		user, post, kind, micros(now))
+	return err
+}
+
+func checkNewPost(np NewPost) error {
+	if err := checkText(np.Author, maxName); err != nil {
+		return fmt.Errorf("author: %w", err)
+	}
+	if err := checkText(np.Message, maxMessage); err != nil {
+		return fmt.Errorf("message: %w", err)
+	}
+	return nil
+}
+
+func checkText(s string, max int) error {
+	if strings.TrimSpace(s) == "" || len(s) > max {
+		return fmt.Errorf("empty or longer than %d bytes: %w", max, ErrInvalid)
+	}
+	return nil
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
