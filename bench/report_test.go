@@ -1,0 +1,202 @@
+// Report tests: the page is self-contained, and it renders in headless
+// Chromium without a single console error (a screenshot is kept).
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// sampleReport has every section, with series shaped like a real run's.
+func sampleReport() *Report {
+	series := func(n int, ops float64) []Sample {
+		out := make([]Sample, n)
+		for i := range out {
+			out[i] = Sample{T: float64(i) * 0.25, Ops: ops + float64(i%3)*100, P50: 80, P99: 300 + float64(i*10), Max: 900, Hits: ops * 0.9, Misses: ops * 0.1}
+		}
+		return out
+	}
+	sum := Summary{Count: 1000, Mean: 100, P50: 80, P90: 200, P99: 300, P999: 900, Max: 1500}
+	tp := &ThroughputResult{Targets: []string{TargetDirect, TargetShepherd, TargetNutcracker}}
+	for i, label := range []string{"c=1", "c=8", "mget=100 c=4"} {
+		for j, t := range tp.Targets {
+			tp.Points = append(tp.Points, Point{Label: label, Target: t, Connections: 1, Pipeline: 1, MultiGet: 1, Start: float64(i*3+j) * 1.2,
+				Seconds: 1, Ops: 10000, OpsPerSec: 10000 / float64(j+1), Latency: sum, Ratio: 1 / float64(j+1), P99Ratio: float64(j + 1), Series: series(4, 10000/float64(j+1))})
+		}
+	}
+	herd := &HerdResult{Key: "hot:item", Clients: 400, Shepherds: 4}
+	for i, mode := range []string{HerdOff, HerdOn, HerdOrigin} {
+		fills := []FillRate{{T: 0}, {T: 1, Clients: float64(400 / (i*100 + 1))}, {T: 2}}
+		herd.Modes = append(herd.Modes, HerdMode{Mode: mode, Active: i > 0, Describe: "<b>not html</b>", Invalidations: 2, Misses: 800, Fills: 800,
+			Storms: []HerdStorm{{At: 1, Misses: 400, Fills: 400}}, StormLatency: sum, Latency: sum, Series: series(12, 5000), FillSeries: fills,
+			Events: []Event{{T: 1, Label: "delete hot:item"}}})
+	}
+	fo := &FailoverResult{}
+	yes, no := true, false
+	for _, v := range []string{FaultStop, FaultKill} {
+		run := FailoverRun{Variant: v, FaultAt: 1, ReturnAt: 2}
+		for _, t := range []string{TargetShepherd, TargetNutcracker} {
+			run.Targets = append(run.Targets, FailoverTarget{Target: t, Node: "127.0.0.1:1", Ops: 100, Latency: sum, Ejected: 0.1, Readmitted: -1, NodeHitsInFault: -1,
+				Series: series(12, 1000), NodeSeries: []NodeSample{{T: 0.5, Rate: 300, Ejected: &no}, {T: 1.2, Rate: -1, Ejected: &yes}, {T: 1.5, Rate: -1, Ejected: &yes}, {T: 2.5, Rate: 300, Ejected: &no}},
+				Events: []Event{{T: 1, Target: t, Label: "fault: stop"}, {T: 1.1, Target: t, Label: "ejected"}, {T: 2, Target: t, Label: "return"}}})
+		}
+		fo.Runs = append(fo.Runs, run)
+	}
+	rb := &RebalanceResult{Runs: []RebalanceRun{{Change: ChangeAdd, From: 3, To: 4, Method: "restart", Keys: 100, ExpectedMoved: 0.25, MeasuredMoved: 0.25, ChangeAt: 1, Series: series(12, 2000)}}}
+	return &Report{Schema: SchemaVersion, Started: time.Now(), Env: EnvInfo{CPUs: 2}, Notes: []string{"a note </script><script>alert(1)</script>"},
+		Results: []*Result{
+			{Name: "throughput", Kind: KindThroughput, Throughput: tp, Features: &Features{HealthConfig: true}},
+			{Name: "herd", Kind: KindHerd, Herd: herd},
+			{Name: "failover", Kind: KindFailover, Failover: fo},
+			{Name: "rebalance", Kind: KindRebalance, Rebalance: rb},
+			{Name: "comments", Kind: KindComments, Skipped: "cmd/comments does not exist"},
+			{Name: "broken", Kind: KindHerd, Error: "something failed"},
+		}}
+}
+
+func TestReportSelfContained(t *testing.T) {
+	t.Parallel()
+	page, err := sampleReport().HTML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	page = bytes.ReplaceAll(page, []byte(`"http://www.w3.org/2000/svg"`), nil) // a namespace name, never fetched
+	for _, bad := range []string{"http://", "https://", "<link", "src=", "@import"} {
+		if bytes.Contains(page, []byte(bad)) {
+			t.Errorf("page contains %q; want no external reference", bad)
+		}
+	}
+	if bytes.Contains(page, []byte("<script>alert(1)")) || bytes.Contains(page, []byte("<b>not html</b>")) {
+		t.Error("report text was not escaped")
+	}
+}
+
+// chromium finds a headless browser, or "" when none is installed.
+func chromium() string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+func TestReportInChromium(t *testing.T) {
+	t.Parallel()
+	browser := chromium()
+	if browser == "" {
+		t.Skip("chromium not installed: apt-get install -y chromium chromium-driver (CI should install it)")
+	}
+	dir := t.TempDir()
+	page := filepath.Join(dir, "report.html")
+	if err := sampleReport().WriteHTML(page); err != nil {
+		t.Fatal(err)
+	}
+	shot := screenshot(t, browser, page)
+	out := os.Getenv("HERDBENCH_SCREENSHOT")
+	if out == "" {
+		out = filepath.Join(dir, "report.png")
+	}
+	if err := os.WriteFile(out, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if len(shot) < 10000 {
+		t.Fatalf("screenshot: got %d bytes; want a rendered page", len(shot))
+	}
+}
+
+// TestScreenshotFile screenshots the page named by HERDBENCH_REPORT into
+// HERDBENCH_REPORT.png, to look at a real run's report.
+func TestScreenshotFile(t *testing.T) {
+	page, browser := os.Getenv("HERDBENCH_REPORT"), chromium()
+	if page == "" || browser == "" {
+		t.Skip("set HERDBENCH_REPORT=path/to/report.html (and install chromium) to screenshot a report")
+	}
+	abs, _ := filepath.Abs(page)
+	if err := os.WriteFile(abs+".png", screenshot(t, browser, abs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// screenshot opens page in headless Chromium, waits until report.js has
+// drawn, fails on any console error or exception, and returns a PNG.
+func screenshot(t *testing.T, browser, page string) []byte {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var problems []string
+	if err := chromedp.Listen(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			d := ev.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil {
+				msg += " " + d.Exception.Description
+			}
+			problems = append(problems, fmt.Sprintf("exception at %d:%d: %s", d.LineNumber, d.ColumnNumber, msg))
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeWarning {
+				problems = append(problems, fmt.Sprintf("console.%s: %s", ev.Type, consoleArgs(ev.Args)))
+			}
+		}
+	}); err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	err := chromedp.Do(ctx, chromedp.Navigate("file://"+page), chromedp.WaitVisible(chromedp.CSS(`body[data-rendered="1"]`)))
+	if err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	charts, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".chart svg path").length`))
+	if err != nil {
+		t.Fatalf("chromium: count charts: %v", err)
+	}
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("chromium: screenshot: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(problems) > 0 {
+		t.Fatalf("console: got %d problems; want none:\n%s", len(problems), strings.Join(problems, "\n"))
+	}
+	if charts == 0 {
+		t.Fatal("charts: got no drawn lines; want some")
+	}
+	return shot
+}
+
+func consoleArgs(args []*runtime.RemoteObject) string {
+	var parts []string
+	for _, a := range args {
+		if len(a.Value) > 0 {
+			parts = append(parts, string(a.Value))
+		} else {
+			parts = append(parts, a.Description)
+		}
+	}
+	return strings.Join(parts, " ")
+}
