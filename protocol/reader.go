@@ -85,7 +85,7 @@ func (r *Reader) Read(req *Request) error {
 	if req.Cmd == CmdUnknown {
 		return ErrUnknownCommand
 	}
-	if limit := r.lim.MaxLine; len(line) > limit && (!req.Cmd.IsRetrieval() || len(line) > r.lim.MaxGetLine) {
+	if len(line) > r.lim.MaxLine && (!req.Cmd.IsRetrieval() || len(line) > r.lim.MaxGetLine) {
 		return ErrLineTooLong
 	}
 	if (req.Cmd.IsStorage() || req.Cmd == CmdMetaSet) && len(r.line) == 0 {
