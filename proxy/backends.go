@@ -12,6 +12,7 @@ import (
 type NodeStatus struct {
 	Pool, Addr    string
 	State         string // healthy, ejected or probing
+	Admitted      bool   // writes go to the node (set at the end of a replay, just before it turns healthy)
 	Requests      uint64 // requests sent to the node
 	Errors        uint64 // requests that failed
 	Ejections     uint64
@@ -19,7 +20,9 @@ type NodeStatus struct {
 	ProbeFailures uint64
 	Spooled       int    // keys waiting to be replayed on return
 	SpooledTotal  uint64 // keys ever spooled
-	Replayed      uint64 // keys ever replayed as deletes
+	Replayed      uint64 // keys ever replayed (copied from a stand-in or deleted)
+	Copied        uint64 // of those, values copied from a stand-in (an ms on the node)
+	Deleted       uint64 // and keys deleted on the node (an md)
 	Flushes       uint64 // returns that flushed the node (spool overflow or flush_all)
 	Failovers     uint64 // requests for its keys served elsewhere while it was out
 }
@@ -43,10 +46,10 @@ func (s *Server) Backends() []NodeStatus {
 
 func (n *node) status() NodeStatus {
 	return NodeStatus{
-		Pool: n.pool.cfg.Name, Addr: n.addr, State: n.h.State().String(),
+		Pool: n.pool.cfg.Name, Addr: n.addr, State: n.h.State().String(), Admitted: n.sp.isAdmitted(),
 		Requests: n.requests.Load(), Errors: n.errors.Load(),
 		Ejections: n.h.Ejections(), Probes: n.h.Probes(), ProbeFailures: n.h.ProbeFailures(),
-		Spooled: n.sp.size(), SpooledTotal: n.sp.total.Load(), Replayed: n.sp.replayed.Load(),
+		Spooled: n.sp.size(), SpooledTotal: n.sp.total.Load(), Replayed: n.sp.replayed.Load(), Copied: n.copies.Load(), Deleted: n.deletes.Load(),
 		Flushes: n.sp.flushes.Load(), Failovers: n.failovers.Load(),
 	}
 }

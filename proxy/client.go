@@ -41,6 +41,7 @@ type call struct {
 	keys    [][]byte // multi-node retrieval: the keys in request order
 	keyBuf  []byte
 	nkeys   int
+	filled  []byte // a protected key whose STORED wakes held readers
 	noreply bool
 	quit    bool
 }
@@ -58,7 +59,7 @@ func putCall(c *call) {
 		putOp(o)
 		c.ops[i] = nil
 	}
-	*c = call{ops: c.ops[:0], keyOp: c.keyOp[:0], keys: c.keys[:0], keyBuf: c.keyBuf[:0]}
+	*c = call{ops: c.ops[:0], keyOp: c.keyOp[:0], keys: c.keys[:0], keyBuf: c.keyBuf[:0], filled: c.filled[:0]}
 	callPool.Put(c)
 }
 
@@ -162,6 +163,9 @@ func (c *client) errorCall(err error) (*call, bool) {
 func (c *client) dispatch(req *protocol.Request) *call {
 	c.s.m.commands[req.Cmd].Add(1)
 	cl := getCall(req.Cmd)
+	if c.s.herd != nil && c.herdDispatch(cl, req) {
+		return cl
+	}
 	switch req.Cmd {
 	case protocol.CmdGet, protocol.CmdGets, protocol.CmdGat, protocol.CmdGats:
 		c.retrieve(cl, req)
@@ -183,6 +187,30 @@ func (c *client) dispatch(req *protocol.Request) *call {
 		c.single(cl, req)
 	}
 	return cl
+}
+
+// herdDispatch runs commands on protected keys through herd, blocking
+// this reader until done so that the client's later commands cannot
+// overtake them. It reports whether it handled req.
+func (c *client) herdDispatch(cl *call, req *protocol.Request) bool {
+	meta := c.s.herd.Meta()
+	switch {
+	case (req.Cmd == protocol.CmdGet || req.Cmd == protocol.CmdGets) && c.s.anyProtected(req.Keys):
+		cl.static = c.herdGet(req)
+		return true
+	case req.Cmd == protocol.CmdDelete && meta:
+		if rule := c.s.herdRule(req.Key()); rule != nil {
+			cl.static = c.herdDelete(req, rule)
+			return true
+		}
+	case (req.Cmd == protocol.CmdSet || req.Cmd == protocol.CmdAdd) && meta && c.s.herdRule(req.Key()) != nil:
+		if reply, ok := c.herdStore(req); ok {
+			cl.static = reply
+			return true
+		}
+		cl.filled = append(cl.filled[:0], req.Key()...) // wake holders once STORED
+	}
+	return false
 }
 
 // single sends a one-key command to the node serving its key.
@@ -476,6 +504,9 @@ func (c *client) writeSingle(cl *call) {
 		c.write([]byte(errText(err)))
 		c.write([]byte("\r\n"))
 		return
+	}
+	if len(cl.filled) > 0 && string(o.reply.Raw) == "STORED\r\n" {
+		c.s.herd.Filled(cl.filled)
 	}
 	if !cl.noreply {
 		c.write(o.reply.Raw)

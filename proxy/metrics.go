@@ -3,10 +3,12 @@
 package proxy
 
 import (
+	"strings"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/protocol"
 )
 
@@ -71,4 +73,26 @@ func (m *metrics) registerNode(n *node) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "shepherd_backend_inflight", Help: "Requests in flight to a backend node.", ConstLabels: labels,
 	}, func() float64 { return float64(n.inflight.Load()) }))
+}
+
+// registerHerd exports herd's counters.
+func (m *metrics) registerHerd(g *herd.Group) {
+	st := &g.Stats
+	for name, v := range map[string]*atomic.Uint64{
+		"wins": &st.Wins, "stale_served": &st.StaleServed, "holds": &st.Holds,
+		"hold_wakeups": &st.HoldWakeups, "hold_timeouts": &st.HoldTimeouts,
+		"coalesced": &st.Coalesced, "invalidations": &st.Invalidations,
+		"origin_fetches": &st.OriginFetches, "origin_failures": &st.OriginFailures,
+		"late_fills_rejected": &st.LateFillsRejected,
+	} {
+		m.counter("shepherd_herd_"+name+"_total", "Herd protection: "+strings.ReplaceAll(name, "_", " ")+".", nil, v)
+	}
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "shepherd_herd_fleet_mode", Help: "1 when herd protection uses the meta protocol fleet-wide, 0 when it only coalesces.",
+	}, func() float64 {
+		if g.Meta() {
+			return 1
+		}
+		return 0
+	}))
 }

@@ -23,7 +23,7 @@ import (
 
 // Errors for keys whose node may not be used.
 var (
-	ErrNodeEjected = errors.New("proxy: node ejected (on_eject: fail)")
+	ErrNodeEjected = errors.New("proxy: node ejected")
 	ErrNoNodes     = errors.New("proxy: every node of the pool is ejected")
 )
 
@@ -51,6 +51,8 @@ type node struct {
 	connErrors atomic.Uint64
 	dials      atomic.Uint64
 	failovers  atomic.Uint64 // requests for its keys served elsewhere while it was out
+	copies     atomic.Uint64 // values copied to it from stand-ins by replays
+	deletes    atomic.Uint64 // keys deleted on it by replays
 	latency    prometheus.Observer
 }
 

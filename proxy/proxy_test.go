@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -36,6 +37,9 @@ func (f *fixture) owner(t testing.TB, key string) int {
 }
 
 func quietLogger() *slog.Logger {
+	if os.Getenv("SHEPHERD_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 

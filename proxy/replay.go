@@ -19,19 +19,19 @@ import (
 )
 
 // replayBatch is how many keys are replayed at once.
-const replayBatch = 256
+const replayBatch = 1024
 
 // readmit is the health hook that runs after a successful probe.
 func (n *node) readmit(ctx context.Context) error {
 	size := n.sp.size()
-	err := n.sp.drain(func(keys [][]byte, flush bool) error {
-		if flush {
+	err := n.sp.drain(
+		func(keys [][]byte) error { return n.replayKeys(ctx, keys, n.replayBatch) },
+		func(keys [][]byte) error { return n.replayKeys(ctx, keys, n.deleteBatch) },
+		func() error {
 			n.pool.log.Warn("spool overflowed (or flush_all was sent) while node was out; flushing it before readmission",
 				"pool", n.pool.cfg.Name, "node", n.addr)
 			return n.replayFlush()
-		}
-		return n.replayKeys(ctx, keys)
-	})
+		})
 	if err != nil {
 		return fmt.Errorf("proxy: replaying spool to %s: %w", n.addr, err)
 	}
@@ -41,29 +41,54 @@ func (n *node) readmit(ctx context.Context) error {
 	return nil
 }
 
-// replayKeys brings keys up to date on the node, replayBatch at a time.
-func (n *node) replayKeys(ctx context.Context, keys [][]byte) error {
+// replayKeys runs batch over keys, replayBatch at a time.
+func (n *node) replayKeys(ctx context.Context, keys [][]byte, batch func([][]byte) error) error {
 	for len(keys) > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		batch := keys[:min(replayBatch, len(keys))]
-		keys = keys[len(batch):]
-		if err := n.replayBatch(batch); err != nil {
+		b := keys[:min(replayBatch, len(keys))]
+		keys = keys[len(b):]
+		if err := batch(b); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// deleteBatch deletes keys on the node and on their stand-ins.
+func (n *node) deleteBatch(keys [][]byte) error {
+	ops := make([]*op, 0, len(keys))
+	for _, k := range keys {
+		ops = append(ops, sendMeta(n, "md", k, nil, ""))
+	}
+	n.deletes.Add(uint64(len(ops)))
+	err := waitReplay(ops, "HD", "NF")
+	n.dropStandIns(keys)
+	return err
+}
+
+// dropStandIns removes, best effort, the stand-ins' copies of keys: they
+// no longer own them.
+func (n *node) dropStandIns(keys [][]byte) {
+	var ops []*op
+	for _, k := range keys {
+		if s := n.pool.interim(k); s != nil && s != n {
+			ops = append(ops, sendMeta(s, "md", k, nil, ""))
+		}
+	}
+	for _, o := range ops {
+		o.wait()
+		putOp(o)
+	}
+}
+
 // replayBatch reads each key from its stand-in, writes the value (or a
 // delete) to the node, then removes the stand-in's copy.
 func (n *node) replayBatch(keys [][]byte) error {
-	standIns := make([]*node, len(keys))
 	reads := make([]*op, len(keys))
 	for i, k := range keys {
 		if s := n.pool.interim(k); s != nil && s != n {
-			standIns[i] = s
 			reads[i] = sendMeta(s, "mg", k, nil, "v f t")
 		}
 	}
@@ -72,13 +97,7 @@ func (n *node) replayBatch(keys [][]byte) error {
 		writes[i] = n.replayWrite(k, reads[i])
 	}
 	err := waitReplay(writes, "HD", "NF")
-	for i, k := range keys {
-		if standIns[i] != nil {
-			o := sendMeta(standIns[i], "md", k, nil, "")
-			o.wait() // best effort: the stand-in no longer owns the key
-			putOp(o)
-		}
-	}
+	n.dropStandIns(keys)
 	return err
 }
 
@@ -86,13 +105,16 @@ func (n *node) replayBatch(keys [][]byte) error {
 // there when the stand-in has none (or could not say).
 func (n *node) replayWrite(k []byte, read *op) *op {
 	if read == nil {
+		n.deletes.Add(1)
 		return sendMeta(n, "md", k, nil, "")
 	}
 	defer putOp(read)
 	if err := read.wait(); err != nil || !bytes.HasPrefix(read.reply.Raw, []byte("VA ")) {
+		n.deletes.Add(1)
 		return sendMeta(n, "md", k, nil, "")
 	}
 	data, flags, ttl := parseVA(read.reply.Raw)
+	n.copies.Add(1)
 	return sendMeta(n, "ms", k, data, fmt.Sprintf("F%s T%d", flags, ttl))
 }
 

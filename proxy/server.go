@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/protocol"
 )
 
@@ -35,6 +36,7 @@ type Server struct {
 	m            *metrics
 	pools        map[string]*pool
 	route        *router
+	herd         *herd.Group // nil without herd rules
 	versionReply []byte
 	started      time.Time
 	quit         chan struct{}
@@ -79,6 +81,10 @@ func New(cfg *Config) (*Server, error) {
 		}
 	}
 	s.route = s.newRouter(cfg.Routes, s.pools[cfg.DefaultPool])
+	s.herd = s.newHerd()
+	if s.herd != nil {
+		s.m.registerHerd(s.herd)
+	}
 	return s, nil
 }
 
@@ -96,6 +102,7 @@ func (s *Server) start() {
 		for _, p := range s.pools {
 			p.start()
 		}
+		s.detectMeta()
 	})
 }
 

@@ -26,9 +26,10 @@ type spool struct {
 
 	mu       sync.Mutex // guards the fields below
 	f        *os.File
-	n        int  // keys recorded and not yet replayed
-	overflow bool // more than limit keys: flush instead of replaying
-	admitted bool // the node takes traffic: writes go to it, not to the spool
+	keys     map[string]struct{} // keys recorded and not yet replayed: each is written once
+	n        int                 // len(keys)
+	overflow bool                // more than limit keys: flush instead of replaying
+	admitted bool                // the node takes traffic: writes go to it, not to the spool
 
 	total    atomic.Uint64 // keys ever recorded
 	replayed atomic.Uint64 // keys ever replayed
@@ -42,12 +43,15 @@ func openSpool(dir, pool, addr string, limit int) (*spool, error) {
 		return nil, fmt.Errorf("proxy: spool dir: %w", err)
 	}
 	name := pool + "-" + strings.NewReplacer("/", "_", ":", "_").Replace(addr) + ".spool"
-	s := &spool{path: filepath.Join(dir, name), limit: limit, admitted: true}
+	s := &spool{path: filepath.Join(dir, name), limit: limit, admitted: true, keys: map[string]struct{}{}}
 	keys, overflow, err := readSpool(s.path)
 	if err != nil {
 		return nil, err
 	}
-	s.n, s.overflow = len(keys), overflow
+	for _, k := range keys {
+		s.keys[string(k)] = struct{}{}
+	}
+	s.n, s.overflow = len(s.keys), overflow
 	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: spool: %w", err)
@@ -68,6 +72,13 @@ func (s *spool) size() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.n
+}
+
+// isAdmitted reports whether writes go to the node.
+func (s *spool) isAdmitted() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.admitted
 }
 
 // setAdmitted marks whether the node takes traffic.
@@ -102,11 +113,16 @@ func (s *spool) appendLocked(key []byte) {
 	if s.overflow {
 		return
 	}
+	if _, dup := s.keys[string(key)]; dup {
+		return
+	}
 	if s.n >= s.limit {
 		s.overflow = true
+		s.keys = map[string]struct{}{}
 		s.f.WriteString(overflowMark + "\n")
 		return
 	}
+	s.keys[string(key)] = struct{}{}
 	s.n++
 	line := make([]byte, 0, base64.StdEncoding.EncodedLen(len(key))+1)
 	line = base64.StdEncoding.AppendEncode(line, key)
@@ -124,34 +140,67 @@ func (s *spool) markFlush() {
 	}
 }
 
-// drain hands the spooled keys to replay and empties the spool. When it
-// finds nothing left it marks the node admitted in the same critical
-// section, so no write can slip between the last replay and readmission.
-func (s *spool) drain(replay func(keys [][]byte, flush bool) error) error {
-	for {
-		s.mu.Lock()
-		if s.n == 0 && !s.overflow {
-			s.admitted = true
-			s.mu.Unlock()
-			return nil
-		}
-		keys, overflow, err := readSpool(s.path)
-		if err == nil {
-			err = s.truncateLocked()
-		}
-		s.mu.Unlock()
-		if err != nil {
-			return err
-		}
-		if err := replay(keys, overflow); err != nil {
-			s.putBack(keys, overflow)
-			return err
-		}
-		s.replayed.Add(uint64(len(keys)))
-		if overflow {
-			s.flushes.Add(1)
-		}
+// drain empties the spool in two passes. First the keys spooled during
+// the outage are copied (copy), while writes still go to the stand-in and
+// are spooled again. Then, in one critical section, what was spooled
+// meanwhile is taken and the node marked admitted, so that no write can
+// slip between the last replay and readmission; those last keys are
+// deleted (del) rather than copied, since a client may already be writing
+// them on the node and a copy could overwrite a newer value. A flush
+// replaces both passes when the spool overflowed.
+func (s *spool) drain(copy, del func(keys [][]byte) error, flush func() error) error {
+	keys, overflow, err := s.take(false)
+	if err != nil {
+		return err
 	}
+	if err := s.replay(keys, overflow, copy, flush); err != nil {
+		return err
+	}
+	if keys, overflow, err = s.take(true); err != nil {
+		return err
+	}
+	if err := s.replay(keys, overflow, del, flush); err != nil {
+		s.setAdmitted(false)
+		return err
+	}
+	return nil
+}
+
+// take empties the spool and returns what it held; admit also marks the
+// node admitted in the same critical section.
+func (s *spool) take(admit bool) (keys [][]byte, overflow bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if admit {
+		s.admitted = true
+	}
+	if s.n == 0 && !s.overflow {
+		return nil, false, nil
+	}
+	keys, overflow, err = readSpool(s.path)
+	if err == nil {
+		err = s.truncateLocked()
+	}
+	return keys, overflow, err
+}
+
+func (s *spool) replay(keys [][]byte, overflow bool, fn func([][]byte) error, flush func() error) error {
+	var err error
+	switch {
+	case overflow:
+		err = flush()
+	case len(keys) > 0:
+		err = fn(keys)
+	}
+	if err != nil {
+		s.putBack(keys, overflow)
+		return err
+	}
+	s.replayed.Add(uint64(len(keys)))
+	if overflow {
+		s.flushes.Add(1)
+	}
+	return nil
 }
 
 // putBack returns keys whose replay failed to the spool.
@@ -173,6 +222,7 @@ func (s *spool) truncateLocked() error {
 		return fmt.Errorf("proxy: spool: %w", err)
 	}
 	s.n, s.overflow = 0, false
+	s.keys = map[string]struct{}{}
 	return nil
 }
 

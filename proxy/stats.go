@@ -21,6 +21,8 @@ func (s *Server) statsReply(args [][]byte) []byte {
 		b = s.appendGeneralStats(b)
 	case "backends":
 		b = s.appendBackendStats(b)
+	case "herd":
+		b = s.appendHerdStats(b)
 	case "detail", "settings", "items", "slabs", "sizes", "conns", "reset":
 		// Per-node memcached internals are not merged; ask nodes directly.
 	default:
@@ -73,5 +75,29 @@ func (s *Server) appendBackendStats(b []byte) []byte {
 		b = stat(b, pfx+"flushes", st.Flushes)
 		b = stat(b, pfx+"failovers", st.Failovers)
 	}
+	return b
+}
+
+func (s *Server) appendHerdStats(b []byte) []byte {
+	if s.herd == nil {
+		return stat(b, "enabled", 0)
+	}
+	b = stat(b, "enabled", 1)
+	mode := "fleet"
+	if !s.herd.Meta() {
+		mode = "coalesce_only"
+	}
+	b = stat(b, "mode", mode)
+	st := &s.herd.Stats
+	b = stat(b, "wins", st.Wins.Load())
+	b = stat(b, "stale_served", st.StaleServed.Load())
+	b = stat(b, "holds", st.Holds.Load())
+	b = stat(b, "hold_wakeups", st.HoldWakeups.Load())
+	b = stat(b, "hold_timeouts", st.HoldTimeouts.Load())
+	b = stat(b, "coalesced", st.Coalesced.Load())
+	b = stat(b, "invalidations", st.Invalidations.Load())
+	b = stat(b, "origin_fetches", st.OriginFetches.Load())
+	b = stat(b, "origin_failures", st.OriginFailures.Load())
+	b = stat(b, "late_fills_rejected", st.LateFillsRejected.Load())
 	return b
 }

@@ -1,0 +1,343 @@
+// Group: per-key coordination of readers inside one sidecar, and through
+// memcached's win/stale flags, across the fleet.
+package herd
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// Config configures a Group. Zero fields mean the defaults noted.
+type Config struct {
+	Rules   []Rule
+	Default *Rule // for keys no rule names; nil leaves them unprotected
+	// NoMeta says the backends lack the meta protocol (memcached < 1.6):
+	// herd then only coalesces concurrent gets of a key.
+	NoMeta bool
+	// Fill is the backend used for shepherd's own fills from origins.
+	// Required when a rule names an origin.
+	Fill Backend
+	// OriginConcurrency bounds origin requests in flight; default 16.
+	OriginConcurrency int
+	// Logf reports fill failures; nil discards them.
+	Logf func(format string, args ...any)
+}
+
+// Result is what a reader gets for one key.
+type Result struct {
+	Found bool
+	Value []byte
+	Flags uint32
+	CAS   uint64
+}
+
+// Group coordinates the readers and writers of protected keys. It is safe
+// for concurrent use; create it with New.
+type Group struct {
+	cfg    Config
+	noMeta atomic.Bool
+	sf     singleflight.Group
+	origin *origin
+	now    func() time.Time
+
+	mu     sync.Mutex // guards leases and holds
+	leases map[string]lease
+	holds  map[string]chan struct{}
+
+	Stats Stats
+}
+
+// lease is a win this sidecar handed to one of its readers: the first set
+// of the key through this sidecar before it expires is the refill, and
+// is written with the win's CAS so that it cannot clobber a newer value.
+type lease struct {
+	cas     uint64
+	expires time.Time
+}
+
+// New returns a Group; rules must already be validated.
+func New(cfg Config) *Group {
+	if cfg.OriginConcurrency <= 0 {
+		cfg.OriginConcurrency = 16
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	g := &Group{cfg: cfg, now: time.Now, leases: map[string]lease{}, holds: map[string]chan struct{}{}}
+	g.origin = newOrigin(cfg.OriginConcurrency)
+	g.noMeta.Store(cfg.NoMeta)
+	return g
+}
+
+// Rule returns the rule protecting key, or nil.
+func (g *Group) Rule(key []byte) *Rule {
+	best := -1
+	for i := range g.cfg.Rules {
+		p := g.cfg.Rules[i].Prefix
+		if len(key) >= len(p) && string(key[:len(p)]) == p && (best < 0 || len(p) > len(g.cfg.Rules[best].Prefix)) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		return &g.cfg.Rules[best]
+	}
+	return g.cfg.Default
+}
+
+// Meta reports whether the fleet-wide protocol is in use.
+func (g *Group) Meta() bool { return !g.noMeta.Load() }
+
+// DisableMeta falls back to coalescing only: the backends turned out to
+// lack the meta protocol.
+func (g *Group) DisableMeta() { g.noMeta.Store(true) }
+
+// fetch reads key once for every concurrent caller in this sidecar. won
+// is true for exactly one caller when the reply carries the win.
+func (g *Group) fetch(ctx context.Context, b Backend, key []byte, rule *Rule) (r reply, won bool, err error) {
+	claimed := new(atomic.Bool)
+	type shared struct {
+		r       reply
+		claimed *atomic.Bool
+	}
+	ran := false
+	v, err, _ := g.sf.Do(string(key), func() (any, error) {
+		ran = true
+		r, err := g.read(ctx, b, key, rule)
+		return shared{r, claimed}, err
+	})
+	if !ran {
+		g.Stats.Coalesced.Add(1)
+	}
+	if err != nil {
+		return reply{}, false, err
+	}
+	s := v.(shared)
+	return s.r, s.r.win && s.claimed.CompareAndSwap(false, true), nil
+}
+
+func (g *Group) read(ctx context.Context, b Backend, key []byte, rule *Rule) (reply, error) {
+	if g.noMeta.Load() {
+		line, val, err := b.Meta(ctx, "get", key, "", nil)
+		if err != nil {
+			return reply{}, err
+		}
+		return parseReply(line, val)
+	}
+	line, val, err := b.Meta(ctx, "mg", key, "v f c N"+secs(rule.LeaseTTL), nil)
+	if err != nil {
+		return reply{}, err
+	}
+	return parseReply(line, val)
+}
+
+// Get reads key for one reader under rule. A reader that wins a refill
+// gets a miss (and this sidecar a lease on its next set), unless the rule
+// has an origin: then shepherd fills and the reader gets the value.
+// Others get the stale value at once, or on a cold miss wait up to Hold.
+func (g *Group) Get(ctx context.Context, b Backend, key []byte, rule *Rule) (Result, error) {
+	r, won, err := g.fetch(ctx, b, key, rule)
+	if err != nil {
+		return Result{}, err
+	}
+	switch {
+	case won:
+		return g.won(ctx, key, rule, r)
+	case r.stale:
+		g.Stats.StaleServed.Add(1)
+		return hit(r), nil
+	case r.placeholder():
+		return g.hold(ctx, b, key, rule)
+	case r.code == "VA":
+		return hit(r), nil
+	}
+	return Result{}, nil
+}
+
+func hit(r reply) Result {
+	return Result{Found: true, Value: r.value, Flags: r.flags, CAS: r.cas}
+}
+
+// won handles the one reader of the fleet that may refill key.
+func (g *Group) won(ctx context.Context, key []byte, rule *Rule, r reply) (Result, error) {
+	g.Stats.Wins.Add(1)
+	if rule.Origin == "" {
+		g.grant(key, r.cas, rule)
+		return Result{}, nil // the reader refills from its database
+	}
+	if r.stale {
+		g.Stats.StaleServed.Add(1)
+		go g.fillFromOrigin(context.WithoutCancel(ctx), key, rule, r.cas)
+		return hit(r), nil
+	}
+	return g.fillFromOrigin(ctx, key, rule, r.cas), nil
+}
+
+// grant records a lease for key.
+func (g *Group) grant(key []byte, cas uint64, rule *Rule) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.leases) > 100_000 {
+		g.expireLeases()
+	}
+	g.leases[string(key)] = lease{cas: cas, expires: g.now().Add(rule.LeaseTTL)}
+}
+
+func (g *Group) expireLeases() {
+	now := g.now()
+	for k, l := range g.leases {
+		if now.After(l.expires) {
+			delete(g.leases, k)
+		}
+	}
+}
+
+// hold waits for a cold key another reader is filling: woken when the
+// value is set through this sidecar, otherwise re-reading with backoff,
+// for at most rule.Hold.
+func (g *Group) hold(ctx context.Context, b Backend, key []byte, rule *Rule) (Result, error) {
+	g.Stats.Holds.Add(1)
+	deadline := time.NewTimer(rule.Hold)
+	defer deadline.Stop()
+	wait := 5 * time.Millisecond
+	for {
+		woken := g.waiter(key)
+		poll := time.NewTimer(wait)
+		select {
+		case <-woken:
+			g.Stats.HoldWakeups.Add(1)
+		case <-poll.C:
+		case <-deadline.C:
+			poll.Stop()
+			g.Stats.HoldTimeouts.Add(1)
+			return Result{}, nil
+		case <-ctx.Done():
+			poll.Stop()
+			return Result{}, ctx.Err()
+		}
+		poll.Stop()
+		wait = min(2*wait, 100*time.Millisecond)
+		r, won, err := g.fetch(ctx, b, key, rule)
+		switch {
+		case err != nil:
+			return Result{}, err
+		case won:
+			return g.won(ctx, key, rule, r) // the filler gave up; this reader refills
+		case r.code == "VA" && !r.placeholder():
+			return hit(r), nil
+		}
+	}
+}
+
+// waiter returns a channel closed when key is next filled through here.
+func (g *Group) waiter(key []byte) chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ch, ok := g.holds[string(key)]
+	if !ok {
+		ch = make(chan struct{})
+		g.holds[string(key)] = ch
+	}
+	return ch
+}
+
+// Filled wakes the readers held on key: a value was just stored for it
+// through this sidecar.
+func (g *Group) Filled(key []byte) {
+	g.mu.Lock()
+	ch, ok := g.holds[string(key)]
+	if ok {
+		delete(g.holds, string(key))
+	}
+	g.mu.Unlock()
+	if ok {
+		close(ch)
+	}
+}
+
+// Store writes a refill of key if this sidecar holds a lease on it,
+// guarded by the win's CAS; handled is false when there is no lease and
+// the caller should store as usual. stored is false when a newer
+// invalidation or value superseded the fill.
+func (g *Group) Store(ctx context.Context, b Backend, key []byte, value []byte, flags uint32, exptime int64) (stored, handled bool, err error) {
+	l, ok := g.takeLease(key)
+	if !ok {
+		return false, false, nil
+	}
+	line, _, err := b.Meta(ctx, "ms", key, fmt.Sprintf("C%d F%d T%d", l.cas, flags, exptime), value)
+	if err != nil {
+		return false, true, err
+	}
+	if line != "HD" {
+		g.Stats.LateFillsRejected.Add(1)
+		return false, true, nil
+	}
+	g.Filled(key)
+	return true, true, nil
+}
+
+func (g *Group) takeLease(key []byte) (lease, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	l, ok := g.leases[string(key)]
+	if !ok {
+		return lease{}, false
+	}
+	delete(g.leases, string(key))
+	return l, g.now().Before(l.expires)
+}
+
+// Invalidate handles a client's delete of a protected key: the value is
+// kept, marked stale for rule.StaleTTL, so that one reader of the fleet
+// refills it while the others are served the old value. found tells the
+// client DELETED or NOT_FOUND. With an origin, shepherd refills at once.
+func (g *Group) Invalidate(ctx context.Context, b Backend, key []byte, rule *Rule) (found bool, err error) {
+	g.Stats.Invalidations.Add(1)
+	line, _, err := b.Meta(ctx, "mg", key, "c", nil)
+	if err != nil {
+		return false, err
+	}
+	r, err := parseReply(line, nil)
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case r.code == "EN":
+		return false, nil
+	case r.placeholder(): // nothing was there; drop the empty item outright
+		_, _, err = b.Meta(ctx, "md", key, "", nil)
+		return false, err
+	}
+	// A live value (or one already stale: invalidating again re-arms the
+	// win this read may have taken).
+	if _, _, err = b.Meta(ctx, "md", key, "I T"+secs(rule.StaleTTL), nil); err != nil {
+		return false, err
+	}
+	if rule.Origin != "" && g.cfg.Fill != nil {
+		go g.refillNow(context.WithoutCancel(ctx), key, rule)
+	}
+	return !r.stale, nil
+}
+
+// refillNow takes the win for a just-invalidated key and fills it from the
+// origin (fill-on-invalidate). If a reader somewhere won first, its
+// sidecar fills instead.
+func (g *Group) refillNow(ctx context.Context, key []byte, rule *Rule) {
+	line, _, err := g.cfg.Fill.Meta(ctx, "mg", key, "c N"+secs(rule.LeaseTTL), nil)
+	if err != nil {
+		return
+	}
+	if r, err := parseReply(line, nil); err == nil && r.win {
+		g.Stats.Wins.Add(1)
+		g.fillFromOrigin(ctx, key, rule, r.cas)
+	}
+}
+
+func secs(d time.Duration) string {
+	return strconv.FormatInt(max(int64(d/time.Second), 1), 10)
+}
