@@ -1,0 +1,128 @@
+// Smoke tests: every scenario kind runs end to end for a moment against
+// real processes and fills its section of the result.
+package bench
+
+import (
+	"context"
+	"testing"
+)
+
+// smoke runs one scenario given as YAML and returns its result.
+func smoke(t *testing.T, yaml string) *Result {
+	t.Helper()
+	s, err := Parse([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := testEnv(t, nil)
+	rep := Run(context.Background(), e, []*Scenario{s})
+	if len(rep.Results) != 1 {
+		t.Fatalf("results: got %d; want 1", len(rep.Results))
+	}
+	r := rep.Results[0]
+	if r.Error != "" {
+		t.Fatalf("%s: %s", r.Kind, r.Error)
+	}
+	if _, err := rep.HTML(); err != nil {
+		t.Fatalf("report: %v", err)
+	}
+	if e.Procs.Live() != 0 {
+		t.Fatalf("live processes after the run: got %d; want 0", e.Procs.Live())
+	}
+	return r
+}
+
+func TestSmokeThroughput(t *testing.T) {
+	t.Parallel()
+	r := smoke(t, `scenario: throughput
+throughput:
+  warmup: 0s
+  load: {duration: 200ms, keys: 500, pipeline: 4}
+  connections: [2]
+  multigets: [100]
+  rates: [500]
+  rate_connections: 2
+`)
+	tp := r.Throughput
+	if len(tp.Points) < 6 { // direct and shepherd at least, three points each
+		t.Fatalf("points: got %d; want ≥ 6", len(tp.Points))
+	}
+	for _, p := range tp.Points {
+		if p.Ops == 0 || p.Errors != 0 || (p.Target != TargetDirect && p.Ratio == 0) {
+			t.Errorf("%s %s: got %d ops, %d errors, ratio %v; want ops, no errors, a ratio", p.Label, p.Target, p.Ops, p.Errors, p.Ratio)
+		}
+		if p.MultiGet == 100 && p.Hits < p.Ops*90 {
+			t.Errorf("%s %s: got %d hits for %d multi-gets; want ~100 each (keys were prefilled)", p.Label, p.Target, p.Hits, p.Ops)
+		}
+	}
+}
+
+func TestSmokeHerd(t *testing.T) {
+	t.Parallel()
+	r := smoke(t, `scenario: herd
+herd:
+  clients: 40
+  shepherds: 2
+  duration: 1s
+  invalidate: [400ms]
+  think: 5ms
+  modes: [off, on]
+`)
+	h := r.Herd
+	if len(h.Modes) != 2 || h.Modes[0].Reads == 0 || h.Modes[1].Reads == 0 {
+		t.Fatalf("modes: got %+v; want two with reads", h.Modes)
+	}
+	if off := h.Modes[0]; off.Misses == 0 || off.Fills == 0 || off.Active {
+		t.Errorf("off: got %d misses, %d fills, active %v; want a storm without protection", off.Misses, off.Fills, off.Active)
+	}
+}
+
+func TestSmokeFailover(t *testing.T) {
+	t.Parallel()
+	r := smoke(t, `scenario: failover
+pool: {timeout: 100ms, failure_limit: 2, retry_timeout: 200ms}
+failover:
+  variants: [stop]
+  duration: 1500ms
+  fault_at: 300ms
+  return_at: 900ms
+  clients: 2
+  keys: 50
+`)
+	runs := r.Failover.Runs
+	if len(runs) != 1 || len(runs[0].Targets) == 0 {
+		t.Fatalf("runs: got %+v; want one with targets", runs)
+	}
+	for _, tg := range runs[0].Targets {
+		if tg.Ops == 0 || len(tg.Series) == 0 || len(tg.NodeSeries) == 0 {
+			t.Errorf("%s: got %d ops, %d samples, %d node samples; want all", tg.Target, tg.Ops, len(tg.Series), len(tg.NodeSeries))
+		}
+	}
+}
+
+func TestSmokeRebalance(t *testing.T) {
+	t.Parallel()
+	r := smoke(t, `scenario: rebalance
+rebalance:
+  changes: [add]
+  keys: 2000
+  clients: 2
+  before: 200ms
+  after: 500ms
+`)
+	run := r.Rebalance.Runs[0]
+	if run.ExpectedMoved < 0.1 || run.ExpectedMoved > 0.45 {
+		t.Errorf("expected moved: got %v; want about 1/4", run.ExpectedMoved)
+	}
+	if d := run.MeasuredMoved - run.ExpectedMoved; d < -0.05 || d > 0.05 {
+		t.Errorf("measured moved: got %v; want close to ketama's %v", run.MeasuredMoved, run.ExpectedMoved)
+	}
+}
+
+func TestSmokeComments(t *testing.T) {
+	t.Parallel()
+	r := smoke(t, "scenario: comments\n")
+	if r.Skipped == "" && r.Comments == nil {
+		t.Fatal("comments: got neither a result nor a reason for skipping")
+	}
+}
