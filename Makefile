@@ -29,9 +29,14 @@ scenarios:
 	$(GO) test -count=1 -timeout 10m -run 'Failover' -v ./proxy/
 
 
-## bench: package benchmarks (whole-system load lives in bench/)
+## bench: herdbench's standard set on loopback (~2-3 min): out/report.html, out/results.json
+## (package micro-benchmarks: go test -run=NONE -bench=. -benchmem ./...)
 bench:
-	$(GO) test -run=NONE -bench=. -benchmem ./...
+	@mkdir -p $(BIN) out
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/shepherd ./cmd/herdbench
+	$(BIN)/herdbench run bench/scenarios/throughput.yaml bench/scenarios/herd.yaml \
+		bench/scenarios/failover.yaml bench/scenarios/rebalance.yaml \
+		--shepherd $(BIN)/shepherd --json out/results.json --report out/report.html
 
 ## demo: 3 memcached nodes + shepherd on 127.0.0.1:11211, a set/get/multi-get, metrics
 demo:
