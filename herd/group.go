@@ -35,6 +35,9 @@ type Result struct {
 	Value []byte
 	Flags uint32
 	CAS   uint64
+	// Lease is set when this reader won the refill (and got a miss); the
+	// caller keeps it for the reader's next set of the key.
+	Lease Lease
 }
 
 // Group coordinates the readers and writers of protected keys. It is safe
@@ -46,20 +49,22 @@ type Group struct {
 	origin *origin
 	now    func() time.Time
 
-	mu     sync.Mutex // guards leases and holds
-	leases map[string]lease
-	holds  map[string]chan struct{}
+	mu    sync.Mutex // guards holds
+	holds map[string]chan struct{}
 
 	Stats Stats
 }
 
-// lease is a win this sidecar handed to one of its readers: the first set
-// of the key through this sidecar before it expires is the refill, and
-// is written with the win's CAS so that it cannot clobber a newer value.
-type lease struct {
-	cas     uint64
-	expires time.Time
+// Lease is a win handed to one reader: its next set of the key is the
+// refill, written with the win's CAS so that it cannot clobber a value
+// written after a later invalidation. The zero Lease is no lease.
+type Lease struct {
+	CAS     uint64
+	Expires time.Time
 }
+
+// Valid reports whether the lease is held and unexpired at now.
+func (l Lease) Valid(now time.Time) bool { return l.CAS != 0 && now.Before(l.Expires) }
 
 // New returns a Group; rules must already be validated.
 func New(cfg Config) *Group {
@@ -69,7 +74,7 @@ func New(cfg Config) *Group {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	g := &Group{cfg: cfg, now: time.Now, leases: map[string]lease{}, holds: map[string]chan struct{}{}}
+	g := &Group{cfg: cfg, now: time.Now, holds: map[string]chan struct{}{}}
 	g.origin = newOrigin(cfg.OriginConcurrency)
 	g.noMeta.Store(cfg.NoMeta)
 	return g
@@ -166,9 +171,8 @@ func hit(r reply) Result {
 // won handles the one reader of the fleet that may refill key.
 func (g *Group) won(ctx context.Context, key []byte, rule *Rule, r reply) (Result, error) {
 	g.Stats.Wins.Add(1)
-	if rule.Origin == "" {
-		g.grant(key, r.cas, rule)
-		return Result{}, nil // the reader refills from its database
+	if rule.Origin == "" { // the reader refills from its database
+		return Result{Lease: Lease{CAS: r.cas, Expires: g.now().Add(rule.LeaseTTL)}}, nil
 	}
 	if r.stale {
 		g.Stats.StaleServed.Add(1)
@@ -176,25 +180,6 @@ func (g *Group) won(ctx context.Context, key []byte, rule *Rule, r reply) (Resul
 		return hit(r), nil
 	}
 	return g.fillFromOrigin(ctx, key, rule, r.cas), nil
-}
-
-// grant records a lease for key.
-func (g *Group) grant(key []byte, cas uint64, rule *Rule) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if len(g.leases) > 100_000 {
-		g.expireLeases()
-	}
-	g.leases[string(key)] = lease{cas: cas, expires: g.now().Add(rule.LeaseTTL)}
-}
-
-func (g *Group) expireLeases() {
-	now := g.now()
-	for k, l := range g.leases {
-		if now.After(l.expires) {
-			delete(g.leases, k)
-		}
-	}
 }
 
 // hold waits for a cold key another reader is filling: woken when the
@@ -260,37 +245,24 @@ func (g *Group) Filled(key []byte) {
 	}
 }
 
-// Store writes a refill of key if this sidecar holds a lease on it,
-// guarded by the win's CAS; handled is false when there is no lease and
-// the caller should store as usual. stored is false when a newer
-// invalidation or value superseded the fill.
-func (g *Group) Store(ctx context.Context, b Backend, key []byte, value []byte, flags uint32, exptime int64) (stored, handled bool, err error) {
-	l, ok := g.takeLease(key)
-	if !ok {
-		return false, false, nil
-	}
-	line, _, err := b.Meta(ctx, "ms", key, fmt.Sprintf("C%d F%d T%d", l.cas, flags, exptime), value)
+// Store writes a reader's refill of key under its lease, guarded by the
+// win's CAS. stored is false when a newer invalidation or value
+// superseded the fill.
+func (g *Group) Store(ctx context.Context, b Backend, key []byte, value []byte, flags uint32, exptime int64, l Lease) (stored bool, err error) {
+	line, _, err := b.Meta(ctx, "ms", key, fmt.Sprintf("C%d F%d T%d", l.CAS, flags, exptime), value)
 	if err != nil {
-		return false, true, err
+		return false, err
 	}
 	if line != "HD" {
 		g.Stats.LateFillsRejected.Add(1)
-		return false, true, nil
+		return false, nil
 	}
 	g.Filled(key)
-	return true, true, nil
+	return true, nil
 }
 
-func (g *Group) takeLease(key []byte) (lease, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	l, ok := g.leases[string(key)]
-	if !ok {
-		return lease{}, false
-	}
-	delete(g.leases, string(key))
-	return l, g.now().Before(l.expires)
-}
+// Now is the group's clock.
+func (g *Group) Now() time.Time { return g.now() }
 
 // Invalidate handles a client's delete of a protected key: the value is
 // kept, marked stale for rule.StaleTTL, so that one reader of the fleet

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/protocol"
 )
 
@@ -76,6 +77,9 @@ type client struct {
 	nodes  []*node // scratch: the node of each key of a retrieval
 	groups []*node // scratch: distinct nodes of a retrieval
 	b64    []byte  // scratch: a decoded base64 key
+
+	leaseMu sync.Mutex // guards leases (herdGet fills it from several goroutines)
+	leases  map[string]herd.Lease
 }
 
 func (s *Server) newClient(nc net.Conn, route *router) *client {

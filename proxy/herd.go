@@ -208,6 +208,9 @@ func (c *client) herdGetKey(ctx context.Context, key []byte) herd.Result {
 		c.s.m.failedKeys.Add(1)
 		return herd.Result{}
 	}
+	if r.Lease.CAS != 0 {
+		c.grant(key, r.Lease)
+	}
 	return r
 }
 
@@ -228,10 +231,32 @@ func (c *client) herdDelete(req *protocol.Request, rule *herd.Rule) []byte {
 	return []byte("NOT_FOUND\r\n")
 }
 
-// herdStore writes a refill under this sidecar's lease, if it holds one;
-// ok is false when the command should go the usual way.
+// grant keeps a lease this connection's reader won.
+func (c *client) grant(key []byte, l herd.Lease) {
+	c.leaseMu.Lock()
+	defer c.leaseMu.Unlock()
+	if c.leases == nil || len(c.leases) > 10_000 {
+		c.leases = map[string]herd.Lease{}
+	}
+	c.leases[string(key)] = l
+}
+
+// takeLease removes and returns this connection's lease on key.
+func (c *client) takeLease(key []byte) (herd.Lease, bool) {
+	c.leaseMu.Lock()
+	defer c.leaseMu.Unlock()
+	l, ok := c.leases[string(key)]
+	if ok {
+		delete(c.leases, string(key))
+	}
+	return l, ok && l.Valid(c.s.herd.Now())
+}
+
+// herdStore writes a refill under a lease this connection holds; ok is
+// false when the command should go the usual way.
 func (c *client) herdStore(req *protocol.Request) (reply []byte, ok bool) {
-	if req.Cmd != protocol.CmdSet && req.Cmd != protocol.CmdAdd {
+	l, ok := c.takeLease(req.Key())
+	if !ok {
 		return nil, false
 	}
 	flags, _ := strconv.ParseUint(string(req.Args[0]), 10, 32)
@@ -239,10 +264,8 @@ func (c *client) herdStore(req *protocol.Request) (reply []byte, ok bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), herdTimeout)
 	defer cancel()
 	b := herdBackend{route: c.route, lane: c.lane}
-	stored, handled, err := c.s.herd.Store(ctx, b, req.Key(), req.Data, uint32(flags), exptime)
+	stored, err := c.s.herd.Store(ctx, b, req.Key(), req.Data, uint32(flags), exptime, l)
 	switch {
-	case !handled:
-		return nil, false
 	case req.Noreply:
 		return nil, true
 	case err != nil:
