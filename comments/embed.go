@@ -1,0 +1,85 @@
+// Embed: GET /embed/{thread}, the discussion as a plain HTML page with a
+// reply form and a small script (no build step), for an iframe.
+
+package comments
+
+import (
+	_ "embed"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+)
+
+//go:embed embed.html
+var embedHTML string
+
+//go:embed widget.js
+var widgetJS []byte
+
+var embedTmpl = template.Must(template.New("embed").Funcs(template.FuncMap{
+	"when":    func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04") },
+	"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"initial": initial,
+}).Parse(embedHTML))
+
+// embedData is what embed.html renders.
+type embedData struct {
+	*Page
+	PageSize int
+	Prev     int // 0: none
+	Next     int // 0: none
+}
+
+func (s *Service) handleEmbed(w http.ResponseWriter, r *http.Request, st *Stats) {
+	page, err := s.embedPage(r)
+	st.WriteHeaders(w.Header())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := embedTmpl.Execute(w, page); err != nil {
+		s.log.Warn("comments: render embed", "err", err)
+	}
+}
+
+func (s *Service) embedPage(r *http.Request) (*embedData, error) {
+	id, err := pathID(r, "thread")
+	if err != nil {
+		return nil, err
+	}
+	n, order, minGen, err := pageParams(r)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.ThreadPage(r.Context(), id, n, order, minGen)
+	if err != nil {
+		return nil, err
+	}
+	d := &embedData{Page: p, PageSize: s.pageSize}
+	if n > 1 {
+		d.Prev = n - 1
+	}
+	if len(p.Posts) == s.pageSize && int64(n*s.pageSize) < p.Thread.PostCount {
+		d.Next = n + 1
+	}
+	return d, nil
+}
+
+// initial is the avatar letter of a user (nil when the row is missing).
+func initial(u *User) string {
+	if u == nil {
+		return "?"
+	}
+	for _, r := range u.Name {
+		return strings.ToUpper(string(r))
+	}
+	return "?"
+}
+
+func serveWidgetJS(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Write(widgetJS)
+}
