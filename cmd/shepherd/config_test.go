@@ -452,6 +452,9 @@ other:
 	checkEq(t, "hash_tag", beta.Ring.HashTag, "{}")
 	checkEq(t, "connections (server_connections)", beta.Connections, 4)
 	checkEq(t, "max_connections (sum of client_connections)", s.Config.MaxConnections, 150)
+	// twemproxy's defaults where the file is silent: fnv1a_64, 30 s retry.
+	checkEq(t, "default hash", s.Config.Pools["other"].Ring.Hash, "fnv1a_64")
+	checkEq(t, "default retry", s.Config.Pools["other"].RetryTimeout, 30*time.Second)
 
 	// --listen replaces the first pool's address; the others keep theirs.
 	s = mustLoad(t, named, "--listen", "127.0.0.1:11211")

@@ -102,6 +102,12 @@ func (fc *fileConfig) parseTwemproxyPool(name string, n *yaml.Node) (*proxy.Pool
 	if len(p.Servers) == 0 {
 		return nil, "", 0, fmt.Errorf("%s: servers: the pool lists no servers", where)
 	}
+	if p.Ring.Hash == "" {
+		p.Ring.Hash = "fnv1a_64" // twemproxy's default hash (shepherd's own default is md5)
+	}
+	if p.RetryTimeout == 0 {
+		p.RetryTimeout = 30 * time.Second // twemproxy's default server_retry_timeout
+	}
 	p.Timeout, p.ConnectTimeout = timeout, timeout // zero: shepherd's defaults, where twemproxy waits forever
 	p.OnEject = "fail"
 	if autoEject {
