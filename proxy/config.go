@@ -123,8 +123,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("proxy: default_pool %q is not a pool", c.DefaultPool)
 	}
 	for _, p := range c.Pools {
-		if p.OnEject == EjectGutter && (c.Pools[p.Gutter] == nil || p.Gutter == p.Name) {
-			return fmt.Errorf("proxy: pool %q: on_eject gutter needs gutter: <another pool>, got %q", p.Name, p.Gutter)
+		if err := c.checkGutter(p); err != nil {
+			return err
 		}
 	}
 	for _, r := range c.Routes {
@@ -201,6 +201,20 @@ func (c *Config) validateHerd() error {
 		if err := r.Validate(); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+func (c *Config) checkGutter(p *PoolConfig) error {
+	switch {
+	case p.OnEject != EjectGutter:
+		return nil
+	case p.Gutter == "":
+		return fmt.Errorf("proxy: pool %q: on_eject: gutter needs gutter: <pool name>", p.Name)
+	case p.Gutter == p.Name:
+		return fmt.Errorf("proxy: pool %q: gutter: a pool cannot be its own gutter", p.Name)
+	case c.Pools[p.Gutter] == nil:
+		return fmt.Errorf("proxy: pool %q: gutter: %q is not a pool", p.Name, p.Gutter)
 	}
 	return nil
 }
