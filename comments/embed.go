@@ -21,6 +21,7 @@ var embedTmpl = template.Must(template.New("embed").Funcs(template.FuncMap{
 	"when":    func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04") },
 	"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"initial": initial,
+	"hue":     hue,
 }).Parse(embedHTML))
 
 // embedData is what embed.html renders.
@@ -76,6 +77,17 @@ func initial(u *User) string {
 		return strings.ToUpper(string(r))
 	}
 	return "?"
+}
+
+// hue gives each user an avatar colour; widget.js computes the same.
+func hue(u *User) int {
+	h := 0
+	if u != nil {
+		for _, r := range u.Name {
+			h = (h*31 + int(r)) % 360
+		}
+	}
+	return h
 }
 
 func serveWidgetJS(w http.ResponseWriter, _ *http.Request) {

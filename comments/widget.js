@@ -26,13 +26,22 @@
     return d.getUTCDate() + " " + m[d.getUTCMonth()] + " " + d.getUTCFullYear() + " " + two(d.getUTCHours()) + ":" + two(d.getUTCMinutes());
   }
 
+  // hue matches embed.go's: a colour per user name.
+  function hue(name) {
+    var h = 0;
+    for (var ch of name) h = (h * 31 + ch.codePointAt(0)) % 360;
+    return h;
+  }
+
   function renderPost(p) {
     var name = (p.author && p.author.name) || "?";
     var li = el("li", "post");
     li.id = "post-" + p.id;
     li.dataset.id = p.id;
     li.dataset.author = name;
-    li.appendChild(el("div", "avatar", name.charAt(0)));
+    var avatar = el("div", "avatar", name.charAt(0));
+    avatar.style.background = "hsl(" + hue(name) + " 55% 45%)";
+    li.appendChild(avatar);
     var body = el("div", "body"), meta = el("div", "meta");
     meta.appendChild(el("span", "author", name));
     var t = el("time", "", when(p.created));
