@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/internal/mctest"
+	"github.com/shepherd-proxy/shepherd/proxy"
 )
 
 // memccapable runs libmemcached's conformance tool in ascii mode against
@@ -45,6 +47,25 @@ func TestMemccapable(t *testing.T) {
 	f := startShepherd(t, mctest.StartN(t, 3), nil)
 	passed, failed := memccapable(t, f.addr)
 	t.Logf("memccapable -a through shepherd: %d passed, %d failed %v", len(passed), len(failed), failed)
+	if len(failed) != 0 || len(passed) != 27 {
+		t.Errorf("got %d passed, failed %v; want 27 passed, none failed", len(passed), failed)
+	}
+	// For comparison, in the same run: twemproxy over the same kind of pool.
+	nodes := mctest.StartN(t, 3)
+	np, nf := memccapable(t, mctest.Nutcracker(t, mctest.NutcrackerPool(nodes, "ketama", "md5")))
+	t.Logf("memccapable -a through nutcracker: %d passed, %d failed", len(np), len(nf))
+}
+
+// TestMemccapableWithHerd: conformance holds with a default herd rule,
+// which sends every get through the meta protocol and every delete
+// through a stale mark.
+func TestMemccapableWithHerd(t *testing.T) {
+	t.Parallel()
+	f := startShepherd(t, mctest.StartN(t, 3), func(cfg *proxy.Config) {
+		cfg.Herd = &proxy.HerdConfig{Default: &herd.Rule{}}
+	})
+	passed, failed := memccapable(t, f.addr)
+	t.Logf("memccapable -a through shepherd with a default herd rule: %d passed, %d failed %v", len(passed), len(failed), failed)
 	if len(failed) != 0 || len(passed) != 27 {
 		t.Errorf("got %d passed, failed %v; want 27 passed, none failed", len(passed), failed)
 	}
