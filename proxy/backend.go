@@ -77,62 +77,129 @@ func (o *op) wait() error {
 	return o.err
 }
 
-// backendConn is one logical connection to a node: a queue served by a
-// writer goroutine that (re)dials a wireConn when needed.
+// backendConn is one logical connection to a node: a queue of requests
+// and, at any moment, at most one writer draining it into a wireConn
+// (dialed when needed). The writer is whichever client goroutine finds the
+// queue idle when it enqueues (flat combining: no hand-off to another
+// goroutine when the connection is quiet, and one write for many clients'
+// requests when it is busy). A writer that has drained rounds of others'
+// requests hands the rest to the connection's background goroutine, so
+// no client is kept writing for long.
 type backendConn struct {
-	n    *node
-	in   chan *op
-	quit chan struct{}
+	n     *node
+	limit int           // queued requests before enqueue refuses
+	kick  chan struct{} // hands the writer role to writeLoop
+	quit  chan struct{}
+
+	mu      sync.Mutex // guards queue, spare, writing and closed
+	queue   []*op
+	spare   []*op
+	writing bool // someone holds the writer role; wc and batch are theirs
+	closed  bool
+
+	wc    *wireConn // owned by the writer
+	batch []byte    // owned by the writer
 }
 
+// combinerRounds is how many drains a client goroutine does as writer
+// before handing the role to the background goroutine.
+const combinerRounds = 2
+
+func newBackendConn(n *node, limit int, quit chan struct{}) *backendConn {
+	return &backendConn{n: n, limit: limit, kick: make(chan struct{}, 1), quit: quit}
+}
+
+// enqueue queues o and, if no one is writing, writes it (and whatever
+// else is queued) on this goroutine. It reports false when the queue is
+// full or the connection closed; o is then untouched.
 func (c *backendConn) enqueue(o *op) bool {
-	select {
-	case c.in <- o:
-		return true
-	default:
+	c.mu.Lock()
+	if c.closed || len(c.queue) >= c.limit {
+		c.mu.Unlock()
 		return false
 	}
+	c.queue = append(c.queue, o)
+	if c.writing {
+		c.mu.Unlock()
+		return true
+	}
+	c.writing = true
+	c.mu.Unlock()
+	c.write(combinerRounds)
+	return true
 }
 
-// writeLoop is the connection's single writer.
-func (c *backendConn) writeLoop() {
-	var (
-		wc    *wireConn
-		ops   []*op
-		batch []byte
-	)
-	for {
-		select {
-		case o := <-c.in:
-			ops = c.gather(append(ops[:0], o))
-		case <-c.quit:
-			if wc != nil {
-				wc.kill(ErrBackendClosed)
-			}
-			c.drain(ErrBackendClosed)
+// write drains the queue, at most rounds times (0: until empty), then
+// gives up the writer role or hands it to writeLoop.
+func (c *backendConn) write(rounds int) {
+	for i := 0; rounds == 0 || i < rounds; i++ {
+		ops := c.take()
+		if ops == nil {
 			return
 		}
-		ops = c.failExpired(ops)
-		if len(ops) == 0 {
-			continue
+		if ops = c.failExpired(ops); len(ops) > 0 {
+			c.wc = c.deliver(c.wc, ops, &c.batch)
 		}
-		wc = c.deliver(wc, ops, &batch)
+		c.recycle(ops)
+	}
+	c.kick <- struct{}{} // still busy: the background goroutine takes over
+}
+
+// take returns the queued ops, or nil (releasing the writer role) when
+// there are none.
+func (c *backendConn) take() []*op {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed && c.wc != nil {
+		c.wc.kill(ErrBackendClosed)
+		c.wc = nil
+	}
+	if len(c.queue) == 0 {
+		c.writing = c.closed // once closed, nobody takes the role again
+		return nil
+	}
+	ops := c.queue
+	c.queue, c.spare = c.spare[:0], nil
+	return ops
+}
+
+func (c *backendConn) recycle(ops []*op) {
+	clear(ops[:cap(ops)])
+	c.mu.Lock()
+	if cap(ops) <= 4096 {
+		c.spare = ops[:0]
+	}
+	c.mu.Unlock()
+}
+
+// writeLoop takes over the writer role when a client goroutine hands it
+// on, and closes the connection when the server stops.
+func (c *backendConn) writeLoop() {
+	for {
+		select {
+		case <-c.kick:
+			c.write(0)
+		case <-c.quit:
+			c.close()
+			return
+		}
 	}
 }
 
-// gather adds to ops whatever else is already queued, up to maxBatch bytes.
-func (c *backendConn) gather(ops []*op) []*op {
-	size := len(ops[0].wire)
-	for size < maxBatch {
-		select {
-		case o := <-c.in:
-			ops = append(ops, o)
-			size += len(o.wire)
-		default:
-			return ops
-		}
+// close fails what is queued and refuses what comes; the live wireConn,
+// if any, is closed by the writer's next turn or here when idle.
+func (c *backendConn) close() {
+	c.mu.Lock()
+	c.closed = true
+	ops := c.queue
+	c.queue = nil
+	idle := !c.writing
+	c.writing = true // nobody writes any more
+	c.mu.Unlock()
+	failAll(ops, ErrBackendClosed)
+	if idle && c.wc != nil {
+		c.wc.kill(ErrBackendClosed)
 	}
-	return ops
 }
 
 // failExpired fails the ops whose deadline passed while they were queued,
@@ -195,14 +262,11 @@ func (c *backendConn) deliver(wc *wireConn, ops []*op, batch *[]byte) *wireConn 
 // drain fails every op already queued, so that a dead node costs queued
 // clients one dial attempt, not one each.
 func (c *backendConn) drain(err error) {
-	for {
-		select {
-		case o := <-c.in:
-			o.finish(err)
-		default:
-			return
-		}
-	}
+	c.mu.Lock()
+	ops := c.queue
+	c.queue = nil
+	c.mu.Unlock()
+	failAll(ops, err)
 }
 
 func failAll(ops []*op, err error) {

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/protocol"
@@ -73,6 +74,7 @@ type client struct {
 	route  *router
 	lane   uint32 // picks this client's connection to each node
 	calls  chan *call
+	queued atomic.Int64 // calls handed to the writer and not yet written
 	werr   error
 	nodes  []*node // scratch: the node of each key of a retrieval
 	groups []*node // scratch: distinct nodes of a retrieval
@@ -114,7 +116,7 @@ func (c *client) readLoop() {
 		if err != nil {
 			cl, fatal := c.errorCall(err)
 			if cl != nil {
-				c.calls <- cl
+				c.queue(cl)
 			}
 			if fatal {
 				return
@@ -122,12 +124,27 @@ func (c *client) readLoop() {
 			continue
 		}
 		cl := c.dispatch(&req)
-		quit := cl.quit // cl belongs to the writer once sent
-		c.calls <- cl
-		if quit {
+		if cl.quit {
+			c.queue(cl)
 			return
 		}
+		if c.queued.Load() == 0 && c.rd.Buffered() == 0 {
+			// Nothing ahead of this reply and nothing more to read yet:
+			// answer here, sparing the writer goroutine a wake-up. The
+			// writer is idle and has flushed everything before.
+			c.writeCall(cl)
+			putCall(cl)
+			c.flush()
+			continue
+		}
+		c.queue(cl)
 	}
+}
+
+// queue hands cl to the writer, which owns it from then on.
+func (c *client) queue(cl *call) {
+	c.queued.Add(1)
+	c.calls <- cl
 }
 
 func (c *client) recover(where string) {
@@ -374,6 +391,7 @@ func (c *client) writeLoop(done chan struct{}) {
 		if len(c.calls) == 0 {
 			c.flush()
 		}
+		c.queued.Add(-1) // after the flush: the reader may write inline at 0
 	}
 	c.flush()
 }

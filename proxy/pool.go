@@ -64,7 +64,7 @@ func newNode(p *pool, i int, rn ring.Node, m *metrics) *node {
 	n.latency = m.backendLatency.WithLabelValues(p.cfg.Name, rn.Addr)
 	perConn := p.cfg.MaxInflight / p.cfg.Connections
 	for i := 0; i < p.cfg.Connections; i++ {
-		n.conns = append(n.conns, &backendConn{n: n, in: make(chan *op, perConn+1), quit: p.quit})
+		n.conns = append(n.conns, newBackendConn(n, perConn+1, p.quit))
 	}
 	n.h = health.NewNode(health.Config{
 		FailureLimit: p.cfg.FailureLimit,
