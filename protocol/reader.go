@@ -52,7 +52,11 @@ func (e *ClientError) Error() string { return "protocol: client error: " + e.Msg
 
 func clientErr(format string, a ...any) error { return &ClientError{Msg: fmt.Sprintf(format, a...)} }
 
-var errBadFormat = &ClientError{Msg: "bad command line format"}
+var (
+	errBadFormat       = &ClientError{Msg: "bad command line format"}
+	errFlagsTooLong    = &ClientError{Msg: "options flags too long"}
+	errFlagsAreTooLong = &ClientError{Msg: "options flags are too long"}
+)
 
 // Reader parses requests from one client connection. It is not safe for
 // concurrent use.
@@ -407,7 +411,10 @@ func (r *Reader) parseMeta(req *Request, rest []byte) error {
 		return nil
 	}
 	if len(toks) == 0 {
-		return errBadFormat
+		if req.Cmd == CmdMetaDebug {
+			return errBadFormat
+		}
+		return ErrUnknownCommand // as memcached answers a meta command without a key
 	}
 	key, flags := toks[0], toks[1:]
 	size := -1
@@ -422,7 +429,15 @@ func (r *Reader) parseMeta(req *Request, rest []byte) error {
 		size = n
 	}
 	kept := toks[:0] // overwrites the key's slot, which key holds
-	for _, f := range flags {
+	var seen [128]bool
+	dup := false
+	for i, f := range flags {
+		if i > 0 || size < 0 { // ms's first token is its data length
+			dup = dup || (f[0] < 128 && seen[f[0]])
+			if f[0] < 128 {
+				seen[f[0]] = true
+			}
+		}
 		switch {
 		case len(f) == 1 && f[0] == 'q':
 			req.Noreply = true
@@ -433,6 +448,17 @@ func (r *Reader) parseMeta(req *Request, rest []byte) error {
 		kept = append(kept, f)
 	}
 	lineErr := r.checkMetaKey(req, key)
+	if lineErr == nil && len(flags) > MaxMetaFlags+boolInt(size >= 0) {
+		// memcached refuses such a line before reading its data block; a
+		// backend must never see it, or its reply stream would slip.
+		lineErr = errFlagsTooLong
+		if size < 0 {
+			lineErr = errFlagsAreTooLong // memcached words it so for mg, md and ma
+		}
+	}
+	if lineErr == nil && dup {
+		lineErr = clientErr("duplicate flag")
+	}
 	if lineErr == nil && size > r.lim.MaxValue {
 		lineErr = clientErr("object too large for cache (%d > max_item_size %d bytes)", size, r.lim.MaxValue)
 	}
@@ -452,9 +478,23 @@ func (r *Reader) parseMeta(req *Request, rest []byte) error {
 	return nil
 }
 
+// MaxMetaFlags is the most flags a meta command may carry (memcached's
+// limit).
+const MaxMetaFlags = 16
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func (r *Reader) checkMetaKey(req *Request, key []byte) error {
 	if !req.Base64 {
 		return r.checkKey(key)
+	}
+	if len(key) > r.lim.MaxKey { // memcached refuses the encoded token too
+		return errBadFormat
 	}
 	n := base64.StdEncoding.DecodedLen(len(key))
 	if cap(r.keyb) < n {
