@@ -40,7 +40,7 @@ func forEachStore(t *testing.T, body func(t *testing.T, e *env)) {
 
 // newEnv opens a fresh database of kind, starts 3 memcached nodes and a
 // shepherd in front of them, and builds a Service over both.
-func newEnv(t *testing.T, kind string, opts Options) *env {
+func newEnv(t testing.TB, kind string, opts Options) *env {
 	t.Helper()
 	e := &env{store: openStore(t, kind)}
 	e.mcAddr = startShepherd(t, mctest.StartN(t, 3))
@@ -58,14 +58,14 @@ func newEnv(t *testing.T, kind string, opts Options) *env {
 
 // withService returns a copy of e with a second Service over the same
 // store and cache (another web server of the same site).
-func (e *env) withService(t *testing.T, opts Options) *env {
+func (e *env) withService(t testing.TB, opts Options) *env {
 	c := *e
 	opts.Store, opts.Cache, opts.Logger = e.store, e.cache, quietLogger()
 	c.svc = newService(t, opts)
 	return &c
 }
 
-func newService(t *testing.T, opts Options) *Service {
+func newService(t testing.TB, opts Options) *Service {
 	t.Helper()
 	svc, err := New(opts)
 	if err != nil {
@@ -75,7 +75,7 @@ func newService(t *testing.T, opts Options) *Service {
 	return svc
 }
 
-func openStore(t *testing.T, kind string) *Store {
+func openStore(t testing.TB, kind string) *Store {
 	t.Helper()
 	dsn := "sqlite:" + filepath.Join(t.TempDir(), "comments.db")
 	if kind == "postgres" {
@@ -95,7 +95,7 @@ func openStore(t *testing.T, kind string) *Store {
 
 // startShepherd runs shepherd in-process in front of nodes on a free
 // loopback port and returns its address.
-func startShepherd(t *testing.T, nodes []*mctest.Server) string {
+func startShepherd(t testing.TB, nodes []*mctest.Server) string {
 	t.Helper()
 	pc := &proxy.PoolConfig{Timeout: time.Second}
 	for i, n := range nodes {
@@ -125,7 +125,7 @@ func startShepherd(t *testing.T, nodes []*mctest.Server) string {
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // thread creates a thread in e's forum.
-func (e *env) thread(t *testing.T, slug string) *Thread {
+func (e *env) thread(t testing.TB, slug string) *Thread {
 	t.Helper()
 	th, err := e.svc.CreateThread(context.Background(), NewThread{Forum: e.forum.ID, Slug: slug, Title: "Thread " + slug})
 	if err != nil {
@@ -135,7 +135,7 @@ func (e *env) thread(t *testing.T, slug string) *Thread {
 }
 
 // fill adds n posts to a thread from authors distinct authors.
-func (e *env) fill(t *testing.T, thread int64, n, authors int) []*Reply {
+func (e *env) fill(t testing.TB, thread int64, n, authors int) []*Reply {
 	t.Helper()
 	var out []*Reply
 	for i := range n {

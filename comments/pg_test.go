@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 
 // pgDSN returns a DSN whose search_path is a fresh schema, dropped at the
 // end of the test, or skips the test when PostgreSQL is unavailable.
-func pgDSN(t *testing.T) string {
+func pgDSN(t testing.TB) string {
 	t.Helper()
 	pgCluster.once.Do(func() {
 		if dsn := os.Getenv("SHEPHERD_TEST_PG_DSN"); dsn != "" {
@@ -64,7 +64,7 @@ func pgDSN(t *testing.T) string {
 	return pgCluster.dsn + sep + "search_path=" + schema
 }
 
-func pgAdmin(t *testing.T, stmt string) {
+func pgAdmin(t testing.TB, stmt string) {
 	t.Helper()
 	db, err := sql.Open("pgx", pgCluster.dsn)
 	if err != nil {

@@ -121,3 +121,14 @@ func (st *Store) usersByID(ctx context.Context, ids []int64) ([]*User, error) {
 	})
 	return out, err
 }
+
+// TopThreads returns the ids of the n threads with the most posts, most first.
+func (st *Store) TopThreads(ctx context.Context, n int) ([]int64, error) {
+	var ids []int64
+	err := st.conn().each(ctx, `SELECT id FROM threads ORDER BY post_count DESC, id LIMIT ?`, []any{n}, func(r *sql.Rows) error {
+		var id int64
+		ids = append(ids, id)
+		return r.Scan(&ids[len(ids)-1])
+	})
+	return ids, err
+}

@@ -1,0 +1,80 @@
+// serve: the HTTP service, its cache client, graceful shutdown.
+
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/shepherd-proxy/shepherd/comments"
+)
+
+// shutdownTimeout bounds how long serve waits for in-flight requests.
+const shutdownTimeout = 5 * time.Second
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:8080", "HTTP listen address")
+	dsn := fs.String("db", defaultDB, "database: sqlite:PATH or postgres://...")
+	mc := fs.String("memcache", "127.0.0.1:11211", `memcached or shepherd address; "off" for no cache`)
+	pageSize := fs.Int("page-size", comments.DefaultPageSize, "posts per thread page")
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	log := newLogger(stderr)
+	st, err := openStore(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var cache *comments.Cache
+	if *mc != "off" && *mc != "" {
+		cache = comments.NewCache(log, *mc)
+		defer cache.Close()
+	}
+	svc, err := comments.New(comments.Options{Store: st, Cache: cache, PageSize: *pageSize, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	l, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("comments serving", "http", l.Addr().String(), "db", st.Postgres(), "memcache", *mc)
+	fmt.Fprintf(stdout, "comments: listening on http://%s (widget: /embed/{thread})\n", l.Addr())
+	return serveHTTP(ctx, l, svc.Handler())
+}
+
+// serveHTTP serves until ctx ends, then drains for up to shutdownTimeout.
+func serveHTTP(ctx context.Context, l net.Listener, h http.Handler) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
