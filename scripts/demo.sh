@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # demo.sh: start 3 memcached nodes and shepherd in front of them, talk
-# memcached to shepherd, show its metrics, then stop everything it started.
+# memcached to shepherd, show its metrics, start the comment service
+# (cmd/comments on 127.0.0.1:8080, reading through shepherd) and print its
+# widget URL, then stop everything it started.
 #
 #   make demo                  # or: bash scripts/demo.sh
 #
@@ -159,6 +161,25 @@ else
 	echo "  (admin listener not answering yet)"
 fi
 printf '  /healthz: %s\n' "$(http /healthz 2>/dev/null || echo 'not answering')"
+
+# --- comment service ----------------------------------------------------------
+COMMENTS_PORT=8080
+COMMENTS_DB="sqlite:$WORK/comments.db"
+port_busy "$COMMENTS_PORT" && die "127.0.0.1:$COMMENTS_PORT is already in use; stop what listens there and retry"
+say "the comment service (cmd/comments) reading through shepherd"
+go build -o bin/comments ./cmd/comments
+bin/comments seed --posts 2000 --db "$COMMENTS_DB" 2>/dev/null | sed 's/^/  /'
+bin/comments serve --listen "127.0.0.1:$COMMENTS_PORT" --db "$COMMENTS_DB" --memcache "127.0.0.1:$LISTEN_PORT" >"$WORK/comments.log" 2>&1 &
+PIDS+=($!)
+wait_port "$COMMENTS_PORT" "$!" comments
+thread=$(bin/comments top --n 1 --db "$COMMENTS_DB")
+if command -v curl >/dev/null; then
+	for read in cold warm; do
+		printf '  %s read of a page: %s\n' "$read" "$(curl -fsS -D - -o /dev/null "http://127.0.0.1:$COMMENTS_PORT/api/threads/$thread/posts?page=1" | tr -d '\r' | grep -i '^server-timing' | cut -d' ' -f2-)"
+	done
+fi
+echo "  widget: http://127.0.0.1:$COMMENTS_PORT/embed/$thread"
+echo "  API:    http://127.0.0.1:$COMMENTS_PORT/api/threads/$thread/posts?page=1&order=newest"
 
 if [[ -t 0 ]]; then
 	say "shepherd is serving on 127.0.0.1:$LISTEN_PORT; try: memcat --servers=127.0.0.1:$LISTEN_PORT user:1"
