@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 )
@@ -211,6 +212,9 @@ func (c *Cache) setAll(ctx context.Context, values map[string][]byte, ttl int32)
 	if c == nil {
 		return
 	}
+	start := time.Now()
+	defer func() { statsFrom(ctx).addCacheTime(time.Since(start)) }()
+	ctx = context.WithValue(ctx, concurrentKey{}, true)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
 	for k, v := range values {

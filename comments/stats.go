@@ -57,6 +57,17 @@ func (st *Stats) addCacheOp(op string, d time.Duration) {
 	st.cacheTime += d
 }
 
+// addCacheTime adds wall time spent on requests that ran concurrently
+// (and were counted with a zero duration).
+func (st *Stats) addCacheTime(d time.Duration) {
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.cacheTime += d
+}
+
 // Queries returns the SQL statements sent so far, in order.
 func (st *Stats) Queries() []string {
 	st.mu.Lock()
