@@ -31,17 +31,25 @@ type Options struct {
 	PageSize int          // posts per page; default 50
 	Logger   *slog.Logger // default slog.Default()
 	Now      func() time.Time
+
+	// HerdFills says shepherd's herd rules cover the thread: keys, so
+	// shepherd grants fill leases (its meta-protocol wins) and guards a
+	// winner's set with the win's CAS: fills are then plain sets. When
+	// false (plain memcached, or no herd rule for thread:), the service
+	// takes its own leases with add/gets/cas.
+	HerdFills bool
 }
 
 // Service is the comment service. It is safe for concurrent use; create it
 // with New and stop its background queue with Close.
 type Service struct {
-	store    *Store
-	cache    *Cache
-	pageSize int
-	log      *slog.Logger
-	now      func() time.Time
-	queue    *Queue
+	store     *Store
+	cache     *Cache
+	pageSize  int
+	herdFills bool
+	log       *slog.Logger
+	now       func() time.Time
+	queue     *Queue
 }
 
 // New returns a Service over opts.Store (already migrated, see Store.Migrate).
@@ -49,7 +57,7 @@ func New(opts Options) (*Service, error) {
 	if opts.Store == nil {
 		return nil, errors.New("comments: Options.Store is required")
 	}
-	s := &Service{store: opts.Store, cache: opts.Cache, pageSize: opts.PageSize, log: opts.Logger, now: opts.Now}
+	s := &Service{store: opts.Store, cache: opts.Cache, pageSize: opts.PageSize, herdFills: opts.HerdFills, log: opts.Logger, now: opts.Now}
 	if s.pageSize <= 0 {
 		s.pageSize = DefaultPageSize
 	}

@@ -56,23 +56,36 @@ func (s *Service) pageRefs(ctx context.Context, thread int64, n int, order Order
 }
 
 // loadPage reads the thread and the page's ids in one query and caches
-// both. When the thread key was absent we lease it first, so a write that
-// commits while we read cannot be overwritten by what we read.
-func (s *Service) loadPage(ctx context.Context, thread int64, n int, order Order, leaseThread bool) (*Thread, []postRef, error) {
-	tk := threadKey(thread)
-	var token []byte
-	if leaseThread {
-		token, leaseThread = s.cache.lease(ctx, tk)
-	}
+// both. When the thread key was absent we claim its fill first, so a
+// write that commits while we read cannot be overwritten by what we read.
+func (s *Service) loadPage(ctx context.Context, thread int64, n int, order Order, threadAbsent bool) (*Thread, []postRef, error) {
+	fillThread := s.claim(ctx, threadKey(thread), threadAbsent)
 	th, refs, err := s.store.threadPage(ctx, thread, n, s.pageSize, order)
 	if err != nil {
 		return nil, nil, err
 	}
-	if leaseThread {
-		s.cache.fill(ctx, tk, token, encode(th), threadTTL)
-	}
+	fillThread(encode(th), threadTTL)
 	s.cache.set(ctx, pageKey(thread, n, order), encode(newPageIDs(th.Gen, s.pageSize, refs)), pageTTL)
 	return th, refs, nil
+}
+
+// claim prepares the fill of key before the database is read. Without
+// herd fills it takes a lease (see Cache.lease) and the returned func
+// fills only if no writer deleted the lease meanwhile; with herd fills
+// shepherd holds the lease and guards the plain set. The func does
+// nothing when the key was present or the lease is someone else's.
+func (s *Service) claim(ctx context.Context, key string, absent bool) func(value []byte, ttl int32) {
+	switch {
+	case !absent:
+		return func([]byte, int32) {}
+	case s.herdFills:
+		return func(v []byte, ttl int32) { s.cache.set(ctx, key, v, ttl) }
+	}
+	token, ok := s.cache.lease(ctx, key)
+	if !ok {
+		return func([]byte, int32) {}
+	}
+	return func(v []byte, ttl int32) { s.cache.fill(ctx, key, token, v, ttl) }
 }
 
 // posts gets the posts of refs in one cache request. A cached post older
@@ -141,25 +154,19 @@ func (s *Service) users(ctx context.Context, ids []int64) (map[int64]*User, erro
 	return users, nil
 }
 
-// Thread returns one thread, through the cache (leased fill).
+// Thread returns one thread, through the cache.
 func (s *Service) Thread(ctx context.Context, id int64) (*Thread, error) {
 	tk := threadKey(id)
 	got := s.cache.getMulti(ctx, []string{tk})
 	if th := decode[Thread](got[tk]); th != nil {
 		return th, nil
 	}
-	var token []byte
-	leased := false
-	if got[tk] == nil {
-		token, leased = s.cache.lease(ctx, tk)
-	}
+	fill := s.claim(ctx, tk, got[tk] == nil)
 	th, err := s.store.Thread(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if leased {
-		s.cache.fill(ctx, tk, token, encode(th), threadTTL)
-	}
+	fill(encode(th), threadTTL)
 	return th, nil
 }
 

@@ -24,6 +24,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dsn := fs.String("db", defaultDB, "database: sqlite:PATH or postgres://...")
 	mc := fs.String("memcache", "127.0.0.1:11211", `memcached or shepherd address; "off" for no cache`)
 	pageSize := fs.Int("page-size", comments.DefaultPageSize, "posts per thread page")
+	herdFills := fs.Bool("herd-fills", false, "shepherd has herd rules for thread: keys; let it guard fills (no client-side leases)")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
@@ -38,7 +39,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cache = comments.NewCache(log, *mc)
 		defer cache.Close()
 	}
-	svc, err := comments.New(comments.Options{Store: st, Cache: cache, PageSize: *pageSize, Logger: log})
+	svc, err := comments.New(comments.Options{Store: st, Cache: cache, PageSize: *pageSize, HerdFills: *herdFills, Logger: log})
 	if err != nil {
 		return err
 	}
