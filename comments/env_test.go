@@ -43,7 +43,7 @@ func forEachStore(t *testing.T, body func(t *testing.T, e *env)) {
 func newEnv(t testing.TB, kind string, opts Options) *env {
 	t.Helper()
 	e := &env{store: openStore(t, kind)}
-	e.mcAddr = startShepherd(t, mctest.StartN(t, 3))
+	e.mcAddr = startShepherd(t, mctest.StartN(t, 3), nil)
 	e.cache = NewCache(quietLogger(), e.mcAddr)
 	t.Cleanup(func() { e.cache.Close() })
 	opts.Store, opts.Cache, opts.Logger = e.store, e.cache, quietLogger()
@@ -94,14 +94,19 @@ func openStore(t testing.TB, kind string) *Store {
 }
 
 // startShepherd runs shepherd in-process in front of nodes on a free
-// loopback port and returns its address.
-func startShepherd(t testing.TB, nodes []*mctest.Server) string {
+// loopback port and returns its address; tweak (if not nil) edits the
+// config first.
+func startShepherd(t testing.TB, nodes []*mctest.Server, tweak func(*proxy.Config)) string {
 	t.Helper()
 	pc := &proxy.PoolConfig{Timeout: time.Second}
 	for i, n := range nodes {
 		pc.Servers = append(pc.Servers, ring.Node{Addr: n.Addr, Weight: 1, Name: fmt.Sprintf("node-%d", i)})
 	}
-	srv, err := proxy.New(&proxy.Config{Pools: map[string]*proxy.PoolConfig{"main": pc}, Logger: quietLogger()})
+	cfg := &proxy.Config{Pools: map[string]*proxy.PoolConfig{"main": pc}, Logger: quietLogger()}
+	if tweak != nil {
+		tweak(cfg)
+	}
+	srv, err := proxy.New(cfg)
 	if err != nil {
 		t.Fatalf("proxy.New: %v", err)
 	}

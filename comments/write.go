@@ -43,7 +43,8 @@ type NewPost struct {
 // it: reading the thread with minGen = Gen is guaranteed to show the post.
 type Reply struct {
 	*PostView
-	Gen int64 `json:"gen"`
+	Gen       int64 `json:"gen"`
+	PostCount int64 `json:"post_count"`
 }
 
 // CreateForum creates a forum, or returns the one with that slug.
@@ -97,13 +98,22 @@ func (s *Service) CreatePost(ctx context.Context, thread int64, np NewPost) (*Re
 	if err != nil {
 		return nil, err
 	}
-	s.invalidate(ctx, threadKey(thread))
+	s.invalidate(ctx, s.replyKeys(thread, r.PostCount)...)
 	if notify != 0 && notify != r.AuthorID {
 		s.queue.After(0, "notify reply", func(ctx context.Context) error {
 			return s.store.notify(ctx, notify, r.ID, "reply", s.now())
 		})
 	}
 	return r, nil
+}
+
+// replyKeys are the keys a new post changes: the thread, and the pages
+// most read and most likely to hold it, newest page 1 and the oldest-order
+// last page. Other pages are invalidated by the thread's generation; these
+// are deleted so that shepherd's fill-on-invalidate refills them at once.
+func (s *Service) replyKeys(thread, postCount int64) []string {
+	last := max(1, int((postCount+int64(s.pageSize)-1)/int64(s.pageSize)))
+	return []string{threadKey(thread), pageKey(thread, 1, Newest), pageKey(thread, last, Oldest)}
 }
 
 // insertPost runs the statements of CreatePost; it returns the author of
@@ -124,8 +134,8 @@ func (s *Service) insertPost(ctx context.Context, c conn, r *Reply) (parentAutho
 		}
 	}
 	var forum int64
-	err = c.one(ctx, `UPDATE threads SET post_count = post_count + 1, gen = gen + 1 WHERE id = ? RETURNING forum_id, gen`,
-		[]any{p.ThreadID}, &forum, &r.Gen)
+	err = c.one(ctx, `UPDATE threads SET post_count = post_count + 1, gen = gen + 1 WHERE id = ? RETURNING forum_id, gen, post_count`,
+		[]any{p.ThreadID}, &forum, &r.Gen, &r.PostCount)
 	if err != nil {
 		return 0, fmt.Errorf("thread %d: %w", p.ThreadID, err)
 	}

@@ -1,0 +1,6 @@
+//go:build race
+
+package comments
+
+// raceDetector: the test binary runs with -race.
+const raceDetector = true
