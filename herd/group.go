@@ -3,6 +3,7 @@
 package herd
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -176,7 +177,7 @@ func (g *Group) won(ctx context.Context, key []byte, rule *Rule, r reply) (Resul
 	}
 	if r.stale {
 		g.Stats.StaleServed.Add(1)
-		go g.fillFromOrigin(context.WithoutCancel(ctx), key, rule, r.cas)
+		go g.fillFromOrigin(context.WithoutCancel(ctx), bytes.Clone(key), rule, r.cas) // key is the caller's buffer
 		return hit(r), nil
 	}
 	return g.fillFromOrigin(ctx, key, rule, r.cas), nil
@@ -291,7 +292,7 @@ func (g *Group) Invalidate(ctx context.Context, b Backend, key []byte, rule *Rul
 		return false, err
 	}
 	if rule.Origin != "" && g.cfg.Fill != nil {
-		go g.refillNow(context.WithoutCancel(ctx), key, rule)
+		go g.refillNow(context.WithoutCancel(ctx), bytes.Clone(key), rule) // key is the caller's buffer
 	}
 	return !r.stale, nil
 }

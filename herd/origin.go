@@ -63,7 +63,6 @@ func (o *origin) fetch(ctx context.Context, rule *Rule, key []byte) ([]byte, err
 // it retries with backoff while the lease lasts (readers keep the stale
 // value meanwhile).
 func (g *Group) fillFromOrigin(ctx context.Context, key []byte, rule *Rule, cas uint64) Result {
-	key = append([]byte(nil), key...)
 	deadline := g.now().Add(rule.LeaseTTL)
 	for wait := 100 * time.Millisecond; ; wait *= 2 {
 		g.Stats.OriginFetches.Add(1)
