@@ -90,7 +90,8 @@ func hue(u *User) int {
 	return h
 }
 
-func serveWidgetJS(w http.ResponseWriter, _ *http.Request) {
+func serveWidgetJS(w http.ResponseWriter, _ *http.Request, st *Stats) {
+	st.WriteHeaders(w.Header())
 	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	w.Write(widgetJS)

@@ -43,8 +43,11 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("GET /api/users/{id}", s.api(s.handleUser))
 	mux.Handle("GET /cache/fill", s.counted(s.handleFill))
 	mux.Handle("GET /embed/{thread}", s.counted(s.handleEmbed))
-	mux.HandleFunc("GET /embed/widget.js", serveWidgetJS)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.Handle("GET /embed/widget.js", s.counted(serveWidgetJS))
+	mux.Handle("GET /healthz", s.counted(func(w http.ResponseWriter, _ *http.Request, st *Stats) {
+		st.WriteHeaders(w.Header())
+		io.WriteString(w, "ok\n")
+	}))
 	return mux
 }
 

@@ -83,23 +83,7 @@ func TestConcurrentApproveAndEdit(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
-		mod, err := e.svc.CreateForum(ctx, "moderated", "Moderated", true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		th, err := e.svc.CreateThread(ctx, NewThread{Forum: mod.ID, Slug: "t", Title: "T"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		const n = 20
-		var posts []*Reply
-		for i := range n {
-			r, err := e.svc.CreatePost(ctx, th.ID, NewPost{Author: "author", Message: fmt.Sprintf("draft %d", i)})
-			if err != nil || r.Approved {
-				t.Fatalf("CreatePost in a moderated forum: approved %v, err %v; want pending", r != nil && r.Approved, err)
-			}
-			posts = append(posts, r)
-		}
+		th, posts := e.pendingPosts(t, 20)
 		if got := mustPage(t, e, ctx, th.ID, 1, Oldest); len(got.Posts) != 0 {
 			t.Fatalf("pending posts: got %d on the page; want 0", len(got.Posts))
 		}
@@ -123,8 +107,8 @@ func TestConcurrentApproveAndEdit(t *testing.T) {
 		}
 		wg.Wait()
 		page := mustPage(t, e, ctx, th.ID, 1, Oldest)
-		if len(page.Posts) != n {
-			t.Fatalf("after approve+edit: got %d posts on the page; want %d", len(page.Posts), n)
+		if len(page.Posts) != len(posts) {
+			t.Fatalf("after approve+edit: got %d posts on the page; want %d", len(page.Posts), len(posts))
 		}
 		for i, p := range page.Posts {
 			if want := fmt.Sprintf("final %d", i); !p.Approved || p.Message != want || p.Rev != 2 {
@@ -132,6 +116,29 @@ func TestConcurrentApproveAndEdit(t *testing.T) {
 			}
 		}
 	})
+}
+
+// pendingPosts makes a thread in a moderated forum with n posts awaiting approval.
+func (e *env) pendingPosts(t *testing.T, n int) (*Thread, []*Reply) {
+	t.Helper()
+	ctx := context.Background()
+	mod, err := e.svc.CreateForum(ctx, "moderated", "Moderated", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, err := e.svc.CreateThread(ctx, NewThread{Forum: mod.ID, Slug: "t", Title: "T"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var posts []*Reply
+	for i := range n {
+		r, err := e.svc.CreatePost(ctx, th.ID, NewPost{Author: "author", Message: fmt.Sprintf("draft %d", i)})
+		if err != nil || r.Approved {
+			t.Fatalf("CreatePost in a moderated forum: got approved %v, err %v; want pending", r != nil && r.Approved, err)
+		}
+		posts = append(posts, r)
+	}
+	return th, posts
 }
 
 func noError(t *testing.T, err error) {

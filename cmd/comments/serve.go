@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -34,11 +35,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	var cache *comments.Cache
-	if *mc != "off" && *mc != "" {
-		cache = comments.NewCache(log, *mc)
-		defer cache.Close()
-	}
+	cache := newCache(log, *mc)
+	defer cache.Close()
 	svc, err := comments.New(comments.Options{Store: st, Cache: cache, PageSize: *pageSize, HerdFills: *herdFills, Logger: log})
 	if err != nil {
 		return err
@@ -51,6 +49,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log.Info("comments serving", "http", l.Addr().String(), "db", st.Postgres(), "memcache", *mc)
 	fmt.Fprintf(stdout, "comments: listening on http://%s (widget: /embed/{thread})\n", l.Addr())
 	return serveHTTP(ctx, l, svc.Handler())
+}
+
+// newCache is the client for addr; nil (no cache) for "off" or "".
+func newCache(log *slog.Logger, addr string) *comments.Cache {
+	if addr == "off" || addr == "" {
+		return nil
+	}
+	return comments.NewCache(log, addr)
 }
 
 // serveHTTP serves until ctx ends, then drains for up to shutdownTimeout.
