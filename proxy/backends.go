@@ -25,19 +25,21 @@ type NodeStatus struct {
 	Deleted       uint64 // and keys deleted on the node (an md)
 	Flushes       uint64 // returns that flushed the node (spool overflow or flush_all)
 	Failovers     uint64 // requests for its keys served elsewhere while it was out
+	Dials         uint64 // backend connections opened
 }
 
 // Backends returns every node's status, pools in name order, nodes in
 // configured order.
 func (s *Server) Backends() []NodeStatus {
-	names := make([]string, 0, len(s.pools))
-	for name := range s.pools {
+	pools := s.pools()
+	names := make([]string, 0, len(pools))
+	for name := range pools {
 		names = append(names, name)
 	}
 	sort.Strings(names)
 	var out []NodeStatus
 	for _, name := range names {
-		for _, n := range s.pools[name].nodes {
+		for _, n := range pools[name].members().nodes {
 			out = append(out, n.status())
 		}
 	}
@@ -46,17 +48,17 @@ func (s *Server) Backends() []NodeStatus {
 
 func (n *node) status() NodeStatus {
 	return NodeStatus{
-		Pool: n.pool.cfg.Name, Addr: n.addr, State: n.h.State().String(), Admitted: n.sp.isAdmitted(),
+		Pool: n.pool.name, Addr: n.addr, State: n.h.State().String(), Admitted: n.sp.isAdmitted(),
 		Requests: n.requests.Load(), Errors: n.errors.Load(),
 		Ejections: n.h.Ejections(), Probes: n.h.Probes(), ProbeFailures: n.h.ProbeFailures(),
 		Spooled: n.sp.size(), SpooledTotal: n.sp.total.Load(), Replayed: n.sp.replayed.Load(), Copied: n.copies.Load(), Deleted: n.deletes.Load(),
-		Flushes: n.sp.flushes.Load(), Failovers: n.failovers.Load(),
+		Flushes: n.sp.flushes.Load(), Failovers: n.failovers.Load(), Dials: n.dials.Load(),
 	}
 }
 
 // registerHealth exports one node's health counters.
 func (m *metrics) registerHealth(n *node) {
-	labels := prometheus.Labels{"pool": n.pool.cfg.Name, "node": n.addr}
+	labels := prometheus.Labels{"pool": n.pool.name, "node": n.addr}
 	gauge := func(name, help string, f func() float64) {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, f))
 	}

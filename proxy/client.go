@@ -71,8 +71,10 @@ type client struct {
 	nc     net.Conn
 	rd     *protocol.Reader
 	bw     *bufio.Writer
-	route  *router
-	lane   uint32 // picks this client's connection to each node
+	fixed  *router     // a pool listener's router; nil follows Reload
+	route  *router     // the router of the command being dispatched
+	herd   *herd.Group // the herd group of the command being dispatched, or nil
+	lane   uint32      // picks this client's connection to each node
 	calls  chan *call
 	queued atomic.Int64 // calls handed to the writer and not yet written
 	werr   error
@@ -91,7 +93,7 @@ func (s *Server) newClient(nc net.Conn, route *router) *client {
 		nc:    nc,
 		rd:    protocol.NewReader(nc, s.limits),
 		bw:    bufio.NewWriterSize(nc, 16<<10),
-		route: route,
+		fixed: route,
 		calls: make(chan *call, pipelineDepth),
 	}
 }
@@ -181,10 +183,17 @@ func (c *client) errorCall(err error) (*call, bool) {
 }
 
 // dispatch starts a command and returns the call its reply will come from.
+// The command sees one version of the config: the routes and herd group in
+// force as it starts.
 func (c *client) dispatch(req *protocol.Request) *call {
 	c.s.m.commands[req.Cmd].Add(1)
 	cl := getCall(req.Cmd)
-	if c.s.herd != nil && c.herdDispatch(cl, req) {
+	st := c.s.live.Load()
+	c.route, c.herd = st.route, st.herd
+	if c.fixed != nil {
+		c.route = c.fixed
+	}
+	if c.herd != nil && c.herdDispatch(cl, req) {
 		return cl
 	}
 	switch req.Cmd {
@@ -214,17 +223,17 @@ func (c *client) dispatch(req *protocol.Request) *call {
 // this reader until done so that the client's later commands cannot
 // overtake them. It reports whether it handled req.
 func (c *client) herdDispatch(cl *call, req *protocol.Request) bool {
-	meta := c.s.herd.Meta()
+	meta := c.herd.Meta()
 	switch {
-	case (req.Cmd == protocol.CmdGet || req.Cmd == protocol.CmdGets) && c.s.anyProtected(req.Keys):
+	case (req.Cmd == protocol.CmdGet || req.Cmd == protocol.CmdGets) && c.anyProtected(req.Keys):
 		cl.static = c.herdGet(req)
 		return true
 	case req.Cmd == protocol.CmdDelete && meta:
-		if rule := c.s.herdRule(req.Key()); rule != nil {
+		if rule := c.herdRule(req.Key()); rule != nil {
 			cl.static = c.herdDelete(req, rule)
 			return true
 		}
-	case (req.Cmd == protocol.CmdSet || req.Cmd == protocol.CmdAdd) && meta && c.s.herdRule(req.Key()) != nil:
+	case (req.Cmd == protocol.CmdSet || req.Cmd == protocol.CmdAdd) && meta && c.herdRule(req.Key()) != nil:
 		if reply, ok := c.herdStore(req); ok {
 			cl.static = reply
 			return true
@@ -364,8 +373,8 @@ func indexOf(ns []*node, n *node) int {
 // out is flushed before it returns instead.
 func (c *client) flushAll(cl *call, req *protocol.Request) {
 	cl.noreply = req.Noreply
-	for _, p := range c.s.pools {
-		for _, n := range p.nodes {
+	for _, p := range c.s.pools() {
+		for _, n := range p.members().nodes {
 			if !n.h.Healthy() {
 				n.sp.markFlush()
 				continue
@@ -527,8 +536,8 @@ func (c *client) writeSingle(cl *call) {
 		c.write([]byte("\r\n"))
 		return
 	}
-	if len(cl.filled) > 0 && string(o.reply.Raw) == "STORED\r\n" {
-		c.s.herd.Filled(cl.filled)
+	if g := c.s.herd(); g != nil && len(cl.filled) > 0 && string(o.reply.Raw) == "STORED\r\n" {
+		g.Filled(cl.filled)
 	}
 	if !cl.noreply {
 		c.write(o.reply.Raw)

@@ -15,7 +15,7 @@ const DefaultGutterTTL = 10 * time.Second
 
 // gutterTTL returns the TTL cap, in seconds, for keys of from written to p.
 func (p *pool) gutterTTL(from *pool) int64 {
-	ttl := from.cfg.GutterTTL
+	ttl := from.settings().GutterTTL
 	if ttl <= 0 {
 		ttl = DefaultGutterTTL
 	}

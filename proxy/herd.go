@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/protocol"
 )
@@ -101,37 +103,45 @@ func getAsMeta(rep *protocol.Reply) (string, []byte, error) {
 	return fmt.Sprintf("VA %d f%s", len(data)-2, f[2]), bytes.Clone(data[:len(data)-2]), nil
 }
 
-// newHerd builds the server's herd group, or nil without herd rules.
-func (s *Server) newHerd() *herd.Group {
-	hc := s.cfg.Herd
+// newHerd builds a herd group for hc and a registry of its metrics (see
+// Server.gather), or nils without herd rules. Its own fills route by the
+// routes in force when they run.
+func (s *Server) newHerd(hc *HerdConfig) (*herd.Group, *prometheus.Registry) {
 	if hc == nil || (hc.Default == nil && len(hc.Rules) == 0) {
-		return nil
+		return nil, nil
 	}
-	return herd.New(herd.Config{
+	fill := func(ctx context.Context, cmd string, key []byte, flags string, value []byte) (string, []byte, error) {
+		return herdBackend{route: s.live.Load().route}.Meta(ctx, cmd, key, flags, value)
+	}
+	g := herd.New(herd.Config{
 		Rules:   hc.Rules,
 		Default: hc.Default,
-		Fill:    herdBackend{route: s.route},
+		Fill:    herd.BackendFunc(fill),
 		Logf:    func(f string, a ...any) { s.log.Warn(fmt.Sprintf(f, a...)) },
 	})
+	hm := &metrics{reg: prometheus.NewRegistry()}
+	hm.registerHerd(g)
+	return g, hm.reg
 }
 
 // detectMeta asks one node of each pool whether it speaks the meta
-// protocol ("mn"); without it herd falls back to coalescing only.
-func (s *Server) detectMeta() {
-	if s.herd == nil {
+// protocol ("mn"); without it g falls back to coalescing only.
+func (s *Server) detectMeta(g *herd.Group, pools map[string]*pool) {
+	if g == nil {
 		return
 	}
-	for name, p := range s.pools {
-		o := getOp(p.nodes[0], protocol.ReplyLine)
+	for name, p := range pools {
+		n := p.members().nodes[0]
+		o := getOp(n, protocol.ReplyLine)
 		o.wire = append(o.wire, "mn\r\n"...)
 		o.internal = true
-		p.nodes[0].send(o, 0)
+		n.send(o, 0)
 		err := o.wait()
 		switch {
 		case err != nil:
 			s.log.Warn("could not ask a node for meta protocol support; assuming memcached >= 1.6", "pool", name, "err", err)
 		case string(o.reply.Raw) != "MN\r\n":
-			s.herd.DisableMeta()
+			g.DisableMeta()
 			s.log.Warn("backends lack the meta protocol (memcached < 1.6): herd protection is local coalescing only", "pool", name)
 		}
 		putOp(o)
@@ -139,17 +149,17 @@ func (s *Server) detectMeta() {
 }
 
 // herdRule returns the rule protecting key, or nil.
-func (s *Server) herdRule(key []byte) *herd.Rule {
-	if s.herd == nil {
+func (c *client) herdRule(key []byte) *herd.Rule {
+	if c.herd == nil {
 		return nil
 	}
-	return s.herd.Rule(key)
+	return c.herd.Rule(key)
 }
 
 // anyProtected reports whether a key of req is protected.
-func (s *Server) anyProtected(keys [][]byte) bool {
+func (c *client) anyProtected(keys [][]byte) bool {
 	for _, k := range keys {
-		if s.herdRule(k) != nil {
+		if c.herdRule(k) != nil {
 			return true
 		}
 	}
@@ -194,7 +204,7 @@ func (c *client) herdGet(req *protocol.Request) []byte {
 
 func (c *client) herdGetKey(ctx context.Context, key []byte) herd.Result {
 	b := herdBackend{route: c.route, lane: c.lane}
-	rule := c.s.herdRule(key)
+	rule := c.herdRule(key)
 	if rule == nil {
 		line, val, err := b.Meta(ctx, "get", key, "", nil)
 		if err != nil || line == "EN" {
@@ -203,7 +213,7 @@ func (c *client) herdGetKey(ctx context.Context, key []byte) herd.Result {
 		r, _ := herd.ParseValue(line, val)
 		return r
 	}
-	r, err := c.s.herd.Get(ctx, b, key, rule)
+	r, err := c.herd.Get(ctx, b, key, rule)
 	if err != nil {
 		c.s.m.failedKeys.Add(1)
 		return herd.Result{}
@@ -218,7 +228,7 @@ func (c *client) herdGetKey(ctx context.Context, key []byte) herd.Result {
 func (c *client) herdDelete(req *protocol.Request, rule *herd.Rule) []byte {
 	ctx, cancel := context.WithTimeout(context.Background(), herdTimeout)
 	defer cancel()
-	found, err := c.s.herd.Invalidate(ctx, herdBackend{route: c.route, lane: c.lane}, req.Key(), rule)
+	found, err := c.herd.Invalidate(ctx, herdBackend{route: c.route, lane: c.lane}, req.Key(), rule)
 	switch {
 	case req.Noreply:
 		return nil
@@ -249,7 +259,7 @@ func (c *client) takeLease(key []byte) (herd.Lease, bool) {
 	if ok {
 		delete(c.leases, string(key))
 	}
-	return l, ok && l.Valid(c.s.herd.Now())
+	return l, ok && l.Valid(c.herd.Now())
 }
 
 // herdStore writes a refill under a lease this connection holds; ok is
@@ -264,7 +274,7 @@ func (c *client) herdStore(req *protocol.Request) (reply []byte, ok bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), herdTimeout)
 	defer cancel()
 	b := herdBackend{route: c.route, lane: c.lane}
-	stored, err := c.s.herd.Store(ctx, b, req.Key(), req.Data, uint32(flags), exptime, l)
+	stored, err := c.herd.Store(ctx, b, req.Key(), req.Data, uint32(flags), exptime, l)
 	switch {
 	case req.Noreply:
 		return nil, true

@@ -65,7 +65,7 @@ func (m *metrics) counter(name, help string, labels prometheus.Labels, v *atomic
 
 // registerNode exports one backend node's counters.
 func (m *metrics) registerNode(n *node) {
-	labels := prometheus.Labels{"pool": n.pool.cfg.Name, "node": n.addr}
+	labels := prometheus.Labels{"pool": n.pool.name, "node": n.addr}
 	m.counter("shepherd_backend_requests_total", "Requests sent to a backend node.", labels, &n.requests)
 	m.counter("shepherd_backend_errors_total", "Backend requests that failed (timeout, refused, reset, busy).", labels, &n.errors)
 	m.counter("shepherd_backend_connection_errors_total", "Backend connections that failed to open or died with requests pending.", labels, &n.connErrors)

@@ -38,12 +38,16 @@ const (
 type node struct {
 	addr    string // as configured: host:port or a unix socket path
 	network string
-	index   int // in pool.nodes and the pool's full ring
 	pool    *pool
 	conns   []*backendConn
 	maxIn   int64
 	h       *health.Node
 	sp      *spool
+	reg     *prometheus.Registry // its metrics, gathered while it is in service
+	quit    chan struct{}        // closed when the node stops for good
+
+	stopped   atomic.Bool // a reload removed it: new requests fail at once
+	closeOnce sync.Once
 
 	inflight   atomic.Int64
 	requests   atomic.Uint64 // written to the node
@@ -56,25 +60,32 @@ type node struct {
 	latency    prometheus.Observer
 }
 
-func newNode(p *pool, i int, rn ring.Node, m *metrics) *node {
-	n := &node{addr: rn.Addr, index: i, network: "tcp", pool: p, maxIn: int64(p.cfg.MaxInflight)}
+// newNode builds a node of p with cfg's per-node settings (connections,
+// max_inflight, health), which it keeps for life, and sp its spool. It
+// does no I/O.
+func newNode(p *pool, cfg *PoolConfig, rn ring.Node, sp *spool, m *metrics) *node {
+	n := &node{addr: rn.Addr, network: "tcp", pool: p, sp: sp, maxIn: int64(cfg.MaxInflight), quit: make(chan struct{})}
 	if strings.HasPrefix(rn.Addr, "/") || strings.HasPrefix(rn.Addr, "unix:") {
 		n.network = "unix"
 	}
-	n.latency = m.backendLatency.WithLabelValues(p.cfg.Name, rn.Addr)
-	perConn := p.cfg.MaxInflight / p.cfg.Connections
-	for i := 0; i < p.cfg.Connections; i++ {
-		n.conns = append(n.conns, newBackendConn(n, perConn+1, p.quit))
+	n.latency = m.backendLatency.WithLabelValues(p.name, rn.Addr)
+	perConn := cfg.MaxInflight / cfg.Connections
+	for i := 0; i < cfg.Connections; i++ {
+		n.conns = append(n.conns, newBackendConn(n, perConn+1, n.quit))
 	}
 	n.h = health.NewNode(health.Config{
-		FailureLimit: p.cfg.FailureLimit,
-		RetryTimeout: p.cfg.RetryTimeout,
-		RetryMax:     p.cfg.RetryMax,
-		ProbeTimeout: max(p.cfg.Timeout, p.cfg.ConnectTimeout) * 4,
+		FailureLimit: cfg.FailureLimit,
+		RetryTimeout: cfg.RetryTimeout,
+		RetryMax:     cfg.RetryMax,
+		ProbeTimeout: max(cfg.Timeout, cfg.ConnectTimeout) * 4,
 		Probe:        n.probe,
 		Readmit:      n.readmit,
 		OnChange:     n.stateChanged,
 	})
+	nm := &metrics{reg: prometheus.NewRegistry()} // only its registry: see Server.gather
+	nm.registerNode(n)
+	nm.registerHealth(n)
+	n.reg = nm.reg
 	return n
 }
 
@@ -83,20 +94,35 @@ func (n *node) start() {
 		go c.writeLoop()
 	}
 	if n.sp.pending() {
-		n.pool.log.Warn("node has a spool from an earlier run; replaying it before use", "pool", n.pool.cfg.Name, "node", n.addr, "keys", n.sp.size())
+		n.pool.log.Warn("node has a spool from an earlier run; replaying it before use", "pool", n.pool.name, "node", n.addr, "keys", n.sp.size())
 		n.h.Eject(time.Millisecond)
 	}
 }
 
+// close stops the node for good: its prober, its spool and its backend
+// connections, failing what is queued on them.
+func (n *node) close() {
+	n.closeOnce.Do(func() {
+		n.stopped.Store(true)
+		n.h.Close()
+		n.sp.close()
+		close(n.quit)
+	})
+}
+
 // send queues o for the node on the connection that lane picks; o is
-// finished with an error when the node is saturated. The reply arrives
-// within the pool's timeout. One client always uses one lane, so that its
-// pipelined commands to a node run in the order it sent them.
+// finished with an error when the node is saturated or stopped. The reply
+// arrives within the pool's timeout. One client always uses one lane, so
+// that its pipelined commands to a node run in the order it sent them.
 func (n *node) send(o *op, lane uint32) {
 	o.start = time.Now()
-	o.deadline = o.start.Add(n.pool.cfg.Timeout)
+	o.deadline = o.start.Add(n.pool.settings().Timeout)
 	if n.inflight.Add(1) > n.maxIn {
 		o.finish(ErrBackendBusy)
+		return
+	}
+	if n.stopped.Load() { // checked after counting o in flight: see retire
+		o.finish(ErrBackendClosed)
 		return
 	}
 	c := n.conns[int(lane)%len(n.conns)]
@@ -140,7 +166,7 @@ func (n *node) dial() (*wireConn, error) {
 }
 
 func (n *node) connect() (net.Conn, error) {
-	d := net.Dialer{Timeout: n.pool.cfg.ConnectTimeout}
+	d := net.Dialer{Timeout: n.pool.settings().ConnectTimeout}
 	nc, err := d.DialContext(context.Background(), n.network, strings.TrimPrefix(n.addr, "unix:"))
 	if err != nil {
 		return nil, err
@@ -180,62 +206,63 @@ func (n *node) stateChanged(from, to health.State) {
 	case health.Ejected:
 		n.sp.setAdmitted(false)
 		if from == health.Healthy {
-			n.pool.log.Warn("node ejected", "pool", n.pool.cfg.Name, "node", n.addr, "policy", n.pool.cfg.OnEject)
+			n.pool.log.Warn("node ejected", "pool", n.pool.name, "node", n.addr, "policy", n.pool.settings().OnEject)
 		}
 	case health.Healthy:
-		n.pool.log.Info("node readmitted", "pool", n.pool.cfg.Name, "node", n.addr)
+		n.pool.log.Info("node readmitted", "pool", n.pool.name, "node", n.addr)
 	}
 	n.pool.rebuild()
 }
 
-// view is an immutable pairing of a ring with the nodes its indexes name.
+// members is a pool's configuration and the nodes that serve it, as one
+// config (or reload) made them. Immutable: a reload builds new members and
+// swaps them in with a new view.
+type members struct {
+	cfg    *PoolConfig
+	nodes  []*node    // in cfg.Servers order
+	full   *ring.Ring // every node, whatever its health: who owns a key
+	gutter *pool      // with on_eject: gutter
+}
+
+// view is an immutable pairing of a ring with the nodes its indexes name,
+// built from one version of the pool's members and their health.
 type view struct {
+	m     *members
 	ring  *ring.Ring // nil when no node may be used
 	nodes []*node
-	all   bool // every node is in: the ring is the pool's full ring
+	all   bool // every node is in: the ring is the members' full ring
 }
 
-// pool is a named set of nodes behind one ring.
+// pool is a named set of nodes behind one ring. It lives as long as its
+// name is configured; reloads change its members. The view is the only
+// mutable part, so a client sees a pool's members and ring change together.
 type pool struct {
-	cfg    *PoolConfig
-	log    *slog.Logger
-	nodes  []*node
-	full   *ring.Ring // every node, whatever its health: who owns a key
-	view   atomic.Pointer[view]
-	gutter *pool
-	quit   chan struct{}
+	name string
+	log  *slog.Logger
+	view atomic.Pointer[view]
 
-	rebuildMu sync.Mutex // serializes view rebuilds
+	rebuildMu sync.Mutex // serializes view rebuilds and member changes
 }
 
-func newPool(cfg *PoolConfig, s *Server) (*pool, error) {
-	p := &pool{cfg: cfg, log: s.log, quit: s.quit}
-	r, err := ring.New(cfg.Servers, cfg.Ring)
-	if err != nil {
-		return nil, fmt.Errorf("proxy: pool %q: %w", cfg.Name, err)
-	}
-	p.full = r
-	for i, srv := range cfg.Servers {
-		n := newNode(p, i, srv, s.m)
-		if n.sp, err = openSpool(s.cfg.SpoolDir, cfg.Name, srv.Addr, s.cfg.SpoolLimit); err != nil {
-			return nil, err
-		}
-		p.nodes = append(p.nodes, n)
-	}
-	p.view.Store(&view{ring: r, nodes: p.nodes, all: true})
-	return p, nil
+func newPool(name string, log *slog.Logger) *pool {
+	return &pool{name: name, log: log}
 }
+
+// members returns the pool's current members.
+func (p *pool) members() *members { return p.view.Load().m }
+
+// settings returns the pool's current configuration.
+func (p *pool) settings() *PoolConfig { return p.members().cfg }
 
 func (p *pool) start() {
-	for _, n := range p.nodes {
+	for _, n := range p.members().nodes {
 		n.start()
 	}
 }
 
 func (p *pool) close() {
-	for _, n := range p.nodes {
-		n.h.Close()
-		n.sp.close()
+	for _, n := range p.members().nodes {
+		n.close()
 	}
 }
 
@@ -245,27 +272,38 @@ func (p *pool) close() {
 func (p *pool) rebuild() {
 	p.rebuildMu.Lock()
 	defer p.rebuildMu.Unlock()
+	p.view.Store(p.viewOf(p.members()))
+}
+
+// setMembers swaps in a reload's members, and the view of them.
+func (p *pool) setMembers(m *members) {
+	p.rebuildMu.Lock()
+	defer p.rebuildMu.Unlock()
+	p.view.Store(p.viewOf(m))
+}
+
+// viewOf returns the view of m for its nodes' health now.
+func (p *pool) viewOf(m *members) *view {
 	var live []*node
 	var servers []ring.Node
-	for i, n := range p.nodes {
+	for i, n := range m.nodes {
 		if n.h.Healthy() {
 			live = append(live, n)
-			servers = append(servers, p.cfg.Servers[i])
+			servers = append(servers, m.cfg.Servers[i])
 		}
 	}
 	switch {
-	case len(live) == len(p.nodes) || p.cfg.OnEject != EjectRehash:
-		p.view.Store(&view{ring: p.full, nodes: p.nodes, all: true})
+	case len(live) == len(m.nodes) || m.cfg.OnEject != EjectRehash:
+		return &view{m: m, ring: m.full, nodes: m.nodes, all: true}
 	case len(live) == 0:
-		p.view.Store(&view{})
-	default:
-		r, err := ring.New(servers, p.cfg.Ring)
-		if err != nil { // cannot happen: a subset of a valid ring is valid
-			p.log.Error("rebuilding ring", "pool", p.cfg.Name, "err", err)
-			return
-		}
-		p.view.Store(&view{ring: r, nodes: live})
+		return &view{m: m}
 	}
+	r, err := ring.New(servers, m.cfg.Ring)
+	if err != nil { // cannot happen: a subset of a valid ring is valid
+		p.log.Error("rebuilding ring", "pool", p.name, "err", err)
+		return &view{m: m, ring: m.full, nodes: m.nodes, all: true}
+	}
+	return &view{m: m, ring: r, nodes: live}
 }
 
 // pick returns the node that serves key now. write says the request
@@ -278,9 +316,9 @@ func (p *pool) pick(key []byte, write bool) (n *node, gutter bool, err error) {
 		if n.h.Healthy() {
 			return n, false, nil
 		}
-		return p.standIn(n, key, write)
+		return p.standIn(v.m, n, key, write)
 	}
-	owner := p.nodes[p.full.Lookup(key)]
+	owner := v.m.nodes[v.m.full.Lookup(key)]
 	if owner.h.Healthy() || (write && !owner.sp.divert(key)) {
 		return owner, false, nil // readmitted while the view catches up
 	}
@@ -291,18 +329,18 @@ func (p *pool) pick(key []byte, write bool) (n *node, gutter bool, err error) {
 	return v.nodes[v.ring.Lookup(key)], false, nil
 }
 
-// standIn handles a key whose owner is out under the gutter and fail
-// policies (and under rehash in the moment before the ring is rebuilt).
-func (p *pool) standIn(owner *node, key []byte, write bool) (*node, bool, error) {
+// standIn handles a key whose owner (one of m) is out under the gutter and
+// fail policies (and under rehash in the moment before the ring is rebuilt).
+func (p *pool) standIn(m *members, owner *node, key []byte, write bool) (*node, bool, error) {
 	if write && !owner.sp.divert(key) {
 		return owner, false, nil
 	}
 	owner.failovers.Add(1)
 	switch {
-	case p.cfg.OnEject == EjectGutter && p.gutter != nil:
-		n, _, err := p.gutter.pick(key, write)
+	case m.cfg.OnEject == EjectGutter && m.gutter != nil:
+		n, _, err := m.gutter.pick(key, write)
 		return n, err == nil, err
-	case p.cfg.OnEject == EjectRehash:
+	case m.cfg.OnEject == EjectRehash:
 		// The ejection is rebuilding the ring right now; use it if it is there.
 		if v := p.view.Load(); !v.all && v.ring != nil {
 			return v.nodes[v.ring.Lookup(key)], false, nil
@@ -314,12 +352,13 @@ func (p *pool) standIn(owner *node, key []byte, write bool) (*node, bool, error)
 // interim returns the node that stood in for owner's key while it was
 // out, or nil.
 func (p *pool) interim(key []byte) *node {
+	v := p.view.Load()
 	switch {
-	case p.cfg.OnEject == EjectGutter && p.gutter != nil:
-		n, _, _ := p.gutter.pick(key, false)
+	case v.m.cfg.OnEject == EjectGutter && v.m.gutter != nil:
+		n, _, _ := v.m.gutter.pick(key, false)
 		return n
-	case p.cfg.OnEject == EjectRehash:
-		if v := p.view.Load(); v.ring != nil && !v.all {
+	case v.m.cfg.OnEject == EjectRehash:
+		if v.ring != nil && !v.all {
 			return v.nodes[v.ring.Lookup(key)]
 		}
 	}

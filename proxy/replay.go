@@ -29,14 +29,14 @@ func (n *node) readmit(ctx context.Context) error {
 		func(keys [][]byte) error { return n.replayKeys(ctx, keys, n.deleteBatch) },
 		func() error {
 			n.pool.log.Warn("spool overflowed (or flush_all was sent) while node was out; flushing it before readmission",
-				"pool", n.pool.cfg.Name, "node", n.addr)
+				"pool", n.pool.name, "node", n.addr)
 			return n.replayFlush()
 		})
 	if err != nil {
 		return fmt.Errorf("proxy: replaying spool to %s: %w", n.addr, err)
 	}
 	if size > 0 {
-		n.pool.log.Info("spool replayed", "pool", n.pool.cfg.Name, "node", n.addr, "keys", size)
+		n.pool.log.Info("spool replayed", "pool", n.pool.name, "node", n.addr, "keys", size)
 	}
 	return nil
 }

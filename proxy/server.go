@@ -13,9 +13,12 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/protocol"
@@ -30,68 +33,73 @@ const DrainTimeout = 5 * time.Second
 // Server is a running shepherd. Create it with New; it is safe for
 // concurrent use. Its zero value is not usable.
 type Server struct {
-	cfg          *Config
 	log          *slog.Logger
 	limits       protocol.Limits
 	m            *metrics
-	pools        map[string]*pool
-	route        *router
-	herd         *herd.Group // nil without herd rules
+	live         atomic.Pointer[state] // what Reload replaces
 	versionReply []byte
 	started      time.Time
 	quit         chan struct{}
 	startOnce    sync.Once
 	stopOnce     sync.Once
 
+	reloadMu sync.Mutex // serializes Reload, start and Close; guards running and closed
+	running  bool       // started: a reload starts the nodes it adds
+	closed   bool
+
 	mu      sync.Mutex // guards clients
 	clients map[*client]struct{}
 	wg      sync.WaitGroup // client connections
 }
 
-// New validates cfg and builds a server; it does no I/O.
+// state is the part of a server that Reload replaces, all at once: the
+// config, the pools by name, the routes to them and the herd group. It is
+// immutable once stored; a pool outlives it when its name stays (a reload
+// changes the pool's members in place, see pool.setMembers).
+type state struct {
+	cfg     *Config
+	pools   map[string]*pool
+	route   *router
+	herd    *herd.Group          // nil without herd rules
+	herdReg *prometheus.Registry // herd's metrics, nil without herd rules
+}
+
+// New validates cfg and builds a server; it does no I/O. The server owns
+// cfg from then on.
 func New(cfg *Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	s := &Server{
-		cfg:          cfg,
 		log:          cfg.Logger,
 		limits:       protocol.Limits{MaxValue: cfg.MaxItemSize},
 		m:            newMetrics(),
-		pools:        map[string]*pool{},
 		versionReply: []byte("VERSION shepherd-" + Version + "\r\n"),
 		started:      time.Now(),
 		quit:         make(chan struct{}),
 		clients:      map[*client]struct{}{},
 	}
-	for name, pc := range cfg.Pools {
-		p, err := newPool(pc, s)
-		if err != nil {
-			return nil, err
-		}
-		s.pools[name] = p
-		for _, n := range p.nodes {
-			s.m.registerNode(n)
-			s.m.registerHealth(n)
-		}
+	ch, err := s.plan(&state{cfg: &Config{}}, cfg)
+	if err != nil {
+		return nil, err
 	}
-	for name, pc := range cfg.Pools {
-		if pc.Gutter != "" {
-			s.pools[name].gutter = s.pools[pc.Gutter]
-		}
-	}
-	s.route = s.newRouter(cfg.Routes, s.pools[cfg.DefaultPool])
-	s.herd = s.newHerd()
-	if s.herd != nil {
-		s.m.registerHerd(s.herd)
-	}
+	s.apply(ch)
 	return s, nil
 }
 
-func (s *Server) newRouter(routes []Route, def *pool) *router {
-	r := &router{def: def}
-	for _, rt := range routes {
-		r.routes = append(r.routes, routeEntry{prefix: rt.Prefix, pool: s.pools[rt.Pool]})
+// cfg returns the config in force.
+func (s *Server) cfg() *Config { return s.live.Load().cfg }
+
+// pools returns the pools in force, by name.
+func (s *Server) pools() map[string]*pool { return s.live.Load().pools }
+
+// herd returns the herd group in force, or nil.
+func (s *Server) herd() *herd.Group { return s.live.Load().herd }
+
+func newRouter(cfg *Config, pools map[string]*pool) *router {
+	r := &router{def: pools[cfg.DefaultPool]}
+	for _, rt := range cfg.Routes {
+		r.routes = append(r.routes, routeEntry{prefix: rt.Prefix, pool: pools[rt.Pool]})
 	}
 	sort.SliceStable(r.routes, func(i, j int) bool { return len(r.routes[i].prefix) > len(r.routes[j].prefix) })
 	return r
@@ -99,31 +107,37 @@ func (s *Server) newRouter(routes []Route, def *pool) *router {
 
 func (s *Server) start() {
 	s.startOnce.Do(func() {
-		for _, p := range s.pools {
+		s.reloadMu.Lock()
+		defer s.reloadMu.Unlock()
+		st := s.live.Load()
+		for _, p := range st.pools {
 			p.start()
 		}
-		s.detectMeta()
+		s.running = true
+		s.detectMeta(st.herd, st.pools)
 	})
 }
 
-// Serve accepts clients on l, routing by the configured routes, until ctx
-// is done; then it drains: stops accepting, lets in-flight requests finish
-// (at most DrainTimeout) and returns. Serve may be called for several
-// listeners at once.
+// Serve accepts clients on l, routing by the configured routes (as the
+// latest Reload left them), until ctx is done; then it drains: stops
+// accepting, lets in-flight requests finish (at most DrainTimeout) and
+// returns. Serve may be called for several listeners at once.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	return s.serve(ctx, l, s.route)
+	return s.serve(ctx, l, nil)
 }
 
 // ServePool is Serve with every key going to the named pool, as a
 // twemproxy listener does.
 func (s *Server) ServePool(ctx context.Context, l net.Listener, pool string) error {
-	p := s.pools[pool]
+	p := s.pools()[pool]
 	if p == nil {
 		return fmt.Errorf("proxy: no pool %q", pool)
 	}
 	return s.serve(ctx, l, &router{def: p})
 }
 
+// serve accepts clients that route with route, or by the routes in force
+// when it is nil.
 func (s *Server) serve(ctx context.Context, l net.Listener, route *router) error {
 	s.start()
 	stop := context.AfterFunc(ctx, func() { l.Close() })
@@ -148,7 +162,7 @@ func (s *Server) serve(ctx context.Context, l net.Listener, route *router) error
 
 // accept starts serving one client, or refuses it over max_connections.
 func (s *Server) accept(nc net.Conn, route *router) {
-	if s.m.currConns.Add(1) > int64(s.cfg.MaxConnections) {
+	if s.m.currConns.Add(1) > int64(s.cfg().MaxConnections) {
 		s.m.currConns.Add(-1)
 		s.m.rejectedConns.Add(1)
 		nc.SetWriteDeadline(time.Now().Add(time.Second))
@@ -200,8 +214,11 @@ func (s *Server) drain() {
 // Close stops the backend connections. Call it after every Serve returned.
 func (s *Server) Close() {
 	s.stopOnce.Do(func() {
+		s.reloadMu.Lock()
+		defer s.reloadMu.Unlock()
+		s.closed = true
 		close(s.quit)
-		for _, p := range s.pools {
+		for _, p := range s.pools() {
 			p.close()
 		}
 	})
@@ -218,13 +235,14 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		pool string
 	}
 	var ls []listener
-	l, err := Listen(s.cfg.Listen)
+	cfg := s.cfg() // a reload cannot change the listeners
+	l, err := Listen(cfg.Listen)
 	if err != nil {
 		return err
 	}
 	ls = append(ls, listener{l: l})
-	for name, p := range s.cfg.Pools {
-		if p.Listen == "" || p.Listen == s.cfg.Listen {
+	for name, p := range cfg.Pools {
+		if p.Listen == "" || p.Listen == cfg.Listen {
 			continue
 		}
 		pl, err := Listen(p.Listen)
@@ -236,8 +254,8 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		}
 		ls = append(ls, listener{l: pl, pool: name})
 	}
-	if s.cfg.Admin != "" {
-		al, err := net.Listen("tcp", s.cfg.Admin)
+	if cfg.Admin != "" {
+		al, err := net.Listen("tcp", cfg.Admin)
 		if err != nil {
 			return fmt.Errorf("proxy: admin listener: %w", err)
 		}
@@ -290,10 +308,28 @@ func Listen(addr string) (net.Listener, error) {
 // AdminHandler serves /metrics (Prometheus) and /healthz.
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.GathererFunc(s.gather), promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintln(w, "ok")
 	})
 	return mux
+}
+
+// gather collects the server's metrics and those of the nodes and herd
+// group in service at this scrape. Each node (and herd group) registers in
+// a registry of its own, so that what a reload removes takes its metrics
+// with it, and what it adds back registers afresh.
+func (s *Server) gather() ([]*dto.MetricFamily, error) {
+	st := s.live.Load()
+	gs := prometheus.Gatherers{s.m.reg}
+	if st.herdReg != nil {
+		gs = append(gs, st.herdReg)
+	}
+	for _, p := range st.pools {
+		for _, n := range p.members().nodes {
+			gs = append(gs, n.reg)
+		}
+	}
+	return gs.Gather()
 }

@@ -46,7 +46,7 @@ func (s *Server) appendGeneralStats(b []byte) []byte {
 	b = stat(b, "curr_connections", m.currConns.Load())
 	b = stat(b, "total_connections", m.totalConns.Load())
 	b = stat(b, "rejected_connections", m.rejectedConns.Load())
-	b = stat(b, "max_connections", s.cfg.MaxConnections)
+	b = stat(b, "max_connections", s.cfg().MaxConnections)
 	b = stat(b, "get_hits", m.hits.Load())
 	b = stat(b, "get_misses", m.misses.Load())
 	b = stat(b, "get_failed_keys", m.failedKeys.Load())
@@ -79,16 +79,17 @@ func (s *Server) appendBackendStats(b []byte) []byte {
 }
 
 func (s *Server) appendHerdStats(b []byte) []byte {
-	if s.herd == nil {
+	g := s.herd()
+	if g == nil {
 		return stat(b, "enabled", 0)
 	}
 	b = stat(b, "enabled", 1)
 	mode := "fleet"
-	if !s.herd.Meta() {
+	if !g.Meta() {
 		mode = "coalesce_only"
 	}
 	b = stat(b, "mode", mode)
-	st := &s.herd.Stats
+	st := &g.Stats
 	b = stat(b, "wins", st.Wins.Load())
 	b = stat(b, "stale_served", st.StaleServed.Load())
 	b = stat(b, "holds", st.Holds.Load())

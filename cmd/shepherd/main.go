@@ -7,7 +7,9 @@
 //	shepherd -c nutcracker.yml --listen 127.0.0.1:11211 --admin off
 //
 // SIGINT and SIGTERM drain: shepherd stops accepting, finishes in-flight
-// requests and exits. See config.go for the settings and their precedence.
+// requests and exits. SIGHUP, and any change to the config file, reloads
+// the config (see reload.go); an invalid one is logged and the running one
+// kept. See config.go for the settings and their precedence.
 package main
 
 import (
@@ -56,41 +58,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "shepherd: %v\n", err)
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: s.LogLevel}))
+	level := new(slog.LevelVar)
+	level.Set(s.LogLevel)
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go ignoreHangups(ctx, hup, logger)
-	if err := serve(ctx, s, logger); err != nil {
+	r := &reloader{load: func() (*settings, error) { return loadSettings(fs) }, level: level, log: logger, hup: hup}
+	if err := serve(ctx, s, logger, r); err != nil {
 		logger.Error("shepherd stopped", "err", err)
 		return 1
 	}
 	return 0
 }
 
-// ignoreHangups keeps SIGHUP (which systemd's reload and terminal hangups
-// send) from killing the daemon while config reload does not exist yet.
-func ignoreHangups(ctx context.Context, hup <-chan os.Signal, logger *slog.Logger) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			logger.Warn("SIGHUP: config reload is not implemented yet; restart shepherd to apply config changes")
-		}
-	}
-}
-
-// serve runs the proxy until ctx is done and it has drained.
-func serve(ctx context.Context, s *settings, logger *slog.Logger) error {
+// serve runs the proxy until ctx is done and it has drained; r, unless
+// nil, reloads its config meanwhile.
+func serve(ctx context.Context, s *settings, logger *slog.Logger, r *reloader) error {
 	s.Config.Logger = logger
 	srv, err := proxy.New(s.Config)
 	if err != nil {
 		return err
 	}
 	logStart(logger, s)
+	stopReloads := r.start(ctx, srv, s.File)
+	defer stopReloads()
 	if err := srv.ListenAndServe(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

@@ -120,7 +120,7 @@ func TestServeEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 1)
-	go func() { errc <- serve(ctx, s, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	go func() { errc <- serve(ctx, s, slog.New(slog.NewTextHandler(io.Discard, nil)), nil) }()
 	waitListening(t, listen, errc)
 
 	c, err := net.DialTimeout("tcp", listen, time.Second)

@@ -1,0 +1,308 @@
+// Reload: a new config applied to a running server. A node whose pool
+// and address stay is kept as it is, with its connections, health and
+// spool; new addresses get new nodes; removed ones are retired once the
+// requests in flight to them are answered. Each pool swaps its nodes and
+// ring in one atomic step, and the routes and herd rules in force swap in
+// one step after that; a command loads them once, as it starts, so none
+// sees a pool or the routes half changed.
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shepherd-proxy/shepherd/ring"
+)
+
+// ErrNeedsRestart is wrapped by Reload's errors for the settings that only
+// a restart can change.
+var ErrNeedsRestart = errors.New("proxy: only a restart can change this setting")
+
+// ErrClosed is Reload's error once the server is closed.
+var ErrClosed = errors.New("proxy: server closed")
+
+// retireGrace is how long a node a reload removed still takes requests:
+// those that picked it just before the swap.
+const retireGrace = time.Second
+
+// Reload validates cfg and puts it in force. It applies live: pools added
+// and removed, each pool's servers (weights and names too), ring options,
+// timeout, connect_timeout, on_eject, gutter and gutter_ttl; routes,
+// default_pool, herd rules and max_connections. It rejects cfg, changing
+// nothing, when cfg is invalid or when it changes what only a restart can
+// (an error wrapping ErrNeedsRestart): listen, admin, spool_dir,
+// spool_limit, max_item_size, a pool's listen, and a kept pool's per-node
+// settings (connections, max_inflight, failure_limit, retry_timeout,
+// retry_max).
+//
+// Client connections stay open and in-flight requests finish normally.
+// When the herd rules change, a new herd group replaces the old one:
+// readers held on the old group finish there (a fill through the new group
+// does not wake them early), and the herd counters restart from zero.
+//
+// The server owns cfg from then on (cfg.Logger is not used: the server
+// keeps its logger). Reload is safe for concurrent use; reloads run one at
+// a time.
+func (s *Server) Reload(cfg *Config) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	cur := s.live.Load()
+	if err := reloadable(cur.cfg, cfg); err != nil {
+		return err
+	}
+	ch, err := s.plan(cur, cfg)
+	if err != nil {
+		return err
+	}
+	s.apply(ch)
+	s.log.Info("config reloaded",
+		"pools", len(ch.next.pools), "pools_added", strings.Join(ch.poolsAdded, " "), "pools_removed", strings.Join(ch.poolsRemoved, " "),
+		"nodes_added", nodeNames(ch.added), "nodes_removed", nodeNames(ch.removed), "nodes_kept", ch.kept,
+		"herd_changed", ch.herdChanged)
+	return nil
+}
+
+// change is a reload worked out before anything is swapped.
+type change struct {
+	next         *state
+	members      map[*pool]*members // every pool's new members
+	added        []*node            // new nodes, not started yet
+	removed      []*node            // nodes of cur that next has not
+	kept         int
+	poolsAdded   []string
+	poolsRemoved []string
+	herdChanged  bool
+}
+
+// plan builds the state cfg asks for out of cur, reusing cur's pools by
+// name and their nodes by address. It changes nothing in force: new pools
+// get their members at once (no client can reach them before apply), and
+// new nodes are not started.
+func (s *Server) plan(cur *state, cfg *Config) (*change, error) {
+	next := &state{cfg: cfg, pools: map[string]*pool{}, herd: cur.herd, herdReg: cur.herdReg}
+	ch := &change{next: next, members: map[*pool]*members{}}
+	for _, name := range sortedNames(cfg.Pools) {
+		next.pools[name] = cur.pools[name]
+		if next.pools[name] == nil {
+			next.pools[name] = newPool(name, s.log)
+			ch.poolsAdded = append(ch.poolsAdded, name)
+		}
+	}
+	for _, name := range sortedNames(cfg.Pools) {
+		p := next.pools[name]
+		m, err := s.newMembers(p, cfg, next.pools, ch)
+		if err != nil {
+			for _, n := range ch.added {
+				n.close()
+			}
+			return nil, err
+		}
+		ch.members[p] = m
+		if p.view.Load() == nil {
+			p.setMembers(m)
+		}
+	}
+	for _, name := range sortedNames(cur.pools) {
+		if p := cur.pools[name]; next.pools[name] != p {
+			ch.poolsRemoved = append(ch.poolsRemoved, name)
+			ch.removed = append(ch.removed, p.members().nodes...)
+		}
+	}
+	next.route = newRouter(cfg, next.pools)
+	if !reflect.DeepEqual(cur.cfg.Herd, cfg.Herd) {
+		ch.herdChanged = true
+		next.herd, next.herdReg = s.newHerd(cfg.Herd)
+	}
+	return ch, nil
+}
+
+// newMembers builds p's members as cfg configures them, keeping the nodes
+// p has now at addresses that stay and noting in ch what comes and goes.
+func (s *Server) newMembers(p *pool, cfg *Config, pools map[string]*pool, ch *change) (*members, error) {
+	pc := cfg.Pools[p.name]
+	r, err := ring.New(pc.Servers, pc.Ring)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: pool %q: %w", p.name, err)
+	}
+	m := &members{cfg: pc, full: r, gutter: pools[pc.Gutter]}
+	var old []*node
+	if v := p.view.Load(); v != nil {
+		old = v.m.nodes
+	}
+	had := map[string]*node{}
+	for _, n := range old {
+		had[n.addr] = n
+	}
+	for _, srv := range pc.Servers {
+		n := had[srv.Addr]
+		if n != nil {
+			delete(had, srv.Addr)
+			ch.kept++
+		} else {
+			sp, err := openSpool(cfg.SpoolDir, p.name, srv.Addr, cfg.SpoolLimit)
+			if err != nil {
+				return nil, err
+			}
+			n = newNode(p, pc, srv, sp, s.m)
+			ch.added = append(ch.added, n)
+		}
+		m.nodes = append(m.nodes, n)
+	}
+	for _, n := range old {
+		if had[n.addr] == n {
+			ch.removed = append(ch.removed, n)
+		}
+	}
+	return m, nil
+}
+
+// apply puts a planned change in force: it starts the added nodes (once
+// the server runs), swaps each pool's members and then the state, and
+// retires the nodes no longer configured.
+func (s *Server) apply(ch *change) {
+	if s.running {
+		for _, n := range ch.added {
+			n.start()
+		}
+	}
+	if cur := s.live.Load(); ch.herdChanged && ch.next.herd != nil {
+		switch {
+		case cur != nil && cur.herd != nil && !cur.herd.Meta():
+			ch.next.herd.DisableMeta()
+		case s.running:
+			s.detectMeta(ch.next.herd, ch.next.pools)
+		}
+	}
+	for p, m := range ch.members {
+		p.setMembers(m)
+	}
+	s.live.Store(ch.next)
+	for _, n := range ch.removed {
+		s.m.backendLatency.DeleteLabelValues(n.pool.name, n.addr)
+		go n.retire(s.quit)
+	}
+}
+
+// retire stops a node a reload removed. For retireGrace it still takes
+// requests (those that picked it just before the swap); then it refuses
+// new ones, waits for those in flight to be answered and closes. send
+// counts a request in flight before it checks stopped, and retire sets
+// stopped before it reads the count, so every request either fails at
+// once or is waited for: none is queued on a closed connection.
+func (n *node) retire(quit <-chan struct{}) {
+	defer n.close()
+	n.h.Close()
+	select {
+	case <-time.After(retireGrace):
+	case <-quit:
+		return
+	}
+	n.stopped.Store(true)
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for n.inflight.Load() > 0 {
+		select {
+		case <-t.C:
+		case <-quit:
+			return
+		}
+	}
+}
+
+// reloadable returns an error wrapping ErrNeedsRestart when cfg changes a
+// setting of old that only a restart can change.
+func reloadable(old, cfg *Config) error {
+	err := unchanged("", []setting{
+		{"listen", old.Listen, cfg.Listen},
+		{"admin", old.Admin, cfg.Admin},
+		{"spool_dir", old.SpoolDir, cfg.SpoolDir},
+		{"spool_limit", old.SpoolLimit, cfg.SpoolLimit},
+		{"max_item_size", old.MaxItemSize, cfg.MaxItemSize},
+	})
+	if err != nil {
+		return err
+	}
+	for _, name := range sortedNames(old.Pools) {
+		if cfg.Pools[name] == nil && old.Pools[name].Listen != "" {
+			return fmt.Errorf("%w: pool %q has its own listener (%s); it cannot be removed", ErrNeedsRestart, name, old.Pools[name].Listen)
+		}
+	}
+	for _, name := range sortedNames(cfg.Pools) {
+		if err := poolReloadable(name, old.Pools[name], cfg.Pools[name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// poolReloadable checks a pool of the new config against the old one
+// (nil for a new pool).
+func poolReloadable(name string, old, pc *PoolConfig) error {
+	if old == nil {
+		if pc.Listen != "" {
+			return fmt.Errorf("%w: new pool %q has its own listener (%s)", ErrNeedsRestart, name, pc.Listen)
+		}
+		return nil
+	}
+	return unchanged(fmt.Sprintf("pool %q: ", name), []setting{
+		{"listen", old.Listen, pc.Listen},
+		{"connections", old.Connections, pc.Connections},
+		{"max_inflight", old.MaxInflight, pc.MaxInflight},
+		{"failure_limit", old.FailureLimit, pc.FailureLimit},
+		{"retry_timeout", old.RetryTimeout, pc.RetryTimeout},
+		{"retry_max", old.RetryMax, pc.RetryMax},
+	})
+}
+
+// setting is a config value before and after a reload.
+type setting struct {
+	name     string
+	was, now any
+}
+
+// unchanged returns an error wrapping ErrNeedsRestart for the first
+// setting that changed.
+func unchanged(where string, settings []setting) error {
+	for _, st := range settings {
+		if st.was != st.now {
+			return fmt.Errorf("%w: %s%s %s → %s", ErrNeedsRestart, where, st.name, show(st.was), show(st.now))
+		}
+	}
+	return nil
+}
+
+// show renders a setting's value: strings quoted, so that "" shows.
+func show(v any) string {
+	if s, ok := v.(string); ok {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprint(v)
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for name := range m {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// nodeNames lists nodes as pool/address for the reload log line.
+func nodeNames(nodes []*node) string {
+	names := make([]string, len(nodes))
+	for i, n := range nodes {
+		names[i] = n.pool.name + "/" + n.addr
+	}
+	return strings.Join(names, " ")
+}
