@@ -50,7 +50,8 @@ type fakeMC struct {
 	gate   chan struct{}
 	err    error // when set, every command fails with it
 
-	mgs chan struct{} // one tick per mg answered
+	answered atomic.Int32  // mg commands answered
+	mgs      chan struct{} // one tick per mg answered
 }
 
 func newFake(t *testing.T, key string) *fakeMC {
@@ -104,7 +105,7 @@ func (f *fakeMC) Meta(ctx context.Context, cmd string, key []byte, flags string,
 	tok := tokens(flags)
 	switch cmd {
 	case "mg":
-		defer func() { f.mgs <- struct{}{} }()
+		defer func() { f.answered.Add(1); f.mgs <- struct{}{} }()
 		return f.mg(flags, tok)
 	case "get":
 		if !f.exists || !f.filled {
@@ -216,11 +217,11 @@ func (f *fakeMC) snapshot() (value string, exists, stale, filled bool, cas uint6
 func (f *fakeMC) waitMGs(t *testing.T, n int) {
 	t.Helper()
 	deadline := time.After(waitLimit)
-	for f.count("mg") < n || len(f.mgs) < 0 {
+	for int(f.answered.Load()) < n {
 		select {
 		case <-f.mgs:
 		case <-deadline:
-			t.Fatalf("fake: %d mg after %v; want %d", f.count("mg"), waitLimit, n)
+			t.Fatalf("fake: %d mg answered after %v; want %d", f.answered.Load(), waitLimit, n)
 		}
 	}
 }
@@ -320,19 +321,23 @@ func TestGetCoalesces(t *testing.T) {
 	g := New(Config{})
 	rule := validRule(t, Rule{Hold: waitLimit})
 	release := f.hold()
-	results := make(chan Result, n)
+	t.Cleanup(release) // so that no getter outlives a failed test
+	type res struct {
+		r   Result
+		err error
+	}
+	results := make(chan res, n)
 	for range n {
 		go func() {
 			r, err := g.Get(t.Context(), f, []byte("k"), rule)
-			if err != nil {
-				t.Errorf("Get: %v", err)
-			}
-			results <- r
+			results <- res{r, err}
 		}()
 	}
-	// Every getter is inside singleflight before the one mg may answer.
+	// Every getter is inside singleflight, waiting for the flight or (its
+	// leader) inside the fake, before the one mg may answer.
 	waitGoroutines(t, n, func(s string) bool {
-		return strings.Contains(s, "herd.TestGetCoalesces") && strings.Contains(s, "singleflight.(*Group).Do(")
+		return strings.Contains(s, "herd.TestGetCoalesces") && strings.Contains(s, "singleflight.(*Group).Do(") &&
+			(strings.Contains(s, "herd.(*fakeMC).Meta(") || strings.Contains(s, "sync.(*WaitGroup).Wait("))
 	})
 	if got := f.count("mg"); got != 1 {
 		t.Fatalf("backend mg for %d concurrent gets: got %d; want 1", n, got)
@@ -340,18 +345,20 @@ func TestGetCoalesces(t *testing.T) {
 	release()
 
 	first := <-results // the winner returns at once; the others are held
-	if first.Found || first.Lease.CAS == 0 {
-		t.Fatalf("first result %+v; want a miss with a lease", first)
+	if first.err != nil || first.r.Found || first.r.Lease.CAS == 0 {
+		t.Fatalf("first result %+v, %v; want a miss with a lease", first.r, first.err)
 	}
-	waitGoroutines(t, n-1, func(s string) bool { return strings.Contains(s, "herd.(*Group).hold(") })
-	stored, err := g.Store(t.Context(), f, []byte("k"), []byte("fresh"), 5, 0, first.Lease)
+	waitGoroutines(t, n-1, func(s string) bool {
+		return strings.Contains(s, "herd.TestGetCoalesces") && strings.Contains(s, "herd.(*Group).hold(")
+	})
+	stored, err := g.Store(t.Context(), f, []byte("k"), []byte("fresh"), 5, 0, first.r.Lease)
 	if err != nil || !stored {
 		t.Fatalf("Store with the lease: %v, %v; want true, nil", stored, err)
 	}
 	for range n - 1 {
 		r := <-results
-		if !r.Found || string(r.Value) != "fresh" || r.Flags != 5 || r.Lease.CAS != 0 {
-			t.Errorf("held reader got %+v; want a hit on fresh (flags 5) and no lease", r)
+		if r.err != nil || !r.r.Found || string(r.r.Value) != "fresh" || r.r.Flags != 5 || r.r.Lease.CAS != 0 {
+			t.Errorf("held reader got %+v, %v; want a hit on fresh (flags 5) and no lease", r.r, r.err)
 		}
 	}
 	st := &g.Stats
@@ -433,7 +440,8 @@ func TestHoldWakeup(t *testing.T) {
 	// Filled comes long before its next poll.
 	f.waitMGs(t, 7)
 	waitGoroutines(t, 1, func(s string) bool {
-		return strings.Contains(s, "[select") && strings.Contains(s, "herd.(*Group).hold(") && !strings.Contains(s, "herd.(*Group).fetch(")
+		return strings.Contains(s, "herd.TestHoldWakeup") && strings.Contains(s, "[select") &&
+			strings.Contains(s, "herd.(*Group).hold(") && !strings.Contains(s, "herd.(*Group).fetch(")
 	})
 	before := f.count("mg")
 	if stored, err := g.Store(t.Context(), f, key, []byte("v"), 0, 0, win.Lease); !stored || err != nil {
@@ -696,7 +704,7 @@ func TestNoMeta(t *testing.T) {
 	}
 }
 
-// origin is an httptest origin on 127.0.0.1 answering status with body
+// testOrigin is an httptest origin on 127.0.0.1 answering status with body
 // for /fill?key=<key>.
 type testOrigin struct {
 	srv    *httptest.Server

@@ -1,6 +1,6 @@
 // Tests of the meta reply parse: the reply lines memcached 1.6 sends for
 // herd's mg, ms and md (the well-formed cases are lines memcached 1.6.18
-// sent), and lines herd must refuse.
+// sent, the rest are built like them), and lines herd must refuse.
 package herd
 
 import (
