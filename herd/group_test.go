@@ -515,7 +515,7 @@ func TestHoldTimeout(t *testing.T) {
 
 func TestHoldLeavesNoWaiter(t *testing.T) {
 	t.Parallel()
-	t.Skip("BUG: herd/group.go hold (line 194) registers a channel in g.holds that only Filled (line 236) removes; " +
+	t.Skip("BUG: herd/group.go hold (line 195) registers a channel in g.holds that only Filled (line 241) removes; " +
 		"a key filled elsewhere (another sidecar, or after a hold timeout) leaves its entry for good: g.holds grows with every distinct held key")
 	f := newFake(t, "k")
 	g := New(Config{})
