@@ -263,7 +263,12 @@ func runFailover(t *testing.T, name string, fail, recover func(*mctest.Server)) 
 	defer tl.mu.Unlock()
 	t.Logf("%s node through shepherd: %v", name, res)
 	checkFailover(t, name, res, tl, resumedAt)
-	if name == "hung" {
+	if end.Ejections > 1 {
+		// On a loaded machine the returning node can be ejected again (a
+		// 100ms timeout missed under CPU starvation); the request accounting
+		// below assumes one outage.
+		t.Logf("%s: the node was ejected %d times (machine under load); exact request accounting skipped", name, end.Ejections)
+	} else if name == "hung" {
 		// What the stopped node itself counted: the requests in flight when it
 		// stopped, plus what came after readmission; nothing in between.
 		after := nodeOps(t, victim)
