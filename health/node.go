@@ -78,6 +78,9 @@ type Node struct {
 	probing bool       // a prober goroutine is running
 	closed  bool
 	quit    chan struct{}
+	ctx     context.Context // cancelled by Close: bounds probes and Readmit
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // the prober
 }
 
 // NewNode returns a healthy node.
@@ -97,7 +100,8 @@ func NewNode(cfg Config) *Node {
 	if cfg.ProbeTimeout <= 0 {
 		cfg.ProbeTimeout = DefaultProbeTimeout
 	}
-	return &Node{cfg: cfg, quit: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Node{cfg: cfg, quit: make(chan struct{}), ctx: ctx, cancel: cancel}
 }
 
 // State returns the node's current state.
@@ -144,6 +148,7 @@ func (n *Node) Eject(delay time.Duration) {
 		return
 	}
 	n.probing = true
+	n.wg.Add(1)
 	go n.probeLoop(delay)
 }
 
@@ -155,16 +160,13 @@ func (n *Node) changed(from, to State) {
 
 // probeLoop is the node's only prober: it runs while the node is out.
 func (n *Node) probeLoop(delay time.Duration) {
-	defer func() {
-		n.mu.Lock()
-		n.probing = false
-		n.mu.Unlock()
-	}()
+	defer n.wg.Done()
 	for {
 		t := time.NewTimer(jitter(delay))
 		select {
 		case <-n.quit:
 			t.Stop()
+			n.stopProbing()
 			return
 		case <-t.C:
 		}
@@ -175,18 +177,27 @@ func (n *Node) probeLoop(delay time.Duration) {
 	}
 }
 
+func (n *Node) stopProbing() {
+	n.mu.Lock()
+	n.probing = false
+	n.mu.Unlock()
+}
+
 // probeOnce probes and, on success, readmits; it reports readmission.
 func (n *Node) probeOnce() bool {
 	n.state.Store(int32(Probing))
 	n.changed(Ejected, Probing)
 	n.probes.Add(1)
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ProbeTimeout)
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ProbeTimeout)
 	defer cancel()
 	err := n.cfg.Probe(ctx)
 	if err == nil && n.cfg.Readmit != nil {
-		rctx, rcancel := context.WithTimeout(context.Background(), ReadmitTimeout)
+		rctx, rcancel := context.WithTimeout(n.ctx, ReadmitTimeout)
 		err = n.cfg.Readmit(rctx)
 		rcancel()
+	}
+	if err == nil && n.ctx.Err() != nil {
+		err = n.ctx.Err() // closed meanwhile: stay out
 	}
 	if err != nil {
 		n.probeErrs.Add(1)
@@ -195,6 +206,9 @@ func (n *Node) probeOnce() bool {
 		return false
 	}
 	n.fails.Store(0)
+	// The prober ends here; clear the flag before the node turns healthy,
+	// so that an ejection right after starts a new prober.
+	n.stopProbing()
 	n.state.Store(int32(Healthy))
 	n.changed(Probing, Healthy)
 	return true
@@ -205,12 +219,15 @@ func jitter(d time.Duration) time.Duration {
 	return d + time.Duration((rand.Float64()*0.2-0.1)*float64(d))
 }
 
-// Close stops the prober. The node stays in its last state.
+// Close stops the prober and waits for a probe in flight (cancelling its
+// context). The node stays in its last state.
 func (n *Node) Close() {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if !n.closed {
 		n.closed = true
 		close(n.quit)
+		n.cancel()
 	}
+	n.mu.Unlock()
+	n.wg.Wait()
 }

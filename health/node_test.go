@@ -490,8 +490,6 @@ func TestEjectAfterClose(t *testing.T) {
 // state change and its exit). The node must not stay out with no prober.
 func TestEjectWhileReadmitting(t *testing.T) {
 	t.Parallel()
-	t.Skip("BUG: health/node.go probeOnce stores Healthy (line 198) before probeLoop's deferred probing=false (line 160); " +
-		"an Eject in between finds probing==true (line 143), starts no prober, and the node stays Ejected forever")
 	p := newProbes()
 	var once sync.Once
 	var n *health.Node
@@ -511,8 +509,6 @@ func TestEjectWhileReadmitting(t *testing.T) {
 // TestCloseDuringProbe closes the node while a probe is in flight.
 func TestCloseDuringProbe(t *testing.T) {
 	t.Parallel()
-	t.Skip("BUG: health/node.go Close (line 209) does not wait for an in-flight probe: the probe then readmits the node " +
-		"and calls OnChange after Close returned (proxy's pool.close closes the spool right after, while Readmit may replay it)")
 	c := newChanges()
 	entered, release := make(chan struct{}), make(chan struct{})
 	n := newNode(t, health.Config{

@@ -51,7 +51,7 @@ type Group struct {
 	now    func() time.Time
 
 	mu    sync.Mutex // guards holds
-	holds map[string]chan struct{}
+	holds map[string]*waitEntry
 
 	Stats Stats
 }
@@ -75,7 +75,7 @@ func New(cfg Config) *Group {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	g := &Group{cfg: cfg, now: time.Now, holds: map[string]chan struct{}{}}
+	g := &Group{cfg: cfg, now: time.Now, holds: map[string]*waitEntry{}}
 	g.origin = newOrigin(cfg.OriginConcurrency)
 	g.noMeta.Store(cfg.NoMeta)
 	return g
@@ -192,7 +192,7 @@ func (g *Group) hold(ctx context.Context, b Backend, key []byte, rule *Rule) (Re
 	defer deadline.Stop()
 	wait := 5 * time.Millisecond
 	for {
-		woken := g.waiter(key)
+		woken := g.join(key)
 		poll := time.NewTimer(wait)
 		select {
 		case <-woken:
@@ -200,13 +200,16 @@ func (g *Group) hold(ctx context.Context, b Backend, key []byte, rule *Rule) (Re
 		case <-poll.C:
 		case <-deadline.C:
 			poll.Stop()
+			g.leave(key, woken)
 			g.Stats.HoldTimeouts.Add(1)
 			return Result{}, nil
 		case <-ctx.Done():
 			poll.Stop()
+			g.leave(key, woken)
 			return Result{}, ctx.Err()
 		}
 		poll.Stop()
+		g.leave(key, woken)
 		wait = min(2*wait, 100*time.Millisecond)
 		r, won, err := g.fetch(ctx, b, key, rule)
 		switch {
@@ -220,29 +223,48 @@ func (g *Group) hold(ctx context.Context, b Backend, key []byte, rule *Rule) (Re
 	}
 }
 
-// waiter returns a channel closed when key is next filled through here.
-func (g *Group) waiter(key []byte) chan struct{} {
+// waitEntry is the readers held on one key: ch is closed when it is filled.
+type waitEntry struct {
+	ch chan struct{}
+	n  int
+}
+
+// join returns a channel closed when key is next filled through here; the
+// caller must leave with it.
+func (g *Group) join(key []byte) chan struct{} {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	ch, ok := g.holds[string(key)]
+	e, ok := g.holds[string(key)]
 	if !ok {
-		ch = make(chan struct{})
-		g.holds[string(key)] = ch
+		e = &waitEntry{ch: make(chan struct{})}
+		g.holds[string(key)] = e
 	}
-	return ch
+	e.n++
+	return e.ch
+}
+
+// leave drops one reader from key's entry, and the entry with the last.
+func (g *Group) leave(key []byte, ch chan struct{}) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if e, ok := g.holds[string(key)]; ok && e.ch == ch {
+		if e.n--; e.n == 0 {
+			delete(g.holds, string(key))
+		}
+	}
 }
 
 // Filled wakes the readers held on key: a value was just stored for it
 // through this sidecar.
 func (g *Group) Filled(key []byte) {
 	g.mu.Lock()
-	ch, ok := g.holds[string(key)]
+	e, ok := g.holds[string(key)]
 	if ok {
 		delete(g.holds, string(key))
 	}
 	g.mu.Unlock()
 	if ok {
-		close(ch)
+		close(e.ch)
 	}
 }
 

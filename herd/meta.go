@@ -5,6 +5,7 @@ package herd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -47,19 +48,28 @@ func parseReply(line string, val []byte) (reply, error) {
 	}
 	r := reply{code: toks[0], value: val}
 	switch r.code {
-	case "VA":
-		toks = toks[1:] // the size
+	case "VA": // VA <size> <flags>*
+		if len(toks) < 2 {
+			return r, fmt.Errorf("%w: %q", ErrUnexpected, line)
+		}
+		if _, err := strconv.ParseUint(toks[1], 10, 32); err != nil {
+			return r, fmt.Errorf("%w: %q", ErrUnexpected, line)
+		}
+		toks = toks[1:]
 	case "HD", "EN", "NF", "NS", "EX":
 	default:
-		return r, errors.Join(ErrUnexpected, errors.New(line))
+		return r, fmt.Errorf("%w: %q", ErrUnexpected, line)
 	}
 	for _, t := range toks[1:] {
-		r.flag(t)
+		if err := r.flag(t); err != nil {
+			return r, fmt.Errorf("%w: %q", ErrUnexpected, line)
+		}
 	}
 	return r, nil
 }
 
-func (r *reply) flag(t string) {
+func (r *reply) flag(t string) error {
+	var err error
 	switch t[0] {
 	case 'W':
 		r.win = true
@@ -68,11 +78,13 @@ func (r *reply) flag(t string) {
 	case 'Z':
 		r.pending = true
 	case 'c':
-		r.cas, _ = strconv.ParseUint(t[1:], 10, 64)
+		r.cas, err = strconv.ParseUint(t[1:], 10, 64)
 	case 'f':
-		f, _ := strconv.ParseUint(t[1:], 10, 32)
+		var f uint64
+		f, err = strconv.ParseUint(t[1:], 10, 32)
 		r.flags = uint32(f)
 	}
+	return err
 }
 
 // placeholder reports a cold miss another reader is filling: memcached

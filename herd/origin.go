@@ -77,10 +77,14 @@ func (g *Group) fillFromOrigin(ctx context.Context, key []byte, rule *Rule, cas 
 		}
 		g.Stats.OriginFailures.Add(1)
 		g.cfg.Logf("origin fill of %q failed: %v", key, err)
-		if g.now().Add(wait).After(deadline) || ctx.Err() != nil {
+		if g.now().Add(wait).After(deadline) {
 			return Result{}
 		}
-		time.Sleep(wait)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return Result{}
+		}
 	}
 }
 

@@ -27,6 +27,9 @@ const (
 	DefaultHold          = time.Second
 	DefaultLeaseTTL      = 10 * time.Second
 	DefaultOriginTimeout = 2 * time.Second
+	// MaxTTL is the longest relative TTL memcached accepts: above it a TTL
+	// is read as an absolute unix time.
+	MaxTTL = 30 * 24 * time.Hour
 )
 
 // Validate fills defaults and checks the rule.
@@ -48,6 +51,14 @@ func (r *Rule) Validate() error {
 	}
 	if r.StaleTTL < time.Second || r.LeaseTTL < time.Second {
 		return fmt.Errorf("herd: rule %q: stale_ttl and lease_ttl must be at least 1s (memcached TTLs are whole seconds)", r.Prefix)
+	}
+	if r.TTL != 0 && r.TTL < time.Second {
+		return fmt.Errorf("herd: rule %q: ttl %v: use 0 for no expiry or at least 1s (memcached TTLs are whole seconds)", r.Prefix, r.TTL)
+	}
+	for name, d := range map[string]time.Duration{"ttl": r.TTL, "stale_ttl": r.StaleTTL, "lease_ttl": r.LeaseTTL} {
+		if d > MaxTTL {
+			return fmt.Errorf("herd: rule %q: %s %v is over 30 days, which memcached would read as a unix time", r.Prefix, name, d)
+		}
 	}
 	return nil
 }
