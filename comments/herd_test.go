@@ -20,12 +20,6 @@ import (
 // service's own /cache/fill, and the service in HerdFills mode.
 func newHerdEnv(t *testing.T, kind string) *env {
 	t.Helper()
-	if raceDetector {
-		// Found by these tests; remove when proxy/herd is fixed.
-		t.Skip("skipped under -race: known data race in shepherd: herd.Group.Invalidate's async refill " +
-			"(herd/group.go refillNow) encodes the key (proxy/herd.go appendMeta) from the client's read buffer, " +
-			"which the client's next read overwrites; run without -race to exercise herd")
-	}
 	e := &env{store: openStore(t, kind)}
 	web := httptest.NewUnstartedServer(nil)
 	t.Cleanup(web.Close)

@@ -1,6 +1,0 @@
-//go:build !race
-
-package comments
-
-// raceDetector: the test binary runs with -race.
-const raceDetector = false
