@@ -138,11 +138,26 @@ func (r *Rebalance) defaults() {
 }
 
 func (c *Comments) defaults() {
-	setDefault(&c.Clients, 16)
-	setDefault(&c.Duration, 5*time.Second)
+	setDefault(&c.Posts, 20000)
+	setDefault(&c.Clients, 8)
+	setDefault(&c.Duration, 8*time.Second)
 	setDefault(&c.Threads, 200)
-	setDefault(&c.Writes, 0.05)
+	setDefault(&c.Zipf, 1.1)
+	setDefault(&c.Pages, 3)
+	c.Oldest = orValue(c.Oldest, 0.3)
+	c.Writes = orValue(c.Writes, 0.05)
+	c.Edits = orValue(c.Edits, 0.3)
+	setDefault(&c.PageSize, 50)
+	setDefault(&c.Timeout, 5*time.Second)
 	setDefault(&c.MaxOps, 1_000_000)
+}
+
+// orValue returns p, or a pointer to def when p is nil.
+func orValue[T any](p *T, def T) *T {
+	if p == nil {
+		return &def
+	}
+	return p
 }
 
 // check collects the first failed bound.
@@ -160,6 +175,10 @@ func (c *check) within(name string, v, lo, hi int) {
 
 func (c *check) during(name string, d, lo, hi time.Duration) {
 	c.that(d >= lo && d <= hi, "%s: %v is not within %v..%v", name, d, lo, hi)
+}
+
+func (c *check) share(name string, v float64) {
+	c.that(v >= 0 && v <= 1, "%s: %v is not within 0..1", name, v)
 }
 
 func (c *check) among(name string, vs []string, allowed ...string) {
@@ -259,9 +278,17 @@ func (r *Rebalance) validate(c *check, nodes int) {
 }
 
 func (cm *Comments) validate(c *check) {
-	c.within("comments.clients", cm.Clients, 1, maxClients)
+	c.within("comments.posts", cm.Posts, 100, maxKeys)
+	c.within("comments.clients", cm.Clients, 1, maxConnections)
 	c.during("comments.duration", cm.Duration, 10*time.Millisecond, maxPointTime)
+	c.during("comments.warmup", cm.Warmup, 0, maxPointTime)
 	c.within("comments.threads", cm.Threads, 1, maxKeys)
-	c.that(cm.Writes >= 0 && cm.Writes <= 1, "comments.writes: %v is not within 0..1", cm.Writes)
+	c.that(cm.Zipf > 1, "comments.zipf: %v must be > 1", cm.Zipf)
+	c.within("comments.pages", cm.Pages, 1, 1000)
+	c.within("comments.page_size", cm.PageSize, 1, 1000)
+	c.share("comments.oldest", *cm.Oldest)
+	c.share("comments.writes", *cm.Writes)
+	c.share("comments.edits", *cm.Edits)
+	c.during("comments.timeout", cm.Timeout, time.Millisecond, time.Minute)
 	c.that(cm.MaxOps > 0, "comments.max_ops: must be > 0")
 }

@@ -16,8 +16,10 @@ type Overrides struct {
 	Pipeline    int      // throughput
 	ValueSize   int      // throughput
 	Keys        int      // throughput, failover, rebalance
-	Zipf        *float64 // throughput, rebalance
+	Zipf        *float64 // throughput, rebalance, comments (thread skew)
 	GetRatio    *float64 // throughput
+	Posts       int      // comments: seeded posts
+	Writes      *float64 // comments: share of requests that write
 	MultiGets   []int    // throughput
 	Targets     []string // throughput, failover
 	Variants    []string // failover
@@ -38,8 +40,7 @@ func (s *Scenario) Apply(o Overrides) error {
 	case KindRebalance:
 		o.rebalance(s.Rebalance)
 	case KindComments:
-		setIf(&s.Comments.Duration, o.Duration)
-		setIf(&s.Comments.Clients, o.Clients)
+		o.comments(s.Comments)
 	}
 	return s.Normalize()
 }
@@ -109,6 +110,18 @@ func (o Overrides) rebalance(r *Rebalance) {
 		r.Zipf = *o.Zipf
 	}
 	setList(&r.Changes, o.Changes)
+}
+
+func (o Overrides) comments(c *Comments) {
+	setIf(&c.Duration, o.Duration)
+	setIf(&c.Clients, o.Clients)
+	setIf(&c.Posts, o.Posts)
+	if o.Zipf != nil {
+		c.Zipf = *o.Zipf
+	}
+	if o.Writes != nil {
+		c.Writes = o.Writes
+	}
 }
 
 // scale moves at, a moment within old, to the same share of new.

@@ -60,6 +60,25 @@ func (ps *Procs) Start(name, path string, args ...string) (*Proc, error) {
 	return p, nil
 }
 
+// Run starts path with args like Start and waits until it ends (killing
+// it if ctx ends first); it returns the tail of its output and how it ended.
+func (ps *Procs) Run(ctx context.Context, name, path string, args ...string) (string, error) {
+	p, err := ps.Start(name, path, args...)
+	if err != nil {
+		return "", err
+	}
+	select {
+	case <-p.exited:
+	case <-ctx.Done():
+		p.Kill()
+		return p.Output(), context.Cause(ctx)
+	}
+	if p.err != nil {
+		return p.Output(), fmt.Errorf("%s: %w: %s", name, p.err, p.Output())
+	}
+	return p.Output(), nil
+}
+
 func (p *Proc) reap() {
 	p.err = p.cmd.Wait()
 	p.procs.mu.Lock()

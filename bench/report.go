@@ -26,6 +26,7 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"maybe": fmtMaybe,
 	"yesno": yesNo,
 	"f1":    func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	"per":   fmtPer,
 	"features": func(f *Features) string {
 		if f == nil {
 			return ""

@@ -223,8 +223,19 @@ function rebalanceCharts(c, rb) {
 }
 
 function commentsCharts(c, cm) {
-  lineChart(c, {title: "comment service requests per second", series: [{name: "requests", color: PALETTE[0], points: pts(cm.series, "ops_per_s")}]});
-  lineChart(c, {title: "p99 latency", logY: true, yFmt: fmtUs, series: [{name: "p99", color: PALETTE[1], points: pts(cm.series, "p99_us")}]});
+  const kinds = cm.kinds || [];
+  const reqs = pts(cm.series, "ops_per_s");
+  lineChart(c, {title: "requests/s and DB queries/s (the service's own count, X-DB-Queries)", series: [
+    {name: "requests/s", color: PALETTE[0], points: reqs},
+    {name: "DB queries/s", color: PALETTE[2], points: pts(cm.cost_series, "db_queries_per_s")}]});
+  const perReq = (cm.cost_series || []).map((x, i) => {
+    const r = cm.series && cm.series[i] ? cm.series[i].ops_per_s : 0;
+    return [x.t, r > 0 ? x.db_queries_per_s / r : null];
+  });
+  lineChart(c, {title: "DB queries per request over time", yFmt: v => v.toFixed(2),
+    series: [{name: "queries / request", color: PALETTE[2], points: perReq}]});
+  lineChart(c, {title: "p99 latency by kind", logY: true, yFmt: fmtUs,
+    series: kinds.map((k, i) => ({name: k.kind, color: PALETTE[i], points: pts(k.series, "p99_us")}))});
 }
 
 function render() {

@@ -53,6 +53,15 @@ func sampleReport() *Report {
 		}
 		fo.Runs = append(fo.Runs, run)
 	}
+	cm := &CommentsResult{Posts: 20000, Threads: 200, Clients: 8, HerdRule: true, Seconds: 3, Requests: 900, RequestsPerSec: 300,
+		DBQueries: 300, QueriesPerReq: 0.33, ZeroQueryReads: 0.8, CacheOps: 4500, CacheOpsPerReq: 5, Latency: sum,
+		Herd: &CommentsHerd{OriginFills: 100, StaleServed: 10, QueriesWithFills: 0.45}, Series: series(12, 300)}
+	for i, kind := range reqKindNames {
+		cm.Kinds = append(cm.Kinds, CommentsKind{Kind: kind, Requests: int64(800 / (i + 1)), QueriesPerReq: float64(i), Latency: sum, Series: series(12, 300/float64(i+1))})
+	}
+	for i := range 12 {
+		cm.CostSeries = append(cm.CostSeries, CostSample{T: float64(i) * 0.25, Queries: 100, CacheOps: 1500})
+	}
 	rb := &RebalanceResult{Runs: []RebalanceRun{{Change: ChangeAdd, From: 3, To: 4, Method: "restart", Keys: 100, ExpectedMoved: 0.25, MeasuredMoved: 0.25, ChangeAt: 1, Series: series(12, 2000)}}}
 	return &Report{Schema: SchemaVersion, Started: time.Now(), Env: EnvInfo{CPUs: 2}, Notes: []string{"a note </script><script>alert(1)</script>"},
 		Results: []*Result{
@@ -60,7 +69,8 @@ func sampleReport() *Report {
 			{Name: "herd", Kind: KindHerd, Herd: herd},
 			{Name: "failover", Kind: KindFailover, Failover: fo},
 			{Name: "rebalance", Kind: KindRebalance, Rebalance: rb},
-			{Name: "comments", Kind: KindComments, Skipped: "cmd/comments does not exist"},
+			{Name: "comments", Kind: KindComments, Comments: cm},
+			{Name: "skipped", Kind: KindComments, Skipped: "not inside the shepherd module"},
 			{Name: "broken", Kind: KindHerd, Error: "something failed"},
 		}}
 }

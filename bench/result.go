@@ -198,15 +198,63 @@ type RebalanceRun struct {
 	Series        []Sample `json:"series"`
 }
 
-// CommentsResult is the comment service's mix through shepherd.
+// CommentsResult is the comment service's read/write mix through shepherd.
+// Costs come from the X-DB-Queries and X-Cache-Ops headers of successful
+// responses.
 type CommentsResult struct {
+	Posts          int            `json:"posts"`   // seeded
+	Threads        int            `json:"threads"` // read: the busiest, by rank
+	Clients        int            `json:"clients"`
+	HerdRule       bool           `json:"herd_rule"` // shepherd had a thread: rule with /cache/fill as origin
+	SeedSeconds    float64        `json:"seed_seconds"`
+	Seconds        float64        `json:"seconds"` // measured load
+	Requests       int64          `json:"requests"`
+	Errors         int64          `json:"errors"`
+	RequestsPerSec float64        `json:"requests_per_s"`
+	DBQueries      int64          `json:"db_queries"`
+	QueriesPerReq  float64        `json:"db_queries_per_request"`
+	ZeroQueryReads float64        `json:"zero_query_reads"` // share of reads answered without a query
+	CacheOps       int64          `json:"cache_ops"`
+	CacheOpsPerReq float64        `json:"cache_ops_per_request"`
+	Latency        Summary        `json:"latency"`
+	Kinds          []CommentsKind `json:"kinds"` // read, reply, edit
+	Herd           *CommentsHerd  `json:"herd,omitempty"`
+	Series         []Sample       `json:"series"`
+	CostSeries     []CostSample   `json:"cost_series"`
+}
+
+// CommentsKind is one kind of request of the comments mix.
+type CommentsKind struct {
+	Kind           string   `json:"kind"` // read, reply or edit
 	Requests       int64    `json:"requests"`
 	Errors         int64    `json:"errors"`
 	RequestsPerSec float64  `json:"requests_per_s"`
 	DBQueries      int64    `json:"db_queries"`
 	QueriesPerReq  float64  `json:"db_queries_per_request"`
+	ZeroQueryShare float64  `json:"zero_query_share"`
+	CacheOpsPerReq float64  `json:"cache_ops_per_request"`
 	Latency        Summary  `json:"latency"`
 	Series         []Sample `json:"series"`
+}
+
+// CommentsHerd is what shepherd's herd rule did during the measured load
+// (from "stats herd"). Origin fills are requests shepherd made to
+// /cache/fill; their queries are not in any client response's headers.
+type CommentsHerd struct {
+	OriginFills      int64   `json:"origin_fills"`
+	OriginFailures   int64   `json:"origin_failures"`
+	StaleServed      int64   `json:"stale_served"`
+	Holds            int64   `json:"holds"`
+	HoldTimeouts     int64   `json:"hold_timeouts"`
+	Invalidations    int64   `json:"invalidations"`
+	QueriesWithFills float64 `json:"db_queries_with_fills_per_request"` // one query per fill added
+}
+
+// CostSample is the database and cache work of one time bucket.
+type CostSample struct {
+	T        float64 `json:"t"`
+	Queries  float64 `json:"db_queries_per_s"`
+	CacheOps float64 `json:"cache_ops_per_s"`
 }
 
 // WriteJSON writes r indented to path.

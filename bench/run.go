@@ -15,12 +15,14 @@ import (
 )
 
 // Options configure an Env. Zero fields mean: look the binary up on PATH
-// (and in /usr/sbin), build shepherd from the module around the working
-// directory, and print nothing.
+// (and in /usr/sbin), build shepherd (at once) and the comment service
+// (when a comments scenario first needs it) from the module around the
+// working directory, and print nothing.
 type Options struct {
 	Memcached  string
 	Nutcracker string
 	Shepherd   string
+	Comments   string    // cmd/comments
 	Progress   io.Writer // live progress line
 	Log        io.Writer // process starts and stops
 }
@@ -29,6 +31,7 @@ type Options struct {
 // several scenarios at once; scenarios run one after another.
 type Env struct {
 	Memcached, Nutcracker, Shepherd string
+	Comments                        string // "" until built; see commentsBinary
 	Dir                             string // configs and logs; removed by Close
 	Procs                           *Procs
 	progressW                       io.Writer
@@ -42,7 +45,7 @@ func NewEnv(ctx context.Context, o Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Env{Dir: dir, Procs: NewProcs(o.Log), progressW: o.Progress}
+	e := &Env{Dir: dir, Procs: NewProcs(o.Log), progressW: o.Progress, Comments: o.Comments}
 	if e.Memcached = findBinary(o.Memcached, "memcached"); e.Memcached == "" {
 		e.Close()
 		return nil, errors.New("bench: memcached not found; apt-get install memcached")
@@ -58,6 +61,12 @@ func NewEnv(ctx context.Context, o Options) (*Env, error) {
 }
 
 func buildFromCwd(ctx context.Context, dir string) (string, error) {
+	return buildCmdFromCwd(ctx, dir, "shepherd")
+}
+
+// buildCmdFromCwd compiles ./cmd/name of the module around the working
+// directory into dir.
+func buildCmdFromCwd(ctx context.Context, dir, name string) (string, error) {
 	wd, err := os.Getwd()
 	if err != nil {
 		return "", err
@@ -66,7 +75,20 @@ func buildFromCwd(ctx context.Context, dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return BuildShepherd(ctx, root, dir)
+	return buildCommand(ctx, root, dir, name)
+}
+
+// commentsBinary returns the comment service's binary, building it from
+// the module on first use.
+func (e *Env) commentsBinary(ctx context.Context) (string, error) {
+	if e.Comments == "" {
+		bin, err := buildCmdFromCwd(ctx, e.Dir, "comments")
+		if err != nil {
+			return "", fmt.Errorf("%w (or pass --comments PATH)", err)
+		}
+		e.Comments = bin
+	}
+	return e.Comments, nil
 }
 
 // findBinary returns given if set, else name from PATH or the sbin dirs.

@@ -138,14 +138,24 @@ type Rebalance struct {
 	MaxOps  int64         `yaml:"max_ops"` // per client and phase; default 5M
 }
 
-// Comments drives the bundled comment service through shepherd.
+// Comments drives the bundled comment service (cmd/comments) through
+// shepherd: thread-page reads with some replies and edits over HTTP. The
+// shares are pointers because 0 is a meaningful share; nil means the default.
 type Comments struct {
-	Binary   string        `yaml:"binary"`   // default: built from ./cmd/comments
-	Clients  int           `yaml:"clients"`  // default 16
-	Duration time.Duration `yaml:"duration"` // default 5s
-	Threads  int           `yaml:"threads"`  // distinct threads read; default 200
-	Writes   float64       `yaml:"writes"`   // share of requests that post; default 0.05
-	MaxOps   int64         `yaml:"max_ops"`  // per client; default 1M
+	Posts    int           `yaml:"posts"`     // seeded posts (threads = posts/100, users = posts/20); default 20000
+	Clients  int           `yaml:"clients"`   // concurrent HTTP clients, closed loop; default 8
+	Duration time.Duration `yaml:"duration"`  // measured load; default 8s
+	Warmup   time.Duration `yaml:"warmup"`    // unmeasured load first, same mix; default none
+	Threads  int           `yaml:"threads"`   // the busiest threads read, by rank; default 200
+	Zipf     float64       `yaml:"zipf"`      // skew of reads over those threads' ranks, > 1; default 1.1
+	Pages    int           `yaml:"pages"`     // deepest page read (page p+1 half as often as p); default 3
+	Oldest   *float64      `yaml:"oldest"`    // share of reads in oldest-first order; default 0.3
+	Writes   *float64      `yaml:"writes"`    // share of requests that write; default 0.05
+	Edits    *float64      `yaml:"edits"`     // share of writes that edit one of the client's replies; default 0.3
+	PageSize int           `yaml:"page_size"` // posts per page (serve --page-size); default 50
+	Plain    bool          `yaml:"plain"`     // no herd rule: the service takes its own fill leases
+	Timeout  time.Duration `yaml:"timeout"`   // per request; default 5s
+	MaxOps   int64         `yaml:"max_ops"`   // requests per client; default 1M
 }
 
 // ParseFile reads, defaults and checks one scenario file.

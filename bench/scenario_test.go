@@ -13,8 +13,8 @@ import (
 func TestShippedScenariosParse(t *testing.T) {
 	t.Parallel()
 	files, _ := filepath.Glob("scenarios/*.yaml")
-	if len(files) < 4 {
-		t.Fatalf("scenarios: got %d files; want at least 4", len(files))
+	if len(files) < 5 {
+		t.Fatalf("scenarios: got %d files; want at least 5", len(files))
 	}
 	kinds := map[string]bool{}
 	for _, f := range files {
@@ -25,7 +25,7 @@ func TestShippedScenariosParse(t *testing.T) {
 		}
 		kinds[s.Kind] = true
 	}
-	for _, k := range []string{KindThroughput, KindHerd, KindFailover, KindRebalance} {
+	for _, k := range Kinds {
 		if !kinds[k] {
 			t.Errorf("no shipped scenario of kind %s", k)
 		}
@@ -48,6 +48,12 @@ func TestParseErrors(t *testing.T) {
 		{"one node failover", "scenario: failover\nnodes: 1\n", "at least 2 nodes"},
 		{"bad variant", "scenario: failover\nfailover:\n  variants: [melt]\n", `"melt"`},
 		{"invalidate after end", "scenario: herd\nherd:\n  duration: 1s\n  invalidate: [2s]\n", "herd.invalidate"},
+		{"comments writes over 1", "scenario: comments\ncomments:\n  writes: 1.5\n", "comments.writes"},
+		{"comments negative edits", "scenario: comments\ncomments:\n  edits: -0.1\n", "comments.edits"},
+		{"comments uniform zipf", "scenario: comments\ncomments:\n  zipf: 1\n", "comments.zipf"},
+		{"comments few posts", "scenario: comments\ncomments:\n  posts: 10\n", "comments.posts"},
+		{"comments deep pages", "scenario: comments\ncomments:\n  pages: 5000\n", "comments.pages"},
+		{"comments unknown key", "scenario: comments\ncomments:\n  binary: /bin/true\n", "binary"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml))
@@ -81,6 +87,36 @@ func TestDefaults(t *testing.T) {
 	}
 	if got := len(tp.Throughput.points()); got != 5 {
 		t.Fatalf("throughput points: got %d; want 5 (c=1, c=8, c=32, mget=100, mget=1000)", got)
+	}
+}
+
+func TestCommentsDefaultsAndShares(t *testing.T) {
+	t.Parallel()
+	s, err := Parse([]byte("scenario: comments\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.Comments
+	if c.Posts != 20000 || c.Clients != 8 || c.Duration != 8*time.Second || c.Warmup != 0 || c.Threads != 200 || c.Pages != 3 || c.PageSize != 50 || c.Plain {
+		t.Fatalf("defaults: got %+v; want 20000 posts, 8 clients, 8s, no warm-up, 200 threads, 3 pages of 50, herd rule", c)
+	}
+	if *c.Writes != 0.05 || *c.Edits != 0.3 || *c.Oldest != 0.3 {
+		t.Fatalf("default shares: got writes %v edits %v oldest %v; want 0.05 0.3 0.3", *c.Writes, *c.Edits, *c.Oldest)
+	}
+	// 0 is a share, not "the default".
+	s, err = Parse([]byte("scenario: comments\ncomments:\n  writes: 0\n  oldest: 0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *s.Comments.Writes != 0 || *s.Comments.Oldest != 0 {
+		t.Fatalf("explicit 0: got writes %v oldest %v; want 0 0", *s.Comments.Writes, *s.Comments.Oldest)
+	}
+	zero, zipf := 0.0, 1.3
+	if err := s.Apply(Overrides{Posts: 5000, Writes: &zero, Zipf: &zipf, Clients: 3, Duration: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if c := s.Comments; c.Posts != 5000 || *c.Writes != 0 || c.Zipf != 1.3 || c.Clients != 3 || c.Duration != time.Second {
+		t.Fatalf("overrides: got posts %d writes %v zipf %v clients %d duration %v; want 5000 0 1.3 3 1s", c.Posts, *c.Writes, c.Zipf, c.Clients, c.Duration)
 	}
 }
 

@@ -88,11 +88,16 @@ type Shepherd struct {
 
 // BuildShepherd compiles ./cmd/shepherd of the module at root into dir.
 func BuildShepherd(ctx context.Context, root, dir string) (string, error) {
-	out := filepath.Join(dir, "shepherd")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/shepherd")
+	return buildCommand(ctx, root, dir, "shepherd")
+}
+
+// buildCommand compiles ./cmd/NAME of the module at root into dir/NAME.
+func buildCommand(ctx context.Context, root, dir, name string) (string, error) {
+	out := filepath.Join(dir, name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/"+name)
 	cmd.Dir = root
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/shepherd: %v\n%s", err, msg)
+		return "", fmt.Errorf("go build ./cmd/%s: %v\n%s", name, err, msg)
 	}
 	return out, nil
 }

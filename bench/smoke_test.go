@@ -4,6 +4,7 @@ package bench
 
 import (
 	"context"
+	"strings"
 	"testing"
 )
 
@@ -119,10 +120,55 @@ rebalance:
 	}
 }
 
+// TestSmokeComments runs the comment service (built from ./cmd/comments)
+// over a tiny database and checks the mix, the cost headers and that every
+// process it started has gone.
 func TestSmokeComments(t *testing.T) {
 	t.Parallel()
-	r := smoke(t, "scenario: comments\n")
-	if r.Skipped == "" && r.Comments == nil {
-		t.Fatal("comments: got neither a result nor a reason for skipping")
+	s, err := Parse([]byte(`scenario: comments
+sample: 100ms
+comments:
+  posts: 1000
+  clients: 2
+  duration: 1s
+  threads: 10
+  pages: 2
+  writes: 0.3
+  edits: 0.5
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &syncLog{}
+	e := testEnv(t, log)
+	rep := Run(context.Background(), e, []*Scenario{s})
+	ports, pids := started(log.String())
+	assertNoStrays(t, ports, pids)
+	r := rep.Results[0]
+	if r.Error != "" || r.Skipped != "" {
+		t.Fatalf("comments: error %q, skipped %q; want a run", r.Error, r.Skipped)
+	}
+	if !strings.Contains(log.String(), "started comments serve") {
+		t.Fatal("no comments serve was started")
+	}
+	c := r.Comments
+	if c.Requests == 0 || c.Errors != 0 || c.Threads != 10 || len(c.Kinds) != reqKinds {
+		t.Fatalf("got %d requests, %d errors, %d threads, %d kinds; want requests, no errors, 10 threads, 3 kinds", c.Requests, c.Errors, c.Threads, len(c.Kinds))
+	}
+	read, reply := c.Kinds[reqRead], c.Kinds[reqReply]
+	if read.Requests == 0 || reply.Requests == 0 {
+		t.Fatalf("got %d reads and %d replies; want both", read.Requests, reply.Requests)
+	}
+	if reply.QueriesPerReq < 1 || read.CacheOpsPerReq < 1 {
+		t.Errorf("got %.2f queries per reply, %.2f cache requests per read; want a reply to query the database and a read to ask the cache", reply.QueriesPerReq, read.CacheOpsPerReq)
+	}
+	if c.ZeroQueryReads == 0 {
+		t.Errorf("share of reads with 0 queries: got 0; want repeated pages answered from the cache")
+	}
+	if len(c.Series) == 0 || len(c.CostSeries) == 0 {
+		t.Errorf("got %d samples and %d cost samples; want both series", len(c.Series), len(c.CostSeries))
+	}
+	if _, err := rep.HTML(); err != nil {
+		t.Fatalf("report: %v", err)
 	}
 }

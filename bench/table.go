@@ -111,10 +111,17 @@ func (r *RebalanceResult) table(w io.Writer) {
 }
 
 func (c *CommentsResult) table(w io.Writer) {
-	row(w, "requests", "req/s", "errors", "db queries", "queries/request", "p50", "p99", "max")
-	row(w, c.Requests, fmtCount(c.RequestsPerSec), c.Errors, c.DBQueries, fmt.Sprintf("%.2f", c.QueriesPerReq),
-		fmtUS(c.Latency.P50), fmtUS(c.Latency.P99), fmtUS(c.Latency.Max))
+	row(w, "kind", "requests", "req/s", "p50", "p99", "p99.9", "max", "db queries/req", "0-query share", "cache ops/req", "errors")
+	for _, k := range c.Kinds {
+		row(w, k.Kind, k.Requests, fmtCount(k.RequestsPerSec), fmtUS(k.Latency.P50), fmtUS(k.Latency.P99), fmtUS(k.Latency.P999),
+			fmtUS(k.Latency.Max), fmtPer(k.QueriesPerReq), fmtPct(k.ZeroQueryShare), fmtPer(k.CacheOpsPerReq), k.Errors)
+	}
+	row(w, "all", c.Requests, fmtCount(c.RequestsPerSec), fmtUS(c.Latency.P50), fmtUS(c.Latency.P99), fmtUS(c.Latency.P999),
+		fmtUS(c.Latency.Max), fmtPer(c.QueriesPerReq), "", fmtPer(c.CacheOpsPerReq), c.Errors)
 }
+
+// fmtPer formats a per-request mean.
+func fmtPer(v float64) string { return fmt.Sprintf("%.3f", v) }
 
 // fmtUS formats microseconds for people.
 func fmtUS(us float64) string {

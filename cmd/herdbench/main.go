@@ -66,10 +66,11 @@ Run "herdbench run -h" for the flags.
 type cli struct {
 	jsonOut, reportOut                string
 	shepherd, memcached, nutcracker   string
+	comments                          string
 	verbose, quiet                    bool
 	connections, multigets            string
 	targets, variants, modes, changes string
-	zipf, getRatio                    string
+	zipf, getRatio, writes            string
 	o                                 bench.Overrides
 }
 
@@ -81,6 +82,7 @@ func newFlags(c *cli, w io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.shepherd, "shepherd", "", "shepherd binary `PATH` (default: go build ./cmd/shepherd)")
 	fs.StringVar(&c.memcached, "memcached", "", "memcached binary `PATH` (default: from PATH)")
 	fs.StringVar(&c.nutcracker, "nutcracker", "", "nutcracker binary `PATH` (default: /usr/sbin/nutcracker)")
+	fs.StringVar(&c.comments, "comments", "", "comment service binary `PATH` (default: go build ./cmd/comments, when a comments scenario runs)")
 	fs.BoolVar(&c.verbose, "v", false, "log every process started and stopped")
 	fs.BoolVar(&c.quiet, "quiet", false, "no live progress line")
 	fs.DurationVar(&c.o.Duration, "duration", 0, "measured time of each point/mode/run (timed events scale with it)")
@@ -92,13 +94,15 @@ func newFlags(c *cli, w io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.o.Pipeline, "pipeline", 0, "throughput: pipelining depth")
 	fs.IntVar(&c.o.ValueSize, "value-size", 0, "throughput: value bytes")
 	fs.IntVar(&c.o.Keys, "keys", 0, "distinct keys")
-	fs.StringVar(&c.zipf, "zipf", "", "key skew s > 1, or 0 for uniform")
+	fs.StringVar(&c.zipf, "zipf", "", "key skew s > 1, or 0 for uniform; comments: thread skew > 1")
 	fs.StringVar(&c.getRatio, "get-ratio", "", "throughput: share of gets, 0..1")
 	fs.StringVar(&c.multigets, "multigets", "", "throughput: comma-separated multi-get widths")
 	fs.StringVar(&c.targets, "targets", "", "comma-separated: direct, shepherd, nutcracker")
 	fs.StringVar(&c.variants, "variants", "", "failover: comma-separated: stop, kill, slow")
 	fs.StringVar(&c.modes, "modes", "", "herd: comma-separated: off, on, origin")
 	fs.StringVar(&c.changes, "changes", "", "rebalance: comma-separated: add, remove")
+	fs.IntVar(&c.o.Posts, "posts", 0, "comments: posts seeded into the service's SQLite database")
+	fs.StringVar(&c.writes, "writes", "", "comments: share of requests that write (replies and edits), 0..1")
 	return fs
 }
 
@@ -137,6 +141,9 @@ func (c *cli) lists() error {
 	}
 	if c.o.GetRatio, err = optFloat(c.getRatio); err != nil {
 		return fmt.Errorf("--get-ratio: %w", err)
+	}
+	if c.o.Writes, err = optFloat(c.writes); err != nil {
+		return fmt.Errorf("--writes: %w", err)
 	}
 	c.o.Targets, c.o.Variants = words(c.targets), words(c.variants)
 	c.o.Modes, c.o.Changes = words(c.modes), words(c.changes)
@@ -200,7 +207,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 }
 
 func (c *cli) options(stderr io.Writer) bench.Options {
-	o := bench.Options{Shepherd: c.shepherd, Memcached: c.memcached, Nutcracker: c.nutcracker}
+	o := bench.Options{Shepherd: c.shepherd, Memcached: c.memcached, Nutcracker: c.nutcracker, Comments: c.comments}
 	if !c.quiet {
 		o.Progress = stderr
 	}
