@@ -33,10 +33,10 @@ scenarios:
 ## (package micro-benchmarks: go test -run=NONE -bench=. -benchmem ./...)
 bench:
 	@mkdir -p $(BIN) out
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/shepherd ./cmd/herdbench
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/shepherd ./cmd/herdbench ./cmd/comments
 	$(BIN)/herdbench run bench/scenarios/throughput.yaml bench/scenarios/herd.yaml \
-		bench/scenarios/failover.yaml bench/scenarios/rebalance.yaml \
-		--shepherd $(BIN)/shepherd --json out/results.json --report out/report.html
+		bench/scenarios/failover.yaml bench/scenarios/rebalance.yaml bench/scenarios/comments.yaml \
+		--shepherd $(BIN)/shepherd --comments $(BIN)/comments --json out/results.json --report out/report.html
 
 ## demo: 3 memcached nodes + shepherd on 127.0.0.1:11211, a set/get/multi-get, metrics
 demo:
