@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -125,6 +126,13 @@ func (c *backendConn) enqueue(o *op) bool {
 	}
 	c.writing = true
 	c.mu.Unlock()
+	// When others are talking to this node too, let the other runnable
+	// client goroutines parse and queue their requests first, so that one
+	// write carries them all (what an event loop gets by reading every
+	// ready socket before writing). A lone client does not wait.
+	if c.n.inflight.Load() > 1 {
+		runtime.Gosched()
+	}
 	c.write(combinerRounds)
 	return true
 }

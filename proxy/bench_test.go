@@ -117,3 +117,24 @@ func (c *bconn) until(b *testing.B, last string) {
 		}
 	}
 }
+
+// BenchmarkGetParallel: 32 clients, one outstanding get each, as a busy
+// application host would: the proxy's CPU cost per request.
+func BenchmarkGetParallel(b *testing.B) {
+	for _, name := range []string{"direct", "shepherd", "nutcracker"} {
+		addr := benchTargets(b)[name]
+		b.Run(name, func(b *testing.B) {
+			c := benchConn(b, addr)
+			c.roundTrip(b, fmt.Sprintf("set bk 0 0 100\r\n%s\r\n", strings.Repeat("v", 100)), "STORED\r\n")
+			b.SetParallelism(16) // 32 clients on 2 cores
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				c := benchConn(b, addr)
+				for pb.Next() {
+					c.roundTrip(b, "get bk\r\n", "END\r\n")
+				}
+			})
+		})
+	}
+}
