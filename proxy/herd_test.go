@@ -12,7 +12,6 @@ import (
 
 	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/internal/mctest"
-	"github.com/shepherd-proxy/shepherd/proxy"
 )
 
 const (
@@ -21,17 +20,13 @@ const (
 	herdHold    = 2 * time.Second
 )
 
-// fleet starts fleetSize shepherds, each with its own herd group, in
-// front of the same nodes, and returns their addresses.
+// fleet starts fleetSize shepherd processes (the real binary, as a fleet
+// of sidecars would run it) in front of the same nodes, and returns their
+// addresses.
 func fleet(t *testing.T, nodes []*mctest.Server, rules []herd.Rule) []string {
-	var addrs []string
-	for i := 0; i < fleetSize; i++ {
-		f := startShepherd(t, nodes, func(cfg *proxy.Config) {
-			if rules != nil {
-				cfg.Herd = &proxy.HerdConfig{Rules: slices.Clone(rules)}
-			}
-		})
-		addrs = append(addrs, f.addr)
+	addrs := make([]string, fleetSize)
+	for i := range addrs {
+		addrs[i] = startShepherdProcess(t, nodes, rules)
 	}
 	return addrs
 }
@@ -138,7 +133,7 @@ func TestHerdStaleStorm(t *testing.T) {
 	rule := herd.Rule{Prefix: "hot:", StaleTTL: 30 * time.Second, Hold: herdHold, LeaseTTL: 10 * time.Second}
 	with := staleStorm(t, fleet(t, nodes, []herd.Rule{rule}), "hot:stale")
 	without := staleStorm(t, fleet(t, nodes, nil), "hot:plain")
-	t.Logf("stale storm, %d readers over %d shepherds: with herd rules %d miss(es), reader p99 %v, max %v; without: %d misses, p99 %v",
+	t.Logf("stale storm, %d readers over %d shepherd processes: with herd rules %d miss(es), reader p99 %v, max %v; without: %d misses, p99 %v",
 		stormReader, fleetSize, with.misses, with.p99(), with.max(), without.misses, without.p99())
 	if with.misses != 1 {
 		t.Errorf("with herd rules: got %d misses; want exactly 1 (the refill winner)", with.misses)
@@ -194,7 +189,7 @@ func TestHerdColdStorm(t *testing.T) {
 		}
 		return true
 	})
-	t.Logf("cold storm, %d readers over %d shepherds: %d miss(es), %d got the filled value, p99 %v, max %v (hold %v)",
+	t.Logf("cold storm, %d readers over %d shepherd processes: %d miss(es), %d got the filled value, p99 %v, max %v (hold %v)",
 		stormReader, fleetSize, st.misses, values, st.p99(), st.max(), herdHold)
 	if st.misses != 1 || values != stormReader-1 {
 		t.Errorf("got %d misses and %d values; want 1 miss and %d values", st.misses, values, stormReader-1)
@@ -242,7 +237,7 @@ func TestHerdOrigin(t *testing.T) {
 	seed.expect("END")
 	close(deleted)
 	done.Wait()
-	t.Logf("origin storm, %d readers over %d shepherds: %d origin request(s), %d client misses, reader p99 %v",
+	t.Logf("origin storm, %d readers over %d shepherd processes: %d origin request(s), %d client misses, reader p99 %v",
 		stormReader, fleetSize, fetches.Load(), st.misses, st.p99())
 	if fetches.Load() != 1 || st.misses != 0 {
 		t.Errorf("got %d origin requests and %d misses; want 1 and 0", fetches.Load(), st.misses)
