@@ -114,7 +114,9 @@ func (g *Group) fetch(ctx context.Context, b Backend, key []byte, rule *Rule) (r
 	ran := false
 	v, err, _ := g.sf.Do(string(key), func() (any, error) {
 		ran = true
-		r, err := g.read(ctx, b, key, rule)
+		// The read is shared: one reader's cancellation must not fail the
+		// others (the backend bounds it with its own timeout).
+		r, err := g.read(context.WithoutCancel(ctx), b, key, rule)
 		return shared{r, claimed}, err
 	})
 	if !ran {
@@ -218,6 +220,9 @@ func (g *Group) hold(ctx context.Context, b Backend, key []byte, rule *Rule) (Re
 		case won:
 			return g.won(ctx, key, rule, r) // the filler gave up; this reader refills
 		case r.code == "VA" && !r.placeholder():
+			if r.stale {
+				g.Stats.StaleServed.Add(1)
+			}
 			return hit(r), nil
 		}
 	}
