@@ -77,7 +77,7 @@ func newNode(p *pool, cfg *PoolConfig, rn ring.Node, sp *spool, m *metrics) *nod
 		FailureLimit: cfg.FailureLimit,
 		RetryTimeout: cfg.RetryTimeout,
 		RetryMax:     cfg.RetryMax,
-		ProbeTimeout: max(cfg.Timeout, cfg.ConnectTimeout) * 4,
+		ProbeTimeout: cfg.ConnectTimeout + cfg.Timeout, // a node slower than requests may be stays out
 		Probe:        n.probe,
 		Readmit:      n.readmit,
 		OnChange:     n.stateChanged,
