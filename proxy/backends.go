@@ -26,6 +26,7 @@ type NodeStatus struct {
 	Flushes       uint64 // returns that flushed the node (spool overflow or flush_all)
 	Failovers     uint64 // requests for its keys served elsewhere while it was out
 	Dials         uint64 // backend connections opened
+	Rejected      uint64 // requests refused because max_inflight were in flight
 }
 
 // Backends returns every node's status, pools in name order, nodes in
@@ -52,7 +53,7 @@ func (n *node) status() NodeStatus {
 		Requests: n.requests.Load(), Errors: n.errors.Load(),
 		Ejections: n.h.Ejections(), Probes: n.h.Probes(), ProbeFailures: n.h.ProbeFailures(),
 		Spooled: n.sp.size(), SpooledTotal: n.sp.total.Load(), Replayed: n.sp.replayed.Load(), Copied: n.copies.Load(), Deleted: n.deletes.Load(),
-		Flushes: n.sp.flushes.Load(), Failovers: n.failovers.Load(), Dials: n.dials.Load(),
+		Flushes: n.sp.flushes.Load(), Failovers: n.failovers.Load(), Dials: n.dials.Load(), Rejected: n.rejected.Load(),
 	}
 }
 

@@ -70,6 +70,7 @@ func (m *metrics) registerNode(n *node) {
 	m.counter("shepherd_backend_errors_total", "Backend requests that failed (timeout, refused, reset, busy).", labels, &n.errors)
 	m.counter("shepherd_backend_connection_errors_total", "Backend connections that failed to open or died with requests pending.", labels, &n.connErrors)
 	m.counter("shepherd_backend_dials_total", "Backend connections opened.", labels, &n.dials)
+	m.counter("shepherd_backend_rejected_total", "Requests refused at once because max_inflight requests were already in flight to the node.", labels, &n.rejected)
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "shepherd_backend_inflight", Help: "Requests in flight to a backend node.", ConstLabels: labels,
 	}, func() float64 { return float64(n.inflight.Load()) }))

@@ -51,6 +51,7 @@ type node struct {
 
 	inflight   atomic.Int64
 	requests   atomic.Uint64 // written to the node
+	rejected   atomic.Uint64 // refused at once: max_inflight reached
 	errors     atomic.Uint64
 	connErrors atomic.Uint64
 	dials      atomic.Uint64
@@ -143,6 +144,9 @@ func (n *node) finished(o *op) {
 		return
 	}
 	n.errors.Add(1)
+	if errors.Is(o.err, ErrBackendBusy) {
+		n.rejected.Add(1)
+	}
 	if len(o.writeKey) > 0 && !errors.Is(o.err, ErrBackendBusy) {
 		n.sp.record(o.writeKey)
 	}
