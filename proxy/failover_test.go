@@ -279,8 +279,12 @@ func runFailover(t *testing.T, name string, fail, recover func(*mctest.Server)) 
 		between := int64(after-before) - int64(inFlight) - int64(post) - int64(reqAtFail) - int64(end.Copied)
 		t.Logf("%s node: memcached counted %d gets+sets; shepherd sent %d before the stop, %d in flight at ejection, %d replay copies, %d after readmission → %d client requests during ejection",
 			name, after-before, reqAtFail, inFlight, end.Copied, post, between)
-		if between != 0 {
-			t.Errorf("%d client requests reached the stopped node after its ejection; want 0 (a negative count means the accounting is off)", between)
+		// The count can be negative, never positive: requests in flight when
+		// the node stopped sit in its socket buffer, and after SIGCONT
+		// memcached stops reading a connection at the first reply it cannot
+		// write (shepherd closed it on timeout), dropping the rest.
+		if between > 0 {
+			t.Errorf("%d client requests reached the stopped node after its ejection; want 0", between)
 		}
 	}
 	compareNutcracker(t, name, fail, recover)
