@@ -36,7 +36,7 @@ func TestResettingAndSlowNodes(t *testing.T) {
 			return false
 		},
 		"slow": func(w *bufio.Writer, line string) bool {
-			time.Sleep(300 * time.Millisecond)
+			time.Sleep(600 * time.Millisecond) // twice the 300ms timeout
 			if strings.HasPrefix(line, "get ") {
 				w.WriteString("VALUE " + strings.Fields(line)[1] + " 0 5\r\nlate!\r\nEND\r\n")
 			} else {
