@@ -44,11 +44,6 @@ type replyError string
 
 func (e replyError) Error() string { return string(e) }
 
-func isReplyError(err error) bool {
-	var re replyError
-	return errors.As(err, &re)
-}
-
 // conn is one client connection. It is not safe for concurrent use.
 type conn struct {
 	nc  net.Conn

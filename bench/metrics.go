@@ -91,23 +91,3 @@ func (ms metricSet) find(part string) metricSet {
 	}
 	return out
 }
-
-// sum adds the samples named name whose labels include want.
-func (ms metricSet) sum(name string, want map[string]string) float64 {
-	var total float64
-	for _, m := range ms {
-		if m.Name == name && hasLabels(m.Labels, want) {
-			total += m.Value
-		}
-	}
-	return total
-}
-
-func hasLabels(have, want map[string]string) bool {
-	for k, v := range want {
-		if have[k] != v {
-			return false
-		}
-	}
-	return true
-}

@@ -90,9 +90,6 @@ func (p *Proc) reap() {
 // Pid is the child's process id (also its process group id).
 func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 
-// Exited is closed once the child has ended and been reaped.
-func (p *Proc) Exited() <-chan struct{} { return p.exited }
-
 // Output returns the tail of the child's stdout and stderr.
 func (p *Proc) Output() string { return p.out.String() }
 

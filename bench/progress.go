@@ -81,10 +81,3 @@ func isTerminal(w io.Writer) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
-
-// say prints a line to the progress writer, when there is one.
-func (e *Env) say(format string, args ...any) {
-	if e.progressW != nil {
-		fmt.Fprintf(e.progressW, format+"\n", args...)
-	}
-}
