@@ -28,11 +28,30 @@ const MaxBackendValue = 64 << 20
 // ErrMalformed means a backend reply could not be parsed; the stream is in doubt.
 var ErrMalformed = errors.New("protocol: malformed backend reply")
 
+// ErrWrongKey means a get reply named a key that was not asked for, or
+// answered the keys out of request order: the stream is in doubt.
+var ErrWrongKey = errors.New("protocol: get reply keys are not the requested keys in order")
+
+// FlushSize is how many bytes of a values reply ReadValues holds before it
+// hands them to a Flusher.
+const FlushSize = 256 << 10
+
 // Reply is one backend reply, kept in wire form so it can be relayed as is.
 // Its zero value is an empty reply ready for ReadReply.
 type Reply struct {
-	Raw   []byte // the reply as received (for ReplyMetaQuiet without the MN line)
-	Items []Item // the values of a ReplyValues reply, in order
+	Raw    []byte // the reply as received (for ReplyMetaQuiet without the MN line)
+	Items  []Item // the values of a ReplyValues reply wholly in Raw, in order
+	Values int    // VALUE blocks read, including those already flushed
+
+	flushes int // Flush calls so far
+}
+
+// Flusher takes the front part of a large values reply while the rest is
+// still being read. ReadValues calls Flush when Raw holds FlushSize bytes
+// or more; Flush takes Raw's bytes and leaves Raw empty (it may swap in
+// another buffer). A Flush error ends the read with that error.
+type Flusher interface {
+	Flush(rep *Reply) error
 }
 
 // Item locates one VALUE block inside Reply.Raw.
@@ -54,6 +73,8 @@ func (r *Reply) IsError() bool { return isErrorLine(r.Raw) }
 func (r *Reply) Reset() {
 	r.Raw = r.Raw[:0]
 	r.Items = r.Items[:0]
+	r.Values = 0
+	r.flushes = 0
 }
 
 func isErrorLine(b []byte) bool {
@@ -67,7 +88,7 @@ func ReadReply(br *bufio.Reader, kind ReplyKind, rep *Reply) error {
 	rep.Reset()
 	switch kind {
 	case ReplyValues:
-		return readValues(br, rep)
+		return readValues(br, rep, nil, false, nil)
 	case ReplyMeta:
 		return readMeta(br, rep)
 	case ReplyMetaQuiet:
@@ -114,28 +135,88 @@ func appendLine(br *bufio.Reader, rep *Reply) ([]byte, error) {
 
 // appendData appends a data block of n bytes and its CRLF. rep.Raw grows
 // as the bytes arrive, so a size that is declared but not sent costs no
-// more memory than what was sent.
-func appendData(br *bufio.Reader, rep *Reply, n int) error {
+// more memory than what was sent. With a Flusher, rep.Raw is flushed
+// whenever it reaches FlushSize, so a block of any size needs a bounded
+// buffer; the CRLF is always read in one piece so that it can be checked.
+func appendData(br *bufio.Reader, rep *Reply, n int, f Flusher) error {
 	if n < 0 || n > MaxBackendValue {
 		return fmt.Errorf("%w: value size %d", ErrMalformed, n)
 	}
-	start := len(rep.Raw)
 	for left := n + 2; left > 0; {
+		if err := maybeFlush(rep, f); err != nil {
+			return err
+		}
 		chunk := min(left, 64<<10)
+		if r := left - chunk; r == 1 {
+			chunk-- // leave the whole CRLF for the last chunk
+		}
 		rep.Raw = append(rep.Raw, make([]byte, chunk)...)
 		if _, err := io.ReadFull(br, rep.Raw[len(rep.Raw)-chunk:]); err != nil {
 			return unexpectedEOF(err)
 		}
 		left -= chunk
 	}
-	if rep.Raw[start+n] != '\r' || rep.Raw[start+n+1] != '\n' {
+	if end := rep.Raw[len(rep.Raw)-2:]; end[0] != '\r' || end[1] != '\n' {
 		return fmt.Errorf("%w: data block without CRLF", ErrMalformed)
 	}
 	return nil
 }
 
-func readValues(br *bufio.Reader, rep *Reply) error {
+// maybeFlush hands rep to f once it has grown to FlushSize.
+func maybeFlush(rep *Reply, f Flusher) error {
+	if f == nil || len(rep.Raw) < FlushSize {
+		return nil
+	}
+	if err := f.Flush(rep); err != nil {
+		return err
+	}
+	rep.Items = rep.Items[:0] // their offsets were into the flushed bytes
+	rep.flushes++
+	return nil
+}
+
+// ReadValues reads one reply to a get, gets, gat or gats (after resetting
+// rep) and checks it against keys, the keys of the request as they appear
+// on its line (see RetrievalKeys): each VALUE must name one of them, in
+// request order; keys without a VALUE are misses. A reply that does not
+// match is ErrWrongKey, and the stream is in doubt. f, if not nil, takes
+// the reply in parts as it grows (see Flusher).
+func ReadValues(br *bufio.Reader, rep *Reply, keys []byte, f Flusher) error {
+	rep.Reset()
+	return readValues(br, rep, keys, true, f)
+}
+
+// RetrievalKeys returns the keys of a get-family request line as sent on
+// the wire ("gat 10 a b\r\n" gives "a b"), for ReadValues.
+func RetrievalKeys(line []byte) []byte {
+	cmd, rest := nextToken(line)
+	if len(cmd) >= 3 && string(cmd[:3]) == "gat" {
+		_, rest = nextToken(rest) // the exptime
+	}
+	if i := bytes.IndexByte(rest, '\r'); i >= 0 {
+		rest = rest[:i]
+	}
+	return bytes.TrimLeft(rest, " ")
+}
+
+// matchKey consumes the requested keys up to and including the first one
+// equal to key, and reports whether there was one.
+func matchKey(keys *[]byte, key []byte) bool {
+	for len(*keys) > 0 {
+		var k []byte
+		k, *keys = nextToken(*keys)
+		if bytes.Equal(k, key) {
+			return true
+		}
+	}
+	return false
+}
+
+func readValues(br *bufio.Reader, rep *Reply, keys []byte, check bool, f Flusher) error {
 	for {
+		if err := maybeFlush(rep, f); err != nil {
+			return err
+		}
 		start := len(rep.Raw)
 		line, err := appendLine(br, rep)
 		if err != nil {
@@ -145,7 +226,7 @@ func readValues(br *bufio.Reader, rep *Reply) error {
 			return nil
 		}
 		if !bytes.HasPrefix(line, []byte("VALUE ")) {
-			if isErrorLine(line) && len(rep.Items) == 0 {
+			if isErrorLine(line) && rep.Values == 0 {
 				return nil
 			}
 			return fmt.Errorf("%w: %q in a get reply", ErrMalformed, truncate(line))
@@ -154,11 +235,18 @@ func readValues(br *bufio.Reader, rep *Reply) error {
 		if !ok {
 			return fmt.Errorf("%w: bad VALUE line %q", ErrMalformed, truncate(line))
 		}
+		if check && !matchKey(&keys, key) {
+			return fmt.Errorf("%w: got VALUE %q", ErrWrongKey, truncate(key))
+		}
 		keyStart := start + len(line) - len(bytes.TrimLeft(line[6:], " "))
-		if err := appendData(br, rep, size); err != nil {
+		rep.Values++
+		flushes := rep.flushes
+		if err := appendData(br, rep, size, f); err != nil {
 			return err
 		}
-		rep.Items = append(rep.Items, Item{KeyStart: keyStart, KeyEnd: keyStart + len(key), Start: start, End: len(rep.Raw)})
+		if rep.flushes == flushes { // else the block is split: no Item
+			rep.Items = append(rep.Items, Item{KeyStart: keyStart, KeyEnd: keyStart + len(key), Start: start, End: len(rep.Raw)})
+		}
 	}
 }
 
@@ -198,7 +286,7 @@ func readMeta(br *bufio.Reader, rep *Reply) error {
 	if !ok {
 		return fmt.Errorf("%w: bad VA line %q", ErrMalformed, truncate(line))
 	}
-	return appendData(br, rep, n)
+	return appendData(br, rep, n, nil)
 }
 
 func readMetaQuiet(br *bufio.Reader, rep *Reply) error {
