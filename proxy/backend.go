@@ -28,6 +28,24 @@ var (
 // maxBatch bounds how many bytes one backend write gathers.
 const maxBatch = 256 << 10
 
+// progressStep is how many bytes a reply must bring to re-arm the read
+// deadline: the pool's timeout bounds each wait for progress, not the
+// transfer of a large reply.
+const progressStep = 64 << 10
+
+// clientStall bounds how long a streamed part may take to reach the
+// client (the client write deadline), and partWait how long a backend
+// reader waits for the client side to take a part. A client that stops
+// reading for longer loses its connection, and the backend connection it
+// held is freed.
+const (
+	clientStall = 10 * time.Second
+	partWait    = clientStall + 5*time.Second
+)
+
+// ErrClientStalled means the client side did not take a streamed part in time.
+var ErrClientStalled = errors.New("proxy: client did not take a streamed reply in time")
+
 // op is one request to one backend node and, once done, its reply.
 type op struct {
 	wire     []byte
@@ -39,10 +57,25 @@ type op struct {
 	node     *node
 	start    time.Time
 	deadline time.Time
-	done     chan struct{} // receives once when the op is finished
+	done     chan struct{} // receives once per part handed over, and once when finished
+
+	// Streaming (client retrievals only): a reply that outgrows
+	// protocol.FlushSize is handed to the waiter in parts while the rest is
+	// read, double-buffered: the reader fills one buffer while the waiter
+	// writes the other, and waits for the waiter's ack before handing over
+	// the next. part is set by the reader before it signals done and
+	// cleared by the waiter before it acks.
+	stream   bool
+	streamed bool   // a part was handed over: a failure now cannot be a miss
+	part     []byte // the part the waiter is to write, or nil
+	spare    []byte // the buffer the waiter gave back
+	ack      chan struct{}
 }
 
-var opPool = sync.Pool{New: func() any { return &op{done: make(chan struct{}, 1)} }}
+var opPool = sync.Pool{New: func() any {
+	// done holds up to a part and the finish: a reader never blocks on it.
+	return &op{done: make(chan struct{}, 2), ack: make(chan struct{}, 1)}
+}}
 
 func getOp(n *node, kind protocol.ReplyKind) *op {
 	o := opPool.Get().(*op)
@@ -50,6 +83,7 @@ func getOp(n *node, kind protocol.ReplyKind) *op {
 	o.wire = o.wire[:0]
 	o.writeKey = o.writeKey[:0]
 	o.internal = false
+	o.stream, o.streamed = false, false
 	o.reply.Reset()
 	return o
 }
@@ -62,7 +96,11 @@ func putOp(o *op) {
 	if cap(o.wire) > 64<<10 {
 		o.wire = nil
 	}
-	o.node = nil
+	select {
+	case <-o.ack: // the last part's ack, which no reader waited for
+	default:
+	}
+	o.node, o.part, o.spare = nil, nil, nil
 	opPool.Put(o)
 }
 
@@ -73,9 +111,24 @@ func (o *op) finish(err error) {
 	o.done <- struct{}{}
 }
 
+// wait returns the op's outcome, dropping the parts of a streamed reply.
 func (o *op) wait() error {
-	<-o.done
+	for o.next() != nil {
+		o.release()
+	}
 	return o.err
+}
+
+// next waits for the op's next part, or nil when it is finished.
+func (o *op) next() []byte {
+	<-o.done
+	return o.part
+}
+
+// release gives the current part's buffer back to the reader.
+func (o *op) release() {
+	o.spare, o.part = o.part, nil
+	o.ack <- struct{}{}
 }
 
 // backendConn is one logical connection to a node: a queue of requests
@@ -243,7 +296,7 @@ func (c *backendConn) deliver(wc *wireConn, ops []*op, batch *[]byte) *wireConn 
 		*batch = b
 	}
 	for attempt := 0; ; attempt++ {
-		if wc == nil || wc.isDead() {
+		if wc == nil || !wc.usable() {
 			var err error
 			if wc, err = c.n.dial(); err != nil {
 				failAll(ops, err)
@@ -288,23 +341,37 @@ type wireConn struct {
 	n  *node
 	nc net.Conn
 	br *bufio.Reader
+	fl partFlusher // the reader's, for the op it streams
 
-	mu      sync.Mutex // guards the fields below and the read deadline
-	pending []*op      // written or about to be, awaiting replies in order
-	dead    bool
+	mu       sync.Mutex // guards the fields below and the read deadline
+	pending  []*op      // written or about to be, awaiting replies in order
+	reading  bool       // the reader is reading pending[0]'s reply: it finishes that op
+	dead     bool
+	detached bool      // streaming a large reply: takes no new requests, closes when drained
+	err      error     // why it died
+	armed    time.Time // the read deadline progress last set
 }
 
-func (w *wireConn) isDead() bool {
+func newWireConn(n *node, nc net.Conn) *wireConn {
+	w := &wireConn{n: n, nc: nc}
+	w.br = bufio.NewReaderSize(&progressReader{w: w}, 32<<10)
+	w.fl.w = w
+	return w
+}
+
+// usable reports whether new requests may be pushed.
+func (w *wireConn) usable() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.dead
+	return !w.dead && !w.detached
 }
 
-// push appends ops to the pending FIFO; false if the connection died.
+// push appends ops to the pending FIFO; false if the connection died or
+// was detached.
 func (w *wireConn) push(ops []*op) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.dead {
+	if w.dead || w.detached {
 		return false
 	}
 	if len(w.pending) == 0 {
@@ -315,20 +382,26 @@ func (w *wireConn) push(ops []*op) bool {
 }
 
 // kill closes the connection and fails everything pending on it: once a
-// reply stream is in doubt no later reply can be trusted.
+// reply stream is in doubt no later reply can be trusted. The op whose
+// reply the reader is reading is left to the reader, which finishes it
+// (with err, once the close stops its read): only the reader touches an
+// op's reply while it is being read.
 func (w *wireConn) kill(err error) {
 	w.mu.Lock()
 	if w.dead {
 		w.mu.Unlock()
 		return
 	}
-	w.dead = true
+	w.dead, w.err = true, err
 	ops := w.pending
+	if w.reading {
+		ops = ops[1:]
+	}
 	w.pending = nil
 	w.mu.Unlock()
 	w.nc.Close()
 	failAll(ops, err)
-	if len(ops) > 0 {
+	if len(ops) > 0 || w.reading {
 		w.n.connErrors.Add(1)
 	}
 }
@@ -345,36 +418,177 @@ func (w *wireConn) readLoop() {
 			w.kill(w.n.wrap(ErrUnexpectedData))
 			return
 		}
-		if err := protocol.ReadReply(w.br, o.kind, &o.reply); err != nil {
+		if err := w.read(o); err != nil {
 			w.kill(w.n.wrap(err))
+			o.finish(w.cause())
 			return
 		}
-		w.pop()
-		o.finish(nil)
+		drained := w.pop(o)
+		o.finish(w.fl.outcome(o))
+		if drained {
+			w.kill(ErrBackendClosed) // detached: its last reply is read
+			return
+		}
 	}
 }
 
+// read reads o's reply. Values are checked against the keys asked for;
+// a client retrieval's reply is streamed to its waiter once it is large.
+func (w *wireConn) read(o *op) error {
+	if o.kind != protocol.ReplyValues {
+		return protocol.ReadReply(w.br, o.kind, &o.reply)
+	}
+	var f protocol.Flusher
+	if o.stream {
+		w.fl.o, w.fl.stalled = o, false
+		f = &w.fl
+	}
+	return protocol.ReadValues(w.br, &o.reply, protocol.RetrievalKeys(o.wire), f)
+}
+
+// front returns the op whose reply comes next and marks it as being read,
+// or nil if there is none (or the connection died).
 func (w *wireConn) front() *op {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.pending) == 0 {
+	if w.dead || len(w.pending) == 0 {
 		return nil
 	}
+	w.reading = true
 	return w.pending[0]
 }
 
-// pop removes the answered op and arms the read deadline for the next.
-func (w *wireConn) pop() {
+// cause is why the connection died.
+func (w *wireConn) cause() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.err
+}
+
+// pop removes the answered op and arms the read deadline for the next.
+// The next op's wait starts no earlier than the last progress, so that
+// requests queued behind a long transfer do not time out because of it.
+// It reports whether the connection is detached and drained: then the
+// reader closes it.
+func (w *wireConn) pop(o *op) (drained bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.reading = false
+	if w.dead { // killed while o was read: the others have failed already
+		return false
+	}
 	w.pending[0] = nil
 	w.pending = w.pending[1:]
 	if len(w.pending) == 0 {
 		w.pending = w.pending[:0:0]
 		w.nc.SetReadDeadline(time.Time{})
-		return
+		return w.detached
 	}
-	w.nc.SetReadDeadline(w.pending[0].deadline)
+	d := w.pending[0].deadline
+	if w.armed.After(d) {
+		d = w.armed
+	}
+	w.nc.SetReadDeadline(d)
+	return false
+}
+
+// rearm moves the read deadline one timeout past now: the reply made
+// progress.
+func (w *wireConn) rearm() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.armed = time.Now().Add(w.n.pool.settings().Timeout)
+	w.nc.SetReadDeadline(w.armed)
+}
+
+// detach stops new requests from joining this connection if o's reply
+// is the only one on it, and reports whether it did. It is safe to send
+// later requests on another connection then: memcached has executed every
+// request written here (it is answering the last), so none can overtake.
+// With requests behind o the connection stays, and they wait for o.
+func (w *wireConn) detach() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.pending) == 1 {
+		w.detached = true
+	}
+	return w.detached
+}
+
+// progressReader is what a wireConn's bufio.Reader reads from: the
+// connection, re-arming its read deadline every progressStep bytes.
+type progressReader struct {
+	w *wireConn
+	n int
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.w.nc.Read(b)
+	if p.n += n; p.n >= progressStep {
+		p.n = 0
+		p.w.rearm()
+	}
+	return n, err
+}
+
+// partFlusher hands the parts of a large reply to its waiter (see op).
+// If the waiter does not take a part within partWait (a client that
+// stopped reading, or a waiter that is gone), the rest of the reply is
+// read and dropped, so that the replies behind it stay aligned, and the
+// op ends with ErrClientStalled.
+type partFlusher struct {
+	w       *wireConn
+	o       *op
+	stalled bool
+	t       *time.Timer
+}
+
+// Flush hands rep's bytes to the waiter once it has taken the previous
+// part, and continues into the buffer that part came in.
+func (f *partFlusher) Flush(rep *protocol.Reply) error {
+	o := f.o
+	switch {
+	case f.stalled:
+		rep.Raw = rep.Raw[:0]
+		return nil
+	case !o.streamed:
+		f.w.detach()
+		o.streamed = true
+	case !f.awaitAck():
+		f.stalled = true
+		rep.Raw = rep.Raw[:0]
+		return nil
+	}
+	o.part, rep.Raw, o.spare = rep.Raw, o.spare[:0], nil
+	o.done <- struct{}{}
+	return nil
+}
+
+// awaitAck waits for the waiter to take the last part, at most partWait,
+// and re-arms the read deadline: the wait was not the backend's.
+func (f *partFlusher) awaitAck() bool {
+	if f.t == nil {
+		f.t = time.NewTimer(partWait)
+	} else {
+		f.t.Reset(partWait)
+	}
+	defer f.t.Stop()
+	select {
+	case <-f.o.ack:
+	case <-f.t.C:
+		return false
+	}
+	f.w.rearm()
+	return true
+}
+
+// outcome is how o ends once its reply was read whole.
+func (f *partFlusher) outcome(o *op) error {
+	if f.o == o && f.stalled {
+		f.o, f.stalled = nil, false
+		return ErrClientStalled
+	}
+	return nil
 }
 
 // wrap names the node in err and sorts timeouts.

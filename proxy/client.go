@@ -14,10 +14,15 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/protocol"
 )
+
+// ErrClientAborted ends a client connection that got part of a reply the
+// backend could not complete.
+var ErrClientAborted = errors.New("proxy: reply cut short by a backend failure")
 
 // pipelineDepth bounds how many of one client's commands may be in flight.
 const pipelineDepth = 128
@@ -315,6 +320,7 @@ func (c *client) retrieve(cl *call, req *protocol.Request) {
 	if len(c.groups) == 1 && c.nodes[0] != nil && indexOf(c.nodes, nil) < 0 {
 		o := getOp(c.groups[0], protocol.ReplyValues)
 		o.wire = protocol.AppendRetrieval(o.wire, req.Cmd, exptime, req.Keys)
+		o.stream = true
 		cl.ops = append(cl.ops, o)
 		c.groups[0].send(o, c.lane)
 		return
@@ -452,18 +458,55 @@ func (c *client) writeCall(cl *call) {
 	}
 }
 
+// writeValues relays a one-node get. A small reply arrives whole; a large
+// one in parts as the backend sends it (see op), each written within
+// clientStall. A failure before any part was written is a miss of every
+// key; after, the client has part of a reply and no END can be true, so
+// its connection is closed.
 func (c *client) writeValues(cl *call) {
 	o := cl.ops[0]
-	if err := o.wait(); err != nil || o.reply.IsError() {
+	if part := o.next(); part != nil {
+		c.relayParts(o, part)
+	}
+	switch {
+	case o.err != nil && o.streamed:
+		c.s.m.failedKeys.Add(uint64(cl.nkeys))
+		c.abort()
+		return
+	case o.err != nil || (!o.streamed && o.reply.IsError()):
 		c.s.m.failedKeys.Add(uint64(cl.nkeys))
 		c.s.m.misses.Add(uint64(cl.nkeys))
 		c.write(replyEnd)
 		return
 	}
-	hits := len(o.reply.Items)
+	hits := o.reply.Values
 	c.s.m.hits.Add(uint64(hits))
 	c.s.m.misses.Add(uint64(cl.nkeys - hits))
 	c.write(o.reply.Raw)
+	if o.streamed {
+		c.nc.SetWriteDeadline(time.Time{})
+	}
+}
+
+// relayParts writes a streamed reply's parts until the op is finished;
+// the reply's tail is then in o.reply. Each part is acked even when the
+// client is gone, so the backend reader never waits on a dead client.
+func (c *client) relayParts(o *op, part []byte) {
+	for ; part != nil; part = o.next() {
+		if c.werr == nil {
+			c.nc.SetWriteDeadline(time.Now().Add(clientStall))
+		}
+		c.write(part)
+		o.release()
+	}
+}
+
+// abort ends a client connection whose reply cannot be completed.
+func (c *client) abort() {
+	if c.werr == nil {
+		c.werr = ErrClientAborted
+	}
+	c.nc.Close()
 }
 
 // writeMerged relays a fanned-out get in the order its keys were asked; a

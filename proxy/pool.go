@@ -150,7 +150,8 @@ func (n *node) finished(o *op) {
 	if len(o.writeKey) > 0 && !errors.Is(o.err, ErrBackendBusy) {
 		n.sp.record(o.writeKey)
 	}
-	if errors.Is(o.err, ErrBackendBusy) || errors.Is(o.err, ErrBackendClosed) || errors.Is(o.err, ErrNodeEjected) {
+	if errors.Is(o.err, ErrBackendBusy) || errors.Is(o.err, ErrBackendClosed) || errors.Is(o.err, ErrNodeEjected) ||
+		errors.Is(o.err, ErrClientStalled) {
 		return
 	}
 	n.h.Failure()
@@ -164,7 +165,7 @@ func (n *node) dial() (*wireConn, error) {
 		n.connErrors.Add(1)
 		return nil, n.wrap(err)
 	}
-	w := &wireConn{n: n, nc: nc, br: bufio.NewReaderSize(nc, 32<<10)}
+	w := newWireConn(n, nc)
 	go w.readLoop()
 	return w, nil
 }
