@@ -1,0 +1,264 @@
+// Streaming: a large get reply reaches the client whole, as it arrives,
+// through bounded buffers; a backend failure after part of it was sent
+// closes the client connection instead of inventing an END.
+package proxy_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shepherd-proxy/shepherd/internal/mctest"
+	"github.com/shepherd-proxy/shepherd/proxy"
+	"github.com/shepherd-proxy/shepherd/ring"
+)
+
+const bigSize = 1 << 20 // memcached's default item size limit; -I 2m leaves room for the item header
+
+// bigValue is the value stored under "big": a pattern that shows a
+// misplaced byte.
+var bigValue = func() []byte {
+	b := make([]byte, bigSize)
+	for i := range b {
+		b[i] = 'a' + byte(i%23)
+	}
+	return b
+}()
+
+// bigNode starts one memcached that can hold a 1 MiB value and stores it
+// under "big".
+func bigNode(t testing.TB) *mctest.Server {
+	n := mctest.Start(t, "-I", "2m")
+	nc, err := net.Dial("tcp", n.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	fmt.Fprintf(nc, "set big 0 0 %d\r\n%s\r\n", bigSize, bigValue)
+	if l, _ := bufio.NewReader(nc).ReadString('\n'); l != "STORED\r\n" {
+		t.Fatalf("set big: got %q; want STORED", l)
+	}
+	return n
+}
+
+// getBig asks for "big" n times in one get.
+func getBig(n int) string { return "get" + strings.Repeat(" big", n) + "\r\n" }
+
+// readBig reads a reply of n copies of "big" and checks every byte; pace,
+// if set, runs between reads of 64 KiB (a slow reader).
+func readBig(br *bufio.Reader, n int, pace func()) error {
+	hdr := fmt.Sprintf("VALUE big 0 %d\r\n", bigSize)
+	buf := make([]byte, bigSize+2)
+	for i := 0; i < n; i++ {
+		l, err := br.ReadString('\n')
+		if err != nil || l != hdr {
+			return fmt.Errorf("value %d: got %q, %v; want %q", i, l, err, hdr)
+		}
+		for off := 0; off < len(buf); {
+			m := min(64<<10, len(buf)-off)
+			if _, err := io.ReadFull(br, buf[off:off+m]); err != nil {
+				return fmt.Errorf("value %d at byte %d: %v", i, off, err)
+			}
+			off += m
+			if pace != nil {
+				pace()
+			}
+		}
+		if !bytes.Equal(buf[:bigSize], bigValue) || string(buf[bigSize:]) != "\r\n" {
+			return fmt.Errorf("value %d: got different bytes; want the stored value", i)
+		}
+	}
+	if l, err := br.ReadString('\n'); l != "END\r\n" {
+		return fmt.Errorf("after %d values: got %q, %v; want END", n, l, err)
+	}
+	return nil
+}
+
+// bigShepherd runs shepherd over one big node with the default 250ms
+// timeout: far less than a large reply takes on a loaded machine.
+func bigShepherd(t testing.TB, n *mctest.Server, conns int) *fixture {
+	return startShepherd(t, []*mctest.Server{n}, func(cfg *proxy.Config) {
+		p := cfg.Pools["main"]
+		p.Timeout, p.Connections = proxy.DefaultTimeout, conns
+	})
+}
+
+// TestLargeMultiGetWhole: 100 x 1 MiB in one get arrives whole, twice
+// over one connection, and the node stays in.
+func TestLargeMultiGetWhole(t *testing.T) {
+	t.Parallel()
+	n := bigNode(t)
+	f := bigShepherd(t, n, 2)
+	c := dial(t, f.addr)
+	for round := 0; round < 2; round++ {
+		c.send(getBig(100))
+		c.nc.SetReadDeadline(time.Now().Add(2 * time.Minute)) // catches a hang only
+		if err := readBig(c.br, 100, nil); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+	c.send("get big nothere big\r\n")
+	if err := readBig(c.br, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range f.srv.Backends() {
+		if st.State != "healthy" {
+			t.Errorf("node %s: got %s; want healthy", st.Addr, st.State)
+		}
+	}
+}
+
+// TestStreamDoesNotHoldOthers: while one client leaves a 100 MiB reply
+// unread, another client's gets to the same node (over the same one
+// backend connection) are answered: the streaming wire connection was
+// detached and new requests took a fresh one.
+func TestStreamDoesNotHoldOthers(t *testing.T) {
+	t.Parallel()
+	n := bigNode(t)
+	f := bigShepherd(t, n, 1)
+	slow := dial(t, f.addr)
+	slow.send(getBig(100))
+	if l := slow.line(); l != fmt.Sprintf("VALUE big 0 %d", bigSize) {
+		t.Fatalf("slow client: got %q; want the first VALUE", l) // the stream has begun
+	}
+	other := dial(t, f.addr)
+	other.send("set small 0 0 2\r\nok\r\n")
+	other.expect("STORED")
+	for i := 0; i < 50; i++ {
+		other.send("get small\r\n")
+		other.expect("VALUE small 0 2", "ok", "END")
+	}
+	slow.nc.SetReadDeadline(time.Now().Add(2 * time.Minute))
+	rest := bufio.NewReader(io.MultiReader(strings.NewReader(fmt.Sprintf("VALUE big 0 %d\r\n", bigSize)), slow.br))
+	if err := readBig(rest, 100, nil); err != nil {
+		t.Fatalf("slow client: %v", err)
+	}
+}
+
+// TestStreamCutClosesClient: a node that fails after part of a large
+// reply reached the client (it drops the connection, or stalls past the
+// timeout) gets the client connection closed: no END, no miss invented.
+func TestStreamCutClosesClient(t *testing.T) {
+	t.Parallel()
+	for name, after := range map[string]func(){
+		"drop":  func() {},
+		"stall": func() { time.Sleep(2 * time.Second) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fake := startFake(t, func(w *bufio.Writer, line string) bool {
+				if strings.HasPrefix(line, "version") {
+					w.WriteString("VERSION fake\r\n")
+					return true
+				}
+				fmt.Fprintf(w, "VALUE k 0 %d\r\n", 4<<20)
+				w.Write(bytes.Repeat([]byte{'x'}, 1<<20)) // a quarter of it
+				w.Flush()
+				after()
+				return false
+			})
+			f := startShepherd(t, nil, func(cfg *proxy.Config) {
+				p := cfg.Pools["main"]
+				p.Servers = []ring.Node{{Addr: fake.Addr, Weight: 1}}
+				p.Timeout = 300 * time.Millisecond
+			})
+			c := dial(t, f.addr)
+			c.send("get k\r\n")
+			c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			got, err := io.ReadAll(c.br)
+			if err != nil {
+				t.Fatalf("got %v after %d bytes; want the connection closed", err, len(got))
+			}
+			if bytes.HasSuffix(got, []byte("END\r\n")) || len(got) < 256<<10 {
+				t.Errorf("got %d bytes ending %q; want part of the value and no END", len(got), got[max(0, len(got)-8):])
+			}
+		})
+	}
+}
+
+// TestStreamMemoryBounded: shepherd's resident memory grows by less than
+// 16 MiB while a client reads a 400 MiB reply slowly. shepherd runs in
+// this test process, so the figure is the process's VmRSS (shepherd plus
+// a test client that holds 1 MiB at a time), sampled while the reply
+// flows, minus the figure before the get.
+func TestStreamMemoryBounded(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's shadow memory would be measured too; make scenarios runs this")
+	}
+	n := bigNode(t)
+	f := bigShepherd(t, n, 2)
+	c := dial(t, f.addr)
+	c.send(getBig(2)) // warm the connections and buffers
+	if err := readBig(c.br, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := vmRSS(t)
+	peak := before
+	reads := 0
+	c.send(getBig(400))
+	c.nc.SetReadDeadline(time.Now().Add(5 * time.Minute))
+	err := readBig(c.br, 400, func() {
+		if reads++; reads%16 == 0 {
+			peak = max(peak, vmRSS(t))
+		}
+		time.Sleep(100 * time.Microsecond) // slower than memcached sends
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grew := peak - before
+	t.Logf("RSS before %d KiB, peak while reading 400 MiB slowly %d KiB: grew %d KiB", before>>10, peak>>10, grew>>10)
+	if grew >= 16<<20 {
+		t.Errorf("RSS grew by %d KiB; want < 16 MiB", grew>>10)
+	}
+}
+
+// vmRSS returns this process's resident set size in bytes.
+func vmRSS(t testing.TB) int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skipf("no /proc/self/status: %v", err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "VmRSS:" {
+			kb, _ := strconv.Atoi(f[1])
+			return kb << 10
+		}
+	}
+	t.Skip("no VmRSS in /proc/self/status")
+	return 0
+}
+
+// BenchmarkLargeMultiGet: one get of 100 x 1 MiB, memcached direct and
+// through shepherd (the one-node path), in MB/s.
+//
+//	go test -run=NONE -bench=LargeMultiGet -benchtime=20x ./proxy/
+func BenchmarkLargeMultiGet(b *testing.B) {
+	n := bigNode(b)
+	f := bigShepherd(b, n, 2)
+	for name, addr := range map[string]string{"direct": n.Addr, "shepherd": f.addr} {
+		b.Run(name, func(b *testing.B) {
+			nc, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer nc.Close()
+			br := bufio.NewReaderSize(nc, 64<<10)
+			b.SetBytes(100 * bigSize)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				io.WriteString(nc, getBig(100))
+				if err := readBig(br, 100, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
