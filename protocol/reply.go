@@ -250,6 +250,15 @@ func readValues(br *bufio.Reader, rep *Reply, keys []byte, check bool, f Flusher
 	}
 }
 
+// ParseValueLine parses a VALUE line of a get reply, without its CRLF:
+// the key and the size of the data block that follows.
+func ParseValueLine(line []byte) (key []byte, size int, ok bool) {
+	if !bytes.HasPrefix(line, []byte("VALUE ")) {
+		return nil, 0, false
+	}
+	return parseValueLine(line)
+}
+
 // parseValueLine parses "VALUE <key> <flags> <bytes> [<cas>]".
 func parseValueLine(line []byte) (key []byte, size int, ok bool) {
 	rest := line[6:]

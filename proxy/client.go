@@ -5,7 +5,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -343,6 +342,7 @@ func (c *client) fanOut(cl *call, cmd protocol.Command, exptime []byte, keys [][
 	for g, n := range c.groups {
 		o := getOp(n, protocol.ReplyValues)
 		o.wire = appendGroup(o.wire, cmd, exptime, cl.keys, cl.keyOp, g)
+		o.stream = true
 		cl.ops = append(cl.ops, o)
 	}
 	for g, n := range c.groups {
@@ -507,38 +507,6 @@ func (c *client) abort() {
 		c.werr = ErrClientAborted
 	}
 	c.nc.Close()
-}
-
-// writeMerged relays a fanned-out get in the order its keys were asked; a
-// failed node's keys are misses.
-func (c *client) writeMerged(cl *call) {
-	var cursor [64]int
-	cur := cursor[:0]
-	for _, o := range cl.ops {
-		o.wait()
-		cur = append(cur, 0)
-	}
-	var hits uint64
-	for i, k := range cl.keys {
-		g := cl.keyOp[i]
-		if g < 0 {
-			c.s.m.failedKeys.Add(1)
-			continue
-		}
-		o := cl.ops[g]
-		if o.err != nil || o.reply.IsError() {
-			c.s.m.failedKeys.Add(1)
-			continue
-		}
-		if cur[g] < len(o.reply.Items) && bytes.Equal(o.reply.Key(cur[g]), k) {
-			c.write(o.reply.Value(cur[g]))
-			cur[g]++
-			hits++
-		}
-	}
-	c.s.m.hits.Add(hits)
-	c.s.m.misses.Add(uint64(len(cl.keys)) - hits)
-	c.write(replyEnd)
 }
 
 func (c *client) writeFlush(cl *call) {

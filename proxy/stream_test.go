@@ -145,41 +145,49 @@ func TestStreamDoesNotHoldOthers(t *testing.T) {
 // TestStreamCutClosesClient: a node that fails after part of a large
 // reply reached the client (it drops the connection, or stalls past the
 // timeout) gets the client connection closed: no END, no miss invented.
+// Alone, and as one of two nodes in a fanned-out get.
 func TestStreamCutClosesClient(t *testing.T) {
 	t.Parallel()
 	for name, after := range map[string]func(){
 		"drop":  func() {},
 		"stall": func() { time.Sleep(2 * time.Second) },
 	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			fake := startFake(t, func(w *bufio.Writer, line string) bool {
-				if strings.HasPrefix(line, "version") {
-					w.WriteString("VERSION fake\r\n")
-					return true
-				}
-				fmt.Fprintf(w, "VALUE k 0 %d\r\n", 4<<20)
-				w.Write(bytes.Repeat([]byte{'x'}, 1<<20)) // a quarter of it
-				w.Flush()
-				after()
-				return false
+		for _, real := range []int{0, 1} {
+			t.Run(fmt.Sprintf("%s/%d-real-nodes", name, real), func(t *testing.T) {
+				t.Parallel()
+				streamCut(t, after, real)
 			})
-			f := startShepherd(t, nil, func(cfg *proxy.Config) {
-				p := cfg.Pools["main"]
-				p.Servers = []ring.Node{{Addr: fake.Addr, Weight: 1}}
-				p.Timeout = 300 * time.Millisecond
-			})
-			c := dial(t, f.addr)
-			c.send("get k\r\n")
-			c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-			got, err := io.ReadAll(c.br)
-			if err != nil {
-				t.Fatalf("got %v after %d bytes; want the connection closed", err, len(got))
-			}
-			if bytes.HasSuffix(got, []byte("END\r\n")) || len(got) < 256<<10 {
-				t.Errorf("got %d bytes ending %q; want part of the value and no END", len(got), got[max(0, len(got)-8):])
-			}
-		})
+		}
+	}
+}
+
+func streamCut(t *testing.T, after func(), real int) {
+	fake := startFake(t, func(w *bufio.Writer, line string) bool {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "get" {
+			w.WriteString("VERSION fake\r\n")
+			return true
+		}
+		fmt.Fprintf(w, "VALUE %s 0 %d\r\n", f[1], 4<<20)
+		w.Write(bytes.Repeat([]byte{'x'}, 1<<20)) // a quarter of it
+		w.Flush()
+		after()
+		return false
+	})
+	f := startShepherd(t, mctest.StartN(t, real), func(cfg *proxy.Config) {
+		p := cfg.Pools["main"]
+		p.Servers = append([]ring.Node{{Addr: fake.Addr, Weight: 1, Name: "fake"}}, p.Servers...)
+		p.Timeout = 300 * time.Millisecond
+	})
+	c := dial(t, f.addr)
+	c.send("get k0 k1 k2 k3 k4 k5 k6 k7 k8 k9\r\n")
+	c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(c.br)
+	if err != nil {
+		t.Fatalf("got %v after %d bytes; want the connection closed", err, len(got))
+	}
+	if bytes.HasSuffix(got, []byte("END\r\n")) || len(got) < 256<<10 {
+		t.Errorf("got %d bytes ending %q; want part of the value and no END", len(got), got[max(0, len(got)-8):])
 	}
 }
 
@@ -260,5 +268,58 @@ func BenchmarkLargeMultiGet(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// readValues reads a get reply that must hold bigValue under each of keys,
+// in that order, and END.
+func readValues(br *bufio.Reader, keys []string) error {
+	buf := make([]byte, bigSize+2)
+	for i, k := range keys {
+		hdr := fmt.Sprintf("VALUE %s 0 %d\r\n", k, bigSize)
+		if l, err := br.ReadString('\n'); err != nil || l != hdr {
+			return fmt.Errorf("value %d: got %q, %v; want %q", i, l, err, hdr)
+		}
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return fmt.Errorf("value %d: %v", i, err)
+		}
+		if !bytes.Equal(buf[:bigSize], bigValue) || string(buf[bigSize:]) != "\r\n" {
+			return fmt.Errorf("value %d (%s): got different bytes; want the stored value", i, k)
+		}
+	}
+	if l, err := br.ReadString('\n'); l != "END\r\n" {
+		return fmt.Errorf("after %d values: got %q, %v; want END", len(keys), l, err)
+	}
+	return nil
+}
+
+// TestLargeFanOutWhole: a get of 1 MiB values spread over three nodes,
+// with repeats and misses, arrives whole and in request order.
+func TestLargeFanOutWhole(t *testing.T) {
+	t.Parallel()
+	f := startShepherd(t, mctest.StartN(t, 3, "-I", "2m"), func(cfg *proxy.Config) {
+		cfg.Pools["main"].Timeout = proxy.DefaultTimeout
+	})
+	c := dial(t, f.addr)
+	var keys, want []string
+	for i := 0; i < 12; i++ {
+		k := fmt.Sprintf("fan%d", i)
+		c.send(fmt.Sprintf("set %s 0 0 %d\r\n%s\r\n", k, bigSize, bigValue))
+		c.expect("STORED")
+		keys = append(keys, k, "nothere")
+		want = append(want, k)
+	}
+	keys, want = append(keys, keys...), append(want, want...)
+	keys, want = append(keys, keys...), append(want, want...) // 48 MiB
+	for round := 0; round < 2; round++ {
+		c.send("get " + strings.Join(keys, " ") + "\r\n")
+		c.nc.SetReadDeadline(time.Now().Add(2 * time.Minute))
+		if err := readValues(c.br, want); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+	c.send("get fan1 fan2\r\n") // small again: the fast path
+	if err := readValues(c.br, []string{"fan1", "fan2"}); err != nil {
+		t.Fatal(err)
 	}
 }
