@@ -499,6 +499,9 @@ func (c *client) relayParts(o *op, part []byte) {
 		c.write(part)
 		o.release()
 	}
+	if c.werr != nil {
+		c.abort() // the client has part of a reply it will never complete
+	}
 }
 
 // abort ends a client connection whose reply cannot be completed.

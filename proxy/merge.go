@@ -89,6 +89,9 @@ func (c *client) mergeStreams(cl *call) {
 	c.s.m.hits.Add(hits)
 	c.s.m.misses.Add(uint64(len(cl.keys)) - hits)
 	c.write(replyEnd)
+	if c.werr != nil {
+		c.abort() // the client has part of a reply it will never complete
+	}
 }
 
 // relayResult is what relaying one key from one node's reply came to.

@@ -323,3 +323,50 @@ func TestLargeFanOutWhole(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStalledClientClosed: a client that stops reading a large reply has
+// its connection closed after the client write bound (10 s without
+// progress), the rest of the reply is drained from the backend, and the
+// node stays in and serves on.
+func TestStalledClientClosed(t *testing.T) {
+	t.Parallel()
+	n := bigNode(t)
+	f := bigShepherd(t, n, 1)
+	stalled := dial(t, f.addr)
+	stalled.send(getBig(100))
+	watch := dial(t, f.addr)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		if connections(watch) == "1" { // only the watcher's own
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stalled client's connection is still open after a minute; want it closed after 10 s")
+		}
+	}
+	stalled.nc.SetReadDeadline(time.Now().Add(time.Minute))
+	got, err := io.ReadAll(stalled.br)
+	if err != nil || bytes.HasSuffix(got, []byte("END\r\n")) || len(got) >= 100*bigSize {
+		t.Errorf("stalled client: got %d bytes, %v; want a part of the reply, no END, then EOF", len(got), err)
+	}
+	watch.send(getBig(2))
+	if err := readBig(watch.br, 2, nil); err != nil {
+		t.Fatalf("after the stall: %v", err)
+	}
+	for _, st := range f.srv.Backends() {
+		if st.State != "healthy" {
+			t.Errorf("node %s: got %s; want healthy", st.Addr, st.State)
+		}
+	}
+}
+
+// connections returns shepherd's curr_connections.
+func connections(c *conn) string {
+	c.send("stats\r\n")
+	v := ""
+	for l := c.line(); l != "END"; l = c.line() {
+		if f := strings.Fields(l); len(f) == 3 && f[1] == "curr_connections" {
+			v = f[2]
+		}
+	}
+	return v
+}
