@@ -146,11 +146,15 @@ func appendData(br *bufio.Reader, rep *Reply, n int, f Flusher) error {
 		if err := maybeFlush(rep, f); err != nil {
 			return err
 		}
-		chunk := min(left, 64<<10)
+		chunk := dataChunk(rep, left, f)
 		if r := left - chunk; r == 1 {
 			chunk-- // leave the whole CRLF for the last chunk
 		}
-		rep.Raw = append(rep.Raw, make([]byte, chunk)...)
+		if cap(rep.Raw)-len(rep.Raw) >= chunk {
+			rep.Raw = rep.Raw[:len(rep.Raw)+chunk] // read over, no need to clear
+		} else {
+			rep.Raw = append(rep.Raw, make([]byte, chunk)...)
+		}
 		if _, err := io.ReadFull(br, rep.Raw[len(rep.Raw)-chunk:]); err != nil {
 			return unexpectedEOF(err)
 		}
@@ -160,6 +164,17 @@ func appendData(br *bufio.Reader, rep *Reply, n int, f Flusher) error {
 		return fmt.Errorf("%w: data block without CRLF", ErrMalformed)
 	}
 	return nil
+}
+
+// dataChunk is how much of a data block's left bytes to read at once:
+// 64 KiB, or more when rep.Raw already has room for it (a reused buffer),
+// but with a Flusher never far past FlushSize.
+func dataChunk(rep *Reply, left int, f Flusher) int {
+	chunk := max(64<<10, cap(rep.Raw)-len(rep.Raw))
+	if f != nil {
+		chunk = min(chunk, max(64<<10, FlushSize-len(rep.Raw)))
+	}
+	return min(left, chunk)
 }
 
 // maybeFlush hands rep to f once it has grown to FlushSize.
