@@ -2,6 +2,16 @@
 // each with one writer goroutine (batching many clients' requests into one
 // write) and one reader goroutine matching replies to a FIFO of pending
 // requests.
+//
+// The reader is the only one to touch a reply while it is read, and it
+// trusts nothing: a get reply must name the requested keys in request
+// order (protocol.ReadValues), or the connection is in doubt and closed
+// with everything pending on it. A large get reply is not held whole: past
+// protocol.FlushSize it is handed to the waiting client in parts, two
+// buffers at most, and the read waits for the client to take each (see op
+// and partFlusher). While it streams, the connection takes no new requests
+// if it can shed them safely (wireConn.detach). The pool's timeout bounds
+// each wait for the backend's progress, not a whole transfer.
 package proxy
 
 import (

@@ -1,6 +1,9 @@
 // Client connections: one goroutine reads and dispatches a client's
 // commands, a second writes the replies back in the order the commands
-// arrived, waiting on each in turn; pipelined commands overlap.
+// arrived, waiting on each in turn; pipelined commands overlap. A large get
+// reply is written as it arrives, each part within clientStall; a reply
+// cut short by a backend (or by the client's own stall) closes the
+// connection, since shepherd never invents an END.
 package proxy
 
 import (
