@@ -23,10 +23,11 @@ vet:
 race:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
-## scenarios: timing scenarios (failover against a 100ms timeout) without the
-## race detector, which would slow them past what they measure
+## scenarios: timing scenarios (failover against a 100ms timeout) and the
+## streaming memory bound without the race detector, which would slow them
+## past what they measure (and add its shadow memory to the RSS measured)
 scenarios:
-	$(GO) test -count=1 -timeout 10m -run 'Failover' -v ./proxy/
+	$(GO) test -count=1 -timeout 10m -run 'Failover|TestStreamMemoryBounded' -v ./proxy/
 
 
 ## bench: herdbench's standard set on loopback (~2-3 min): out/report.html, out/results.json
