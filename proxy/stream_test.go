@@ -81,12 +81,15 @@ func readBig(br *bufio.Reader, n int, pace func()) error {
 	return nil
 }
 
-// bigShepherd runs shepherd over one big node with the default 250ms
-// timeout: far less than a large reply takes on a loaded machine.
+// bigTimeout is the pool timeout of the streaming tests: far less than a
+// 100 MiB reply takes here, twice the default for a loaded CI machine.
+const bigTimeout = 2 * proxy.DefaultTimeout
+
+// bigShepherd runs shepherd over one big node with bigTimeout.
 func bigShepherd(t testing.TB, n *mctest.Server, conns int) *fixture {
 	return startShepherd(t, []*mctest.Server{n}, func(cfg *proxy.Config) {
 		p := cfg.Pools["main"]
-		p.Timeout, p.Connections = proxy.DefaultTimeout, conns
+		p.Timeout, p.Connections = bigTimeout, conns
 	})
 }
 
@@ -98,11 +101,13 @@ func TestLargeMultiGetWhole(t *testing.T) {
 	f := bigShepherd(t, n, 2)
 	c := dial(t, f.addr)
 	for round := 0; round < 2; round++ {
+		start := time.Now()
 		c.send(getBig(100))
 		c.nc.SetReadDeadline(time.Now().Add(2 * time.Minute)) // catches a hang only
 		if err := readBig(c.br, 100, nil); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
+		t.Logf("round %d: 100 MiB in %v with a %v timeout", round, time.Since(start), bigTimeout)
 	}
 	c.send("get big nothere big\r\n")
 	if err := readBig(c.br, 2, nil); err != nil {
@@ -298,7 +303,7 @@ func readValues(br *bufio.Reader, keys []string) error {
 func TestLargeFanOutWhole(t *testing.T) {
 	t.Parallel()
 	f := startShepherd(t, mctest.StartN(t, 3, "-I", "2m"), func(cfg *proxy.Config) {
-		cfg.Pools["main"].Timeout = proxy.DefaultTimeout
+		cfg.Pools["main"].Timeout = bigTimeout
 	})
 	c := dial(t, f.addr)
 	var keys, want []string
