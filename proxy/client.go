@@ -22,9 +22,9 @@ import (
 	"github.com/shepherd-proxy/shepherd/protocol"
 )
 
-// ErrClientAborted ends a client connection that got part of a reply the
-// backend could not complete.
-var ErrClientAborted = errors.New("proxy: reply cut short by a backend failure")
+// ErrClientAborted ends a client connection that got part of a reply that
+// cannot be completed: the backend failed mid-reply, or the client stalled.
+var ErrClientAborted = errors.New("proxy: client connection closed mid-reply")
 
 // pipelineDepth bounds how many of one client's commands may be in flight.
 const pipelineDepth = 128

@@ -138,7 +138,7 @@ func (n *node) send(o *op, lane uint32) {
 // not have happened, so the key is deleted before the node is trusted again.
 func (n *node) finished(o *op) {
 	n.inflight.Add(-1)
-	if o.err == nil {
+	if o.err == nil || errors.Is(o.err, ErrClientStalled) { // the node answered in full
 		n.h.Success()
 		n.latency.Observe(time.Since(o.start).Seconds())
 		return
@@ -150,8 +150,7 @@ func (n *node) finished(o *op) {
 	if len(o.writeKey) > 0 && !errors.Is(o.err, ErrBackendBusy) {
 		n.sp.record(o.writeKey)
 	}
-	if errors.Is(o.err, ErrBackendBusy) || errors.Is(o.err, ErrBackendClosed) || errors.Is(o.err, ErrNodeEjected) ||
-		errors.Is(o.err, ErrClientStalled) {
+	if errors.Is(o.err, ErrBackendBusy) || errors.Is(o.err, ErrBackendClosed) || errors.Is(o.err, ErrNodeEjected) {
 		return
 	}
 	n.h.Failure()

@@ -375,3 +375,44 @@ func connections(c *conn) string {
 	}
 	return v
 }
+
+// TestStreamPipelinedBehind: requests pipelined behind a large reply on
+// the same backend connection (one client's, and another client's) each
+// get their own reply, in order.
+func TestStreamPipelinedBehind(t *testing.T) {
+	t.Parallel()
+	n := bigNode(t)
+	f := bigShepherd(t, n, 1)
+	setup := dial(t, f.addr)
+	setup.send("set small 0 0 2\r\nok\r\n")
+	setup.expect("STORED")
+	done := make(chan error, 1)
+	go func() {
+		c := dial(t, f.addr)
+		for i := 0; i < 20; i++ {
+			io.WriteString(c.nc, "get small nothere small\r\n")
+			c.nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+			want := "VALUE small 0 2\r\nok\r\nVALUE small 0 2\r\nok\r\nEND\r\n"
+			got := make([]byte, len(want))
+			if _, err := io.ReadFull(c.br, got); err != nil || string(got) != want {
+				done <- fmt.Errorf("other client, get %d: got %q, %v; want %q", i, got, err, want)
+				return
+			}
+		}
+		done <- nil
+	}()
+	c := dial(t, f.addr)
+	c.send(getBig(20) + "get small\r\n" + getBig(3) + "get small\r\n")
+	c.nc.SetReadDeadline(time.Now().Add(2 * time.Minute))
+	if err := readBig(c.br, 20, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.expect("VALUE small 0 2", "ok", "END")
+	if err := readBig(c.br, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.expect("VALUE small 0 2", "ok", "END")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
