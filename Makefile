@@ -5,7 +5,7 @@ BIN     ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test vet race scenarios bench demo clean
+.PHONY: all build test vet race scenarios bench demo mutate clean
 
 all: build
 
@@ -37,6 +37,11 @@ bench:
 	$(BIN)/herdbench run bench/scenarios/throughput.yaml bench/scenarios/herd.yaml \
 		bench/scenarios/failover.yaml bench/scenarios/rebalance.yaml bench/scenarios/comments.yaml \
 		--shepherd $(BIN)/shepherd --comments $(BIN)/comments --json out/results.json --report out/report.html
+
+## mutate: mutation testing (gremlins) of health and ring, a table of the
+## results, every survivor checked against scripts/mutants/equivalent.txt
+mutate:
+	bash scripts/mutate.sh $(PKGS)
 
 ## demo: 3 memcached nodes + shepherd on 127.0.0.1:11211, a set/get/multi-get, metrics
 demo:
