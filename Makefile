@@ -23,9 +23,11 @@ vet:
 race:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
-## scenarios: timing scenarios (failover against a 100ms timeout) without the
-## race detector, which would slow them past what they measure
+## scenarios: what the race detector would distort, run without it: the
+## timing scenarios (failover against a 100ms timeout) and the allocation
+## tests (they skip under -race, which allocates)
 scenarios:
+	$(GO) test -count=1 -timeout 10m -run 'Allocs' -v ./protocol/ ./ring/
 	$(GO) test -count=1 -timeout 10m -run 'Failover' -v ./proxy/
 
 
