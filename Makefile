@@ -5,7 +5,7 @@ BIN     ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test vet race scenarios bench demo clean
+.PHONY: all build test vet race scenarios bench demo mutate clean
 
 all: build
 
@@ -23,10 +23,12 @@ vet:
 race:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
-## scenarios: timing scenarios (failover against a 100ms timeout) and the
-## streaming memory bound without the race detector, which would slow them
-## past what they measure (and add its shadow memory to the RSS measured)
+## scenarios: what the race detector would distort, run without it: the
+## timing scenarios (failover against a 100ms timeout), the allocation
+## tests (they skip under -race, which allocates) and the streaming memory
+## bound (the detector's shadow memory would be measured too)
 scenarios:
+	$(GO) test -count=1 -timeout 10m -run 'Allocs' -v ./protocol/ ./ring/
 	$(GO) test -count=1 -timeout 10m -run 'Failover|TestStreamMemoryBounded' -v ./proxy/
 
 
@@ -38,6 +40,11 @@ bench:
 	$(BIN)/herdbench run bench/scenarios/throughput.yaml bench/scenarios/herd.yaml \
 		bench/scenarios/failover.yaml bench/scenarios/rebalance.yaml bench/scenarios/comments.yaml \
 		--shepherd $(BIN)/shepherd --comments $(BIN)/comments --json out/results.json --report out/report.html
+
+## mutate: mutation testing (gremlins) of health and ring, a table of the
+## results, every survivor checked against scripts/mutants/equivalent.txt
+mutate:
+	bash scripts/mutate.sh $(PKGS)
 
 ## demo: 3 memcached nodes + shepherd on 127.0.0.1:11211, a set/get/multi-get, metrics
 demo:

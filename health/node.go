@@ -85,23 +85,31 @@ type Node struct {
 
 // NewNode returns a healthy node.
 func NewNode(cfg Config) *Node {
-	if cfg.FailureLimit <= 0 {
-		cfg.FailureLimit = DefaultFailureLimit
-	}
-	if cfg.RetryTimeout <= 0 {
-		cfg.RetryTimeout = DefaultRetryTimeout
-	}
-	if cfg.RetryMax <= 0 {
-		cfg.RetryMax = DefaultRetryMax
-	}
-	if cfg.RetryMax < cfg.RetryTimeout {
-		cfg.RetryMax = cfg.RetryTimeout
-	}
-	if cfg.ProbeTimeout <= 0 {
-		cfg.ProbeTimeout = DefaultProbeTimeout
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Node{cfg: cfg, quit: make(chan struct{}), ctx: ctx, cancel: cancel}
+	return &Node{cfg: cfg.withDefaults(), quit: make(chan struct{}), ctx: ctx, cancel: cancel}
+}
+
+// withDefaults fills zero (or negative) fields with the defaults; a
+// RetryMax below RetryTimeout is raised to it.
+func (c Config) withDefaults() Config {
+	if c.FailureLimit <= 0 {
+		c.FailureLimit = DefaultFailureLimit
+	}
+	if c.RetryTimeout <= 0 {
+		c.RetryTimeout = DefaultRetryTimeout
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = DefaultRetryMax
+	}
+	// Equal values need no change, so "<" and "<=" are the same here (a
+	// mutant gremlins cannot tell apart; see health/equivalent.txt).
+	if c.RetryMax < c.RetryTimeout {
+		c.RetryMax = c.RetryTimeout
+	}
+	if c.ProbeTimeout <= 0 {
+		c.ProbeTimeout = DefaultProbeTimeout
+	}
+	return c
 }
 
 // State returns the node's current state.

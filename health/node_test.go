@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,17 @@ import (
 const long = time.Hour
 
 // waitLimit bounds every wait for something that should happen soon.
-const waitLimit = 10 * time.Second
+// Mutation runs (make mutate) shorten it with SHEPHERD_TEST_WAIT so that a
+// mutant that stops something from happening fails in seconds rather than
+// timing out.
+var waitLimit = testWait(10 * time.Second)
+
+func testWait(def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("SHEPHERD_TEST_WAIT")); err == nil && d > 0 {
+		return d
+	}
+	return def
+}
 
 var errDown = errors.New("down")
 
@@ -52,7 +63,7 @@ func (p *probes) probe(ctx context.Context) error {
 		err, p.results = p.results[0], p.results[1:]
 	}
 	p.mu.Unlock()
-	p.ran <- struct{}{}
+	notify(p.ran)
 	return err
 }
 
@@ -94,7 +105,16 @@ func (c *changes) onChange(from, to health.State) {
 	c.mu.Lock()
 	c.seen = append(c.seen, from.String()+"→"+to.String())
 	c.mu.Unlock()
-	c.tick <- struct{}{}
+	notify(c.tick)
+}
+
+// notify ticks ch without ever blocking the hook that calls it: a hook
+// that blocked would hang the node (and the test) instead of failing it.
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 func (c *changes) list() []string {
@@ -134,8 +154,32 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func newNode(t *testing.T, cfg health.Config) *health.Node {
 	t.Helper()
 	n := health.NewNode(cfg)
-	t.Cleanup(n.Close)
+	t.Cleanup(func() { closeWithin(t, n) })
 	return n
+}
+
+// closeWithin closes n and fails the test if Close does not return
+// within waitLimit (a hung prober), rather than hanging until go test's
+// global timeout.
+func closeWithin(t *testing.T, n *health.Node) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { n.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(waitLimit):
+		t.Errorf("Close did not return within %v", waitLimit)
+	}
+}
+
+// recv waits for ch, failing the test after waitLimit.
+func recv(t *testing.T, what string, ch <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(waitLimit):
+		t.Fatalf("no %s within %v", what, waitLimit)
+	}
 }
 
 func TestStateString(t *testing.T) {
@@ -264,7 +308,7 @@ func TestBackoff(t *testing.T) {
 		want = append(want, limit)
 	}
 	p.wait(t, len(want))
-	n.Close()
+	closeWithin(t, n)
 
 	at := append([]time.Time{ejected}, p.at()...)
 	var gaps []time.Duration
@@ -390,7 +434,7 @@ func TestReadmitAlwaysFails(t *testing.T) {
 	})
 	n.Failure()
 	waitUntil(t, "6 probe failures", func() bool { return n.ProbeFailures() >= 6 })
-	n.Close()
+	closeWithin(t, n)
 	if n.Healthy() {
 		t.Errorf("node healthy after only failing readmits")
 	}
@@ -439,8 +483,8 @@ func TestCloseStopsProber(t *testing.T) {
 	n := newNode(t, health.Config{FailureLimit: 1, RetryTimeout: interval, RetryMax: interval, Probe: p.probe})
 	n.Failure()
 	p.wait(t, 2)
-	n.Close()
-	n.Close() // twice is fine
+	closeWithin(t, n)
+	closeWithin(t, n) // twice is fine
 	// A probe in flight when Close ran may still finish; none may start
 	// after that.
 	time.Sleep(2 * interval)
@@ -460,7 +504,7 @@ func TestCloseBeforeFirstProbe(t *testing.T) {
 	p := newProbes()
 	n := newNode(t, health.Config{FailureLimit: 1, RetryTimeout: interval, Probe: p.probe})
 	n.Failure()
-	n.Close()
+	closeWithin(t, n)
 	time.Sleep(10 * interval)
 	if got := p.count(); got != 0 {
 		t.Errorf("probes after Close: got %d; want 0", got)
@@ -474,7 +518,7 @@ func TestEjectAfterClose(t *testing.T) {
 	t.Parallel()
 	p := newProbes()
 	n := newNode(t, health.Config{FailureLimit: 1, RetryTimeout: time.Millisecond, Probe: p.probe})
-	n.Close()
+	closeWithin(t, n)
 	n.Eject(0)
 	time.Sleep(50 * time.Millisecond)
 	if got := p.count(); got != 0 {
@@ -506,36 +550,54 @@ func TestEjectWhileReadmitting(t *testing.T) {
 	waitUntil(t, "readmission after the second ejection", n.Healthy)
 }
 
-// TestCloseDuringProbe closes the node while a probe is in flight.
+// TestCloseDuringProbe closes the node while a probe is in flight: Close
+// cancels the probe's context and waits for it, and a probe that succeeds
+// anyway (it ignored its context) does not readmit a closed node.
 func TestCloseDuringProbe(t *testing.T) {
 	t.Parallel()
-	c := newChanges()
-	entered, release := make(chan struct{}), make(chan struct{})
-	n := newNode(t, health.Config{
-		FailureLimit: 1, RetryTimeout: time.Millisecond, OnChange: c.onChange,
-		Probe: func(ctx context.Context) error {
-			close(entered)
+	for _, honours := range []bool{true, false} {
+		t.Run(fmt.Sprintf("probe honours its context %v", honours), func(t *testing.T) {
+			t.Parallel()
+			c := newChanges()
+			entered, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			n := newNode(t, health.Config{
+				FailureLimit: 1, RetryTimeout: time.Millisecond, OnChange: c.onChange,
+				Probe: func(ctx context.Context) error {
+					once.Do(func() { close(entered) })
+					if !honours {
+						<-release
+						return nil
+					}
+					select {
+					case <-release:
+						return nil
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				},
+			})
+			n.Failure()
+			recv(t, "probe", entered)
+			closed := make(chan struct{})
+			go func() { n.Close(); close(closed) }()
 			select {
-			case <-release:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
+			case <-closed:
+				if !honours {
+					t.Fatalf("Close returned while a probe was still running; want it to wait")
+				}
+			case <-time.After(50 * time.Millisecond):
 			}
-		},
-	})
-	n.Failure()
-	<-entered
-	closed := make(chan struct{})
-	go func() { n.Close(); close(closed) }()
-	select {
-	case <-closed:
-	case <-time.After(50 * time.Millisecond):
-	}
-	close(release)
-	<-closed
-	before := len(c.list())
-	time.Sleep(20 * time.Millisecond)
-	if got := c.list(); len(got) != before {
-		t.Errorf("transitions after Close returned: %v; want none", got[before:])
+			close(release)
+			recv(t, "return from Close", closed)
+			if got := n.State(); got != health.Ejected {
+				t.Errorf("state after Close during a probe: %v; want ejected", got)
+			}
+			before := len(c.list())
+			time.Sleep(20 * time.Millisecond)
+			if got := c.list(); len(got) != before {
+				t.Errorf("transitions after Close returned: %v; want none", got[before:])
+			}
+		})
 	}
 }

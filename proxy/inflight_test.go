@@ -13,7 +13,9 @@ import (
 )
 
 // TestMaxInflight: past max_inflight requests to a node, more are refused
-// at once with SERVER_ERROR (never queued without bound), and counted.
+// at once with SERVER_ERROR (never queued without bound), and counted. A
+// refusal says the node is busy, not that it failed: with failure_limit 1
+// the refusals must not eject it.
 func TestMaxInflight(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
@@ -25,7 +27,7 @@ func TestMaxInflight(t *testing.T) {
 	f := startShepherd(t, nil, func(cfg *proxy.Config) {
 		p := cfg.Pools["main"]
 		p.Servers = []ring.Node{{Addr: fake.Addr, Weight: 1}}
-		p.MaxInflight, p.Connections = 2, 1
+		p.MaxInflight, p.Connections, p.FailureLimit = 2, 1, 1
 	})
 	var wg sync.WaitGroup
 	replies := make(chan string, 4)
@@ -60,7 +62,11 @@ func TestMaxInflight(t *testing.T) {
 			t.Errorf("admitted request: got %q; want STORED", r)
 		}
 	}
-	if got := f.srv.Backends()[0].Rejected; got != 2 {
-		t.Errorf("rejected counter: got %d; want 2", got)
+	st := f.srv.Backends()[0]
+	if st.Rejected != 2 {
+		t.Errorf("rejected counter: got %d; want 2", st.Rejected)
+	}
+	if st.Ejections != 0 || st.State != "healthy" {
+		t.Errorf("after 2 refusals with failure_limit 1: %d ejections, state %s; want 0, healthy (refusals are not failures)", st.Ejections, st.State)
 	}
 }

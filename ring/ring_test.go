@@ -63,6 +63,28 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
+// TestNewLimits: the largest legal values are accepted (the limits are
+// inclusive).
+func TestNewLimits(t *testing.T) {
+	cases := []struct {
+		name  string
+		nodes []Node
+		opts  Options
+	}{
+		{"total weight at the limit", []Node{{"h:1", maxTotalWeight - 1, ""}, {"h:2", 1, ""}}, Options{}},
+		{"port 65535, libmemcached", []Node{{"h:65535", 1, ""}, {"h:1", 1, ""}}, Options{Compat: "libmemcached"}},
+		{"port 1, libmemcached", []Node{{"h:1", 1, ""}}, Options{Compat: "libmemcached"}},
+	}
+	for _, c := range cases {
+		if _, err := New(c.nodes, c.opts); err != nil {
+			t.Errorf("%s: New(%v, %+v) = %v; want no error", c.name, c.nodes, c.opts, err)
+		}
+	}
+	if _, err := New([]Node{{"h:65536", 1, ""}}, Options{Compat: "libmemcached"}); !errors.Is(err, ErrAddr) {
+		t.Errorf("port 65536, libmemcached: got %v; want %v", err, ErrAddr)
+	}
+}
+
 func TestNewAccepts(t *testing.T) {
 	for _, opts := range []Options{
 		{}, {Distribution: "ketama", Hash: "fnv1a_64", Compat: "twemproxy"},
