@@ -96,7 +96,8 @@ func bigShepherd(t testing.TB, n *mctest.Server, conns int) *fixture {
 // TestLargeMultiGetWhole: 100 x 1 MiB in one get arrives whole, twice
 // over one connection, and the node stays in.
 func TestLargeMultiGetWhole(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it moves 100 MiB, and run alone it cannot push the
+	// parallel tests' requests past their timeouts on a small machine.
 	n := bigNode(t)
 	f := bigShepherd(t, n, 2)
 	c := dial(t, f.addr)
@@ -125,7 +126,8 @@ func TestLargeMultiGetWhole(t *testing.T) {
 // backend connection) are answered: the streaming wire connection was
 // detached and new requests took a fresh one.
 func TestStreamDoesNotHoldOthers(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it moves 100 MiB, and run alone it cannot push the
+	// parallel tests' requests past their timeouts on a small machine.
 	n := bigNode(t)
 	f := bigShepherd(t, n, 1)
 	slow := dial(t, f.addr)
@@ -301,7 +303,8 @@ func readValues(br *bufio.Reader, keys []string) error {
 // TestLargeFanOutWhole: a get of 1 MiB values spread over three nodes,
 // with repeats and misses, arrives whole and in request order.
 func TestLargeFanOutWhole(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it moves 100 MiB, and run alone it cannot push the
+	// parallel tests' requests past their timeouts on a small machine.
 	f := startShepherd(t, mctest.StartN(t, 3, "-I", "2m"), func(cfg *proxy.Config) {
 		cfg.Pools["main"].Timeout = bigTimeout
 	})
@@ -338,7 +341,7 @@ func TestStalledClientClosed(t *testing.T) {
 	n := bigNode(t)
 	f := bigShepherd(t, n, 1)
 	stalled := dial(t, f.addr)
-	stalled.send(getBig(100))
+	stalled.send(getBig(40)) // far more than socket buffers hold
 	watch := dial(t, f.addr)
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		if connections(watch) == "1" { // only the watcher's own
@@ -350,7 +353,7 @@ func TestStalledClientClosed(t *testing.T) {
 	}
 	stalled.nc.SetReadDeadline(time.Now().Add(time.Minute))
 	got, err := io.ReadAll(stalled.br)
-	if err != nil || bytes.HasSuffix(got, []byte("END\r\n")) || len(got) >= 100*bigSize {
+	if err != nil || bytes.HasSuffix(got, []byte("END\r\n")) || len(got) >= 40*bigSize {
 		t.Errorf("stalled client: got %d bytes, %v; want a part of the reply, no END, then EOF", len(got), err)
 	}
 	watch.send(getBig(2))
