@@ -251,14 +251,15 @@ func vmRSS(t testing.TB) int {
 	return 0
 }
 
-// BenchmarkLargeMultiGet: one get of 100 x 1 MiB, memcached direct and
-// through shepherd (the one-node path), in MB/s.
+// BenchmarkLargeMultiGet: one get of 100 x 1 MiB, memcached direct,
+// through shepherd (the one-node path) and through nutcracker, in MB/s.
 //
 //	go test -run=NONE -bench=LargeMultiGet -benchtime=20x ./proxy/
 func BenchmarkLargeMultiGet(b *testing.B) {
 	n := bigNode(b)
 	f := bigShepherd(b, n, 2)
-	for name, addr := range map[string]string{"direct": n.Addr, "shepherd": f.addr} {
+	nut := mctest.Nutcracker(b, mctest.NutcrackerPool([]*mctest.Server{n}, "ketama", "md5"))
+	for name, addr := range map[string]string{"direct": n.Addr, "shepherd": f.addr, "nutcracker": nut} {
 		b.Run(name, func(b *testing.B) {
 			nc, err := net.Dial("tcp", addr)
 			if err != nil {
@@ -417,5 +418,44 @@ func TestStreamPipelinedBehind(t *testing.T) {
 	c.expect("VALUE small 0 2", "ok", "END")
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkLargeMultiGetRatio alternates one get of 100 x 1 MiB from
+// memcached direct and one through shepherd, so that both see the same
+// load on a shared machine, and reports shepherd's speed as a fraction of
+// direct's (direct time / shepherd time, summed over the run).
+//
+//	go test -run=NONE -bench=LargeMultiGetRatio -benchtime=40x -count=3 ./proxy/
+func BenchmarkLargeMultiGetRatio(b *testing.B) {
+	n := bigNode(b)
+	f := bigShepherd(b, n, 2)
+	direct, shep := benchBigConn(b, n.Addr), benchBigConn(b, f.addr)
+	var td, ts time.Duration
+	b.SetBytes(2 * 100 * bigSize)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		td += direct(b)
+		ts += shep(b)
+	}
+	b.ReportMetric(td.Seconds()/ts.Seconds(), "shepherd/direct")
+}
+
+// benchBigConn returns a function that times one get of 100 x "big" on
+// its own connection to addr.
+func benchBigConn(b *testing.B, addr string) func(*testing.B) time.Duration {
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { nc.Close() })
+	br := bufio.NewReaderSize(nc, 64<<10)
+	return func(b *testing.B) time.Duration {
+		start := time.Now()
+		io.WriteString(nc, getBig(100))
+		if err := readBig(br, 100, nil); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
 	}
 }
