@@ -62,6 +62,7 @@ func (c *client) mergeStreams(cl *call) {
 	for g, o := range cl.ops {
 		cs[g].start(o)
 	}
+	c.nc.SetWriteDeadline(time.Now().Add(clientStall)) // moved on by each part
 	defer func() {
 		for g := range cs {
 			cs[g].drain()
