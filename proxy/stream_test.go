@@ -368,6 +368,44 @@ func TestStalledClientClosed(t *testing.T) {
 	}
 }
 
+// TestStalledClientClosedFanOut: the same over three nodes, where the
+// merge holds the later nodes' replies while it waits on the client.
+func TestStalledClientClosedFanOut(t *testing.T) {
+	t.Parallel()
+	f := startShepherd(t, mctest.StartN(t, 3, "-I", "2m"), func(cfg *proxy.Config) {
+		cfg.Pools["main"].Timeout = bigTimeout
+	})
+	watch := dial(t, f.addr)
+	var keys []string
+	for i := 0; i < 8; i++ {
+		k := fmt.Sprintf("fan%d", i)
+		watch.send(fmt.Sprintf("set %s 0 0 %d\r\n%s\r\n", k, bigSize, bigValue))
+		watch.expect("STORED")
+		keys = append(keys, k)
+	}
+	stalled := dial(t, f.addr)
+	stalled.send("get " + strings.Repeat(strings.Join(keys, " ")+" ", 5) + "\r\n") // 40 MiB
+	for deadline := time.Now().Add(time.Minute); connections(watch) != "1"; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stalled client's connection is still open after a minute; want it closed after 10 s")
+		}
+	}
+	stalled.nc.SetReadDeadline(time.Now().Add(time.Minute))
+	got, err := io.ReadAll(stalled.br)
+	if err != nil || bytes.HasSuffix(got, []byte("END\r\n")) || len(got) >= 40*bigSize {
+		t.Errorf("stalled client: got %d bytes, %v; want a part of the reply, no END, then EOF", len(got), err)
+	}
+	watch.send("get fan1 fan2 fan3\r\n")
+	if err := readValues(watch.br, []string{"fan1", "fan2", "fan3"}); err != nil {
+		t.Fatalf("after the stall: %v", err)
+	}
+	for _, st := range f.srv.Backends() {
+		if st.State != "healthy" {
+			t.Errorf("node %s: got %s; want healthy", st.Addr, st.State)
+		}
+	}
+}
+
 // connections returns shepherd's curr_connections.
 func connections(c *conn) string {
 	c.send("stats\r\n")
