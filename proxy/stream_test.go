@@ -497,3 +497,50 @@ func benchBigConn(b *testing.B, addr string) func(*testing.B) time.Duration {
 		return time.Since(start)
 	}
 }
+
+// TestTimeoutBoundsProgress: a node that sends a 3.75 MiB reply in
+// 128 KiB steps every 100 ms takes 3 s, three times the pool's 1 s
+// timeout, and the reply arrives whole: the timeout bounds each wait for
+// progress, not the transfer.
+func TestTimeoutBoundsProgress(t *testing.T) {
+	t.Parallel()
+	const step, steps = 128 << 10, 30
+	fake := startFake(t, func(w *bufio.Writer, line string) bool {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "get" {
+			w.WriteString("VERSION fake\r\n")
+			return true
+		}
+		fmt.Fprintf(w, "VALUE %s 0 %d\r\n", f[1], step*steps)
+		for i := 0; i < steps; i++ {
+			w.Write(bytes.Repeat([]byte{'a' + byte(i%26)}, step))
+			w.Flush()
+			time.Sleep(100 * time.Millisecond)
+		}
+		w.WriteString("\r\nEND\r\n")
+		return true
+	})
+	f := startShepherd(t, nil, func(cfg *proxy.Config) {
+		p := cfg.Pools["main"]
+		p.Servers = []ring.Node{{Addr: fake.Addr, Weight: 1}}
+		p.Timeout = time.Second
+	})
+	c := dial(t, f.addr)
+	start := time.Now()
+	c.send("get slow\r\n")
+	c.nc.SetReadDeadline(time.Now().Add(time.Minute))
+	if l, err := c.br.ReadString('\n'); l != fmt.Sprintf("VALUE slow 0 %d\r\n", step*steps) {
+		t.Fatalf("got %q, %v; want the VALUE line", l, err)
+	}
+	data := make([]byte, step*steps+2)
+	if _, err := io.ReadFull(c.br, data); err != nil {
+		t.Fatalf("got %v; want the whole value", err)
+	}
+	for i := 0; i < steps; i++ {
+		if want := bytes.Repeat([]byte{'a' + byte(i%26)}, step); !bytes.Equal(data[i*step:(i+1)*step], want) {
+			t.Fatalf("step %d: got different bytes; want %q...", i, want[:4])
+		}
+	}
+	c.expect("END")
+	t.Logf("%d KiB in %v with a 1s timeout", step*steps>>10, time.Since(start))
+}
