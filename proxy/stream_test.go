@@ -498,13 +498,22 @@ func benchBigConn(b *testing.B, addr string) func(*testing.B) time.Duration {
 	}
 }
 
-// TestTimeoutBoundsProgress: a node that sends a 3.75 MiB reply in
-// 128 KiB steps every 100 ms takes 3 s, three times the pool's 1 s
-// timeout, and the reply arrives whole: the timeout bounds each wait for
-// progress, not the transfer.
+// TestTimeoutBoundsProgress: a node that sends a reply in steps every
+// 100 ms, for 1.5 to 3 s in all, more than the pool's 1 s timeout, gets
+// it to the client whole: the timeout bounds each wait for progress, not
+// the transfer. Both for a reply small enough to be held whole (240 KiB)
+// and for one that streams (3.75 MiB).
 func TestTimeoutBoundsProgress(t *testing.T) {
 	t.Parallel()
-	const step, steps = 128 << 10, 30
+	for _, tc := range []struct{ step, steps int }{{16 << 10, 15}, {128 << 10, 30}} {
+		t.Run(fmt.Sprintf("%dKiB", tc.step*tc.steps>>10), func(t *testing.T) {
+			t.Parallel()
+			trickle(t, tc.step, tc.steps)
+		})
+	}
+}
+
+func trickle(t *testing.T, step, steps int) {
 	fake := startFake(t, func(w *bufio.Writer, line string) bool {
 		f := strings.Fields(line)
 		if len(f) < 2 || f[0] != "get" {
