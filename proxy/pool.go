@@ -25,6 +25,7 @@ import (
 var (
 	ErrNodeEjected = errors.New("proxy: node ejected")
 	ErrNoNodes     = errors.New("proxy: every node of the pool is ejected")
+	ErrSpooled     = errors.New("proxy: the node may hold an older value of the key")
 )
 
 // Ejection policies.
@@ -91,22 +92,26 @@ func newNode(p *pool, cfg *PoolConfig, rn ring.Node, sp *spool, m *metrics) *nod
 }
 
 func (n *node) start() {
-	for _, c := range n.conns {
-		go c.writeLoop()
-	}
+	n.startConns()
 	if n.sp.pending() {
 		n.pool.log.Warn("node has a spool from an earlier run; replaying it before use", "pool", n.pool.name, "node", n.addr, "keys", n.sp.size())
 		n.h.Eject(time.Millisecond)
 	}
 }
 
-// close stops the node for good: its prober, its spool and its backend
-// connections, failing what is queued on them.
+// startConns starts the node's backend connections.
+func (n *node) startConns() {
+	for _, c := range n.conns {
+		go c.writeLoop()
+	}
+}
+
+// close stops the node for good: its prober and its backend connections,
+// failing what is queued on them. Its spool stays with the pool.
 func (n *node) close() {
 	n.closeOnce.Do(func() {
 		n.stopped.Store(true)
 		n.h.Close()
-		n.sp.close()
 		close(n.quit)
 	})
 }
@@ -132,12 +137,17 @@ func (n *node) send(o *op, lane uint32) {
 	}
 }
 
-// finished is called once per op when it completes. A failure of the node
-// itself (not a protocol answer, not our own saturation) counts toward
-// ejection, and the key of a failed write is spooled: the write may or may
-// not have happened, so the key is deleted before the node is trusted again.
+// finished is called once per op when it completes, before its client
+// sees the reply. A write is tracked (see pool.track). A failure of the
+// node itself (not a protocol answer, not our own saturation) counts
+// toward ejection, and the key of a failed write is spooled: the write may
+// or may not have happened, so the key is deleted before the node is
+// trusted again.
 func (n *node) finished(o *op) {
 	n.inflight.Add(-1)
+	if len(o.writeKey) > 0 && !errors.Is(o.err, ErrBackendBusy) {
+		n.pool.track(o.writeKey, n)
+	}
 	if o.err == nil {
 		n.h.Success()
 		n.latency.Observe(time.Since(o.start).Seconds())
@@ -226,7 +236,12 @@ type members struct {
 	nodes  []*node    // in cfg.Servers order
 	full   *ring.Ring // every node, whatever its health: who owns a key
 	gutter *pool      // with on_eject: gutter
+	place  *placement // full, with the nodes' spools
+	past   []*placement
 }
+
+// owns reports whether n owns key in the members' full ring.
+func (m *members) owns(n *node, key []byte) bool { return m.nodes[m.full.Lookup(key)] == n }
 
 // view is an immutable pairing of a ring with the nodes its indexes name,
 // built from one version of the pool's members and their health.
@@ -246,10 +261,13 @@ type pool struct {
 	view atomic.Pointer[view]
 
 	rebuildMu sync.Mutex // serializes view rebuilds and member changes
+
+	spoolMu sync.Mutex        // guards spools
+	spools  map[string]*spool // by address: members' and departed nodes' still tracked
 }
 
 func newPool(name string, log *slog.Logger) *pool {
-	return &pool{name: name, log: log}
+	return &pool{name: name, log: log, spools: map[string]*spool{}}
 }
 
 // members returns the pool's current members.
@@ -267,6 +285,11 @@ func (p *pool) start() {
 func (p *pool) close() {
 	for _, n := range p.members().nodes {
 		n.close()
+	}
+	p.spoolMu.Lock()
+	defer p.spoolMu.Unlock()
+	for _, sp := range p.spools {
+		sp.close()
 	}
 }
 
@@ -313,7 +336,18 @@ func (p *pool) viewOf(m *members) *view {
 // pick returns the node that serves key now. write says the request
 // changes the key; a write whose owner is out is spooled for the owner.
 // gutter reports that the node is a stand-in whose TTLs must be capped.
+// A read of a key the node's spool holds fails with ErrSpooled: the node
+// may have an older value than the last write, and a miss is better.
 func (p *pool) pick(key []byte, write bool) (n *node, gutter bool, err error) {
+	n, gutter, err = p.serving(key, write)
+	if err == nil && !write && n.sp.stale(key) {
+		return nil, false, ErrSpooled
+	}
+	return n, gutter, err
+}
+
+// serving is pick without the spool check.
+func (p *pool) serving(key []byte, write bool) (n *node, gutter bool, err error) {
 	v := p.view.Load()
 	if v.all {
 		n = v.nodes[v.ring.Lookup(key)]

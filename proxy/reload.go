@@ -76,8 +76,9 @@ func (s *Server) Reload(cfg *Config) error {
 type change struct {
 	next         *state
 	members      map[*pool]*members // every pool's new members
-	added        []*node            // new nodes, not started yet
-	removed      []*node            // nodes of cur that next has not
+	dropped      map[*pool][]*placement
+	added        []*node // new nodes, not started yet
+	removed      []*node // nodes of cur that next has not
 	kept         int
 	poolsAdded   []string
 	poolsRemoved []string
@@ -90,7 +91,7 @@ type change struct {
 // new nodes are not started.
 func (s *Server) plan(cur *state, cfg *Config) (*change, error) {
 	next := &state{cfg: cfg, pools: map[string]*pool{}, herd: cur.herd, herdReg: cur.herdReg}
-	ch := &change{next: next, members: map[*pool]*members{}}
+	ch := &change{next: next, members: map[*pool]*members{}, dropped: map[*pool][]*placement{}}
 	for _, name := range sortedNames(cfg.Pools) {
 		next.pools[name] = cur.pools[name]
 		if next.pools[name] == nil {
@@ -136,8 +137,9 @@ func (s *Server) newMembers(p *pool, cfg *Config, pools map[string]*pool, ch *ch
 	}
 	m := &members{cfg: pc, full: r, gutter: pools[pc.Gutter]}
 	var old []*node
+	var prev *members
 	if v := p.view.Load(); v != nil {
-		old = v.m.nodes
+		old, prev = v.m.nodes, v.m
 	}
 	had := map[string]*node{}
 	for _, n := range old {
@@ -149,7 +151,7 @@ func (s *Server) newMembers(p *pool, cfg *Config, pools map[string]*pool, ch *ch
 			delete(had, srv.Addr)
 			ch.kept++
 		} else {
-			sp, err := openSpool(cfg.SpoolDir, p.name, srv.Addr, cfg.SpoolLimit)
+			sp, err := p.spoolFor(cfg, srv.Addr)
 			if err != nil {
 				return nil, err
 			}
@@ -158,6 +160,11 @@ func (s *Server) newMembers(p *pool, cfg *Config, pools map[string]*pool, ch *ch
 		}
 		m.nodes = append(m.nodes, n)
 	}
+	m.place = &placement{sig: signature(pc), lookup: r.Lookup}
+	for _, n := range m.nodes {
+		m.place.spools = append(m.place.spools, n.sp)
+	}
+	m.past, ch.dropped[p] = history(prev, m.place.sig)
 	for _, n := range old {
 		if had[n.addr] == n {
 			ch.removed = append(ch.removed, n)
@@ -172,7 +179,7 @@ func (s *Server) newMembers(p *pool, cfg *Config, pools map[string]*pool, ch *ch
 func (s *Server) apply(ch *change) {
 	if s.running {
 		for _, n := range ch.added {
-			n.start()
+			n.startConns()
 		}
 	}
 	if cur := s.live.Load(); ch.herdChanged && ch.next.herd != nil {
@@ -183,10 +190,22 @@ func (s *Server) apply(ch *change) {
 			s.detectMeta(ch.next.herd, ch.next.pools)
 		}
 	}
+	if s.running {
+		for p, m := range ch.members {
+			p.prepare(m)
+		}
+	}
 	for p, m := range ch.members {
 		p.setMembers(m)
 	}
 	s.live.Store(ch.next)
+	for p, m := range ch.members {
+		p.forget(m, ch.dropped[p])
+		if s.running {
+			p.settle()
+			go p.settleLater(s.quit)
+		}
+	}
 	for _, n := range ch.removed {
 		s.m.backendLatency.DeleteLabelValues(n.pool.name, n.addr)
 		go n.retire(s.quit)

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shepherd-proxy/shepherd/protocol"
 )
@@ -21,10 +22,13 @@ import (
 // replayBatch is how many keys are replayed at once.
 const replayBatch = 1024
 
-// readmit is the health hook that runs after a successful probe.
+// readmit is the health hook that runs after a successful probe. It
+// replays the spooled keys the node owns; the others wait for a ring in
+// which it owns them.
 func (n *node) readmit(ctx context.Context) error {
 	size := n.sp.size()
 	err := n.sp.drain(
+		func(k []byte) bool { return n.pool.members().owns(n, k) },
 		func(keys [][]byte) error { return n.replayKeys(ctx, keys, n.replayBatch) },
 		func(keys [][]byte) error { return n.replayKeys(ctx, keys, n.deleteBatch) },
 		func() error {
@@ -58,14 +62,19 @@ func (n *node) replayKeys(ctx context.Context, keys [][]byte, batch func([][]byt
 
 // deleteBatch deletes keys on the node and on their stand-ins.
 func (n *node) deleteBatch(keys [][]byte) error {
+	err := n.deleteOnly(keys)
+	n.dropStandIns(keys)
+	return err
+}
+
+// deleteOnly deletes keys on the node.
+func (n *node) deleteOnly(keys [][]byte) error {
 	ops := make([]*op, 0, len(keys))
 	for _, k := range keys {
 		ops = append(ops, sendMeta(n, "md", k, nil, ""))
 	}
 	n.deletes.Add(uint64(len(ops)))
-	err := waitReplay(ops, "HD", "NF")
-	n.dropStandIns(keys)
-	return err
+	return waitReplay(ops, "HD", "NF")
 }
 
 // dropStandIns removes, best effort, the stand-ins' copies of keys: they
@@ -189,4 +198,87 @@ func (n *node) replayFlush() error {
 	o.internal = true
 	n.send(o, 0)
 	return waitReplay([]*op{o}, "OK")
+}
+
+// prepareTimeout bounds the copies a reload makes before it swaps rings.
+const prepareTimeout = 30 * time.Second
+
+// prepare runs before m is put in force. Each node of m gets, for the
+// spooled keys it will own and does not serve now, the value of the node
+// that serves them now (or a delete where that node has none or may
+// itself be behind); no client writes those keys on it yet, so a copy
+// cannot overwrite a newer value. A node whose spool overflowed is
+// flushed. Keys written meanwhile are spooled again, and settle deletes
+// them once m is in force; a copy that fails leaves its keys spooled.
+func (p *pool) prepare(m *members) {
+	if p.members() == m {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), prepareTimeout)
+	defer cancel()
+	for _, n := range m.nodes {
+		gains := func(k []byte) bool {
+			cur, _, err := p.serving(k, false)
+			return m.owns(n, k) && (err != nil || cur != n)
+		}
+		keys, overflow := n.sp.take(gains, false)
+		err := n.sp.replay(keys, overflow,
+			func(keys [][]byte) error { return n.replayKeys(ctx, keys, n.copyBatch) },
+			func() error {
+				p.log.Warn("spool overflowed (or flush_all was sent, or the node was tracked too long) while the node did not own its keys; flushing it before the new ring",
+					"pool", p.name, "node", n.addr)
+				return n.replayFlush()
+			})
+		if err != nil {
+			p.log.Warn("bringing a node up to date before a reload; its spooled keys are missed until deleted", "pool", p.name, "node", n.addr, "err", err)
+		}
+	}
+}
+
+// copyBatch copies keys to the node from the nodes serving them now; a
+// key no other node may serve is deleted on it instead.
+func (n *node) copyBatch(keys [][]byte) error {
+	reads := make([]*op, len(keys))
+	for i, k := range keys {
+		if s, _, err := n.pool.pick(k, false); err == nil && s != n {
+			reads[i] = sendMeta(s, "mg", k, nil, "v f t")
+		}
+	}
+	writes := make([]*op, len(keys))
+	for i, k := range keys {
+		writes[i] = n.replayWrite(k, reads[i])
+	}
+	return waitReplay(writes, "HD", "NF")
+}
+
+// settle deletes, on each member, the spooled keys it serves now (reads
+// of them miss meanwhile): writes that were under way when the ring
+// changed, or copies that failed.
+func (p *pool) settle() {
+	ctx, cancel := context.WithTimeout(context.Background(), prepareTimeout)
+	defer cancel()
+	for _, n := range p.members().nodes {
+		keys := n.sp.takeKeys(func(k []byte) bool {
+			cur, _, err := p.serving(k, false)
+			return err == nil && cur == n
+		})
+		if len(keys) == 0 {
+			continue
+		}
+		err := n.replayKeys(ctx, keys, n.deleteOnly)
+		n.sp.release(keys, false, err == nil)
+		if err == nil {
+			n.sp.replayed.Add(uint64(len(keys)))
+		}
+	}
+}
+
+// settleLater settles again once the writes sent under the old ring have
+// had their time (retire's grace and the pool's timeout).
+func (p *pool) settleLater(quit <-chan struct{}) {
+	select {
+	case <-time.After(retireGrace + p.settings().Timeout):
+		p.settle()
+	case <-quit:
+	}
 }
