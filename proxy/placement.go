@@ -8,6 +8,9 @@ package proxy
 
 import (
 	"fmt"
+	"slices"
+
+	"github.com/shepherd-proxy/shepherd/ring"
 )
 
 // maxPast is how many earlier placements (distinct sets of servers) a
@@ -52,14 +55,20 @@ func (p *pool) track(key []byte, n *node) {
 }
 
 // history returns the placements to track after prev when cur is in
-// force: prev's own and its past, newest first, without cur's and
-// without repeats, at most maxPast; and those that fell out.
-func history(prev *members, cur string) (past, dropped []*placement) {
-	if prev == nil || prev.place == nil {
+// force: the ring prev routed by when some of its nodes were ejected
+// (their stand-ins hold copies), prev's own and its past, newest first,
+// without cur's and without repeats, at most maxPast; and those that fell
+// out.
+func history(prev *view, cur string) (past, dropped []*placement) {
+	if prev == nil || prev.m.place == nil {
 		return nil, nil
 	}
+	all := append([]*placement{prev.m.place}, prev.m.past...)
+	if pl := degraded(prev); pl != nil {
+		all = append([]*placement{pl}, all...)
+	}
 	seen := map[string]bool{cur: true}
-	for _, pl := range append([]*placement{prev.place}, prev.past...) {
+	for _, pl := range all {
 		switch {
 		case seen[pl.sig]:
 		case len(past) == maxPast:
@@ -70,6 +79,24 @@ func history(prev *members, cur string) (past, dropped []*placement) {
 		seen[pl.sig] = true
 	}
 	return past, dropped
+}
+
+// degraded returns the placement of v's ring when it routes around
+// ejected nodes (rehash), else nil.
+func degraded(v *view) *placement {
+	if v.all || v.ring == nil {
+		return nil
+	}
+	pl := &placement{lookup: v.ring.Lookup}
+	var servers []ring.Node
+	for i, n := range v.m.nodes {
+		if slices.Contains(v.nodes, n) {
+			servers = append(servers, v.m.cfg.Servers[i])
+			pl.spools = append(pl.spools, n.sp)
+		}
+	}
+	pl.sig = fmt.Sprintf("%+v|%+v", servers, v.m.cfg.Ring)
+	return pl
 }
 
 // spoolFor returns the spool of the node at addr: the one the pool keeps

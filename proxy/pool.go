@@ -226,6 +226,7 @@ func (n *node) stateChanged(from, to health.State) {
 		n.pool.log.Info("node readmitted", "pool", n.pool.name, "node", n.addr)
 	}
 	n.pool.rebuild()
+	go n.pool.settle() // a stand-in may serve keys it holds old copies of
 }
 
 // members is a pool's configuration and the nodes that serve it, as one

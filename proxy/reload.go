@@ -137,9 +137,9 @@ func (s *Server) newMembers(p *pool, cfg *Config, pools map[string]*pool, ch *ch
 	}
 	m := &members{cfg: pc, full: r, gutter: pools[pc.Gutter]}
 	var old []*node
-	var prev *members
-	if v := p.view.Load(); v != nil {
-		old, prev = v.m.nodes, v.m
+	prev := p.view.Load()
+	if prev != nil {
+		old = prev.m.nodes
 	}
 	had := map[string]*node{}
 	for _, n := range old {

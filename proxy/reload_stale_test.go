@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/shepherd-proxy/shepherd/internal/mctest"
+	"github.com/shepherd-proxy/shepherd/proxy"
+	"github.com/shepherd-proxy/shepherd/ring"
 )
 
 // staleCheck keeps, per key, the highest version acknowledged as STORED,
@@ -188,4 +190,92 @@ func TestReloadNoStaleRead(t *testing.T) {
 	if sc.failed.Load() != 0 {
 		t.Errorf("failed requests: got %d; want 0", sc.failed.Load())
 	}
+}
+
+// TestReloadWhileEjected: the servers change while a node is ejected under
+// rehash, so its keys' stand-in changes too. A's key is written on
+// stand-in S1 (ring B C), then, after a reload adds D, on stand-in S2
+// (ring B C D); A returns; a reload removes D and A is ejected again, so
+// S1 stands in once more. S1's copy is older than the last write: a read
+// must miss or see the last write, never S1's copy.
+func TestReloadWhileEjected(t *testing.T) {
+	t.Parallel()
+	nodes := mctest.StartN(t, 4)
+	fast := func(pc *proxy.PoolConfig) *proxy.PoolConfig {
+		pc.Timeout, pc.FailureLimit = 300*time.Millisecond, 2
+		pc.RetryTimeout, pc.RetryMax = 200*time.Millisecond, 400*time.Millisecond
+		return pc
+	}
+	var dir string
+	f := startShepherd(t, nodes[:3], func(cfg *proxy.Config) {
+		cfg.Pools["main"] = fast(poolOf(nodes[:3]...))
+		dir = cfg.SpoolDir
+	})
+	reload := func(n int) {
+		t.Helper()
+		cfg := &proxy.Config{Pools: map[string]*proxy.PoolConfig{"main": fast(poolOf(nodes[:n]...))}, Logger: quietLogger(), SpoolDir: dir}
+		if err := f.srv.Reload(cfg); err != nil {
+			t.Fatalf("Reload to %d nodes: %v", n, err)
+		}
+	}
+	k, s1 := standInsDiffer(t, nodes)
+	c := dial(t, f.addr)
+	set := func(v string) {
+		t.Helper()
+		c.send("set " + k + " 0 0 2\r\n" + v + "\r\n")
+		c.expect("STORED")
+	}
+	eject := func() {
+		t.Helper()
+		nodes[0].Pause()
+		for i := 0; i < 3; i++ {
+			c.send("get " + k + "\r\n")
+			readValue(t, c)
+		}
+		waitState(t, f.srv, nodes[0].Addr, "ejected")
+	}
+	set("v1")
+	eject()
+	set("v2") // on S1
+	reload(4)
+	set("v3") // on S2
+	nodes[0].Resume()
+	waitState(t, f.srv, nodes[0].Addr, "healthy")
+	c.send("get " + k + "\r\n")
+	if got := readValue(t, c); got != "v3" && got != "" {
+		t.Fatalf("get after A returned: got %q; want v3 or a miss", got)
+	}
+	reload(3)
+	eject()
+	defer nodes[0].Resume()
+	for i := 0; i < 20; i++ {
+		c.send("get " + k + "\r\n")
+		if got := readValue(t, c); got != "v3" && got != "" {
+			t.Fatalf("get %d with S1 (%s) standing in again: got %q; want v3 or a miss (v2 is S1's old copy)", i, s1, got)
+		}
+	}
+}
+
+// standInsDiffer finds a key that nodes[0] owns in rings A B C and A B C
+// D, whose stand-in without A differs between the two; it returns the key
+// and the address of its stand-in in ring B C.
+func standInsDiffer(t *testing.T, nodes []*mctest.Server) (string, string) {
+	t.Helper()
+	rings := map[string]*ring.Ring{}
+	for name, ns := range map[string][]*mctest.Server{"abc": nodes[:3], "abcd": nodes, "bc": nodes[1:3], "bcd": nodes[1:]} {
+		r, err := ring.New(poolOf(ns...).Servers, ring.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rings[name] = r
+	}
+	for i := 0; i < 100000; i++ {
+		k := []byte(fmt.Sprintf("moved:%d", i))
+		s1, s2 := nodes[1+rings["bc"].Lookup(k)], nodes[1+rings["bcd"].Lookup(k)]
+		if rings["abc"].Lookup(k) == 0 && rings["abcd"].Lookup(k) == 0 && s1 != s2 {
+			return string(k), s1.Addr
+		}
+	}
+	t.Fatal("no key found")
+	return "", ""
 }

@@ -97,7 +97,7 @@ func (n *node) dropStandIns(keys [][]byte) {
 func (n *node) replayBatch(keys [][]byte) error {
 	reads := make([]*op, len(keys))
 	for i, k := range keys {
-		if s := n.pool.interim(k); s != nil && s != n {
+		if s := n.pool.interim(k); s != nil && s != n && !s.sp.stale(k) {
 			reads[i] = sendMeta(s, "mg", k, nil, "v f t")
 		}
 	}
