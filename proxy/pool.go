@@ -388,6 +388,22 @@ func (p *pool) standIn(m *members, owner *node, key []byte, write bool) (*node, 
 	return nil, false, ErrNodeEjected
 }
 
+// markFlushDeparted makes the return of every node that left the pool
+// (and is still tracked) a flush: flush_all was sent while it was away.
+func (p *pool) markFlushDeparted() {
+	members := map[*spool]bool{}
+	for _, n := range p.members().nodes {
+		members[n.sp] = true
+	}
+	p.spoolMu.Lock()
+	defer p.spoolMu.Unlock()
+	for _, sp := range p.spools {
+		if !members[sp] {
+			sp.markFlush()
+		}
+	}
+}
+
 // interim returns the node that stood in for owner's key while it was
 // out, or nil.
 func (p *pool) interim(key []byte) *node {

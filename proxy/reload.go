@@ -113,6 +113,11 @@ func (s *Server) plan(cur *state, cfg *Config) (*change, error) {
 			p.setMembers(m)
 		}
 	}
+	if cur.pools == nil { // the first config: see markStrays
+		if err := markStrays(cfg.SpoolDir, spoolPaths(ch.members)); err != nil {
+			return nil, err
+		}
+	}
 	for _, name := range sortedNames(cur.pools) {
 		if p := cur.pools[name]; next.pools[name] != p {
 			ch.poolsRemoved = append(ch.poolsRemoved, name)
@@ -206,7 +211,11 @@ func (s *Server) apply(ch *change) {
 			go p.settleLater(s.quit)
 		}
 	}
+	for _, n := range ch.added {
+		n.sp.setDeparted(false)
+	}
 	for _, n := range ch.removed {
+		n.sp.setDeparted(true)
 		s.m.backendLatency.DeleteLabelValues(n.pool.name, n.addr)
 		go n.retire(s.quit)
 	}
@@ -315,6 +324,17 @@ func sortedNames[V any](m map[string]V) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// spoolPaths returns the files of the members' spools.
+func spoolPaths(members map[*pool]*members) map[string]bool {
+	paths := map[string]bool{}
+	for _, m := range members {
+		for _, n := range m.nodes {
+			paths[n.sp.path] = true
+		}
+	}
+	return paths
 }
 
 // nodeNames lists nodes as pool/address for the reload log line.

@@ -279,3 +279,57 @@ func standInsDiffer(t *testing.T, nodes []*mctest.Server) (string, string) {
 	t.Fatal("no key found")
 	return "", ""
 }
+
+// TestReloadFlushWhileDeparted: flush_all while a node is out of the pool
+// reaches it when it is added back: its old values do not return.
+func TestReloadFlushWhileDeparted(t *testing.T) {
+	t.Parallel()
+	nodes := mctest.StartN(t, 4)
+	f, next := startReloadable(t, nodes)
+	c := dial(t, f.addr)
+	keys := keyList(400)
+	setKeys(c, keys, "old")
+	if err := f.srv.Reload(next(nodes[:3]...)); err != nil {
+		t.Fatal(err)
+	}
+	c.send("flush_all\r\n")
+	c.expect("OK")
+	if err := f.srv.Reload(next(nodes...)); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(found(c, keys)); got != 0 {
+		t.Errorf("keys found after flush_all and D's return: got %d; want 0", got)
+	}
+}
+
+// TestReloadDepartedAcrossRestart: a node removed before a restart is
+// added back after it; the restarted shepherd did not track the writes
+// made while the node was away, so the node is flushed before it serves.
+func TestReloadDepartedAcrossRestart(t *testing.T) {
+	t.Parallel()
+	nodes := mctest.StartN(t, 4)
+	f, next := startReloadable(t, nodes)
+	keys := keyList(400)
+	setKeys(dial(t, f.addr), keys, "v1")
+	if err := f.srv.Reload(next(nodes[:3]...)); err != nil {
+		t.Fatal(err)
+	}
+	f.stop()
+	cfg := next(nodes[:3]...)
+	f = startShepherd(t, nodes[:3], func(c *proxy.Config) { *c = *cfg })
+	c := dial(t, f.addr)
+	setKeys(c, keys, "v2")
+	if err := f.srv.Reload(next(nodes...)); err != nil {
+		t.Fatal(err)
+	}
+	stale := 0
+	for _, k := range keys {
+		c.send("get " + k + "\r\n")
+		if readValue(t, c) == "v1" {
+			stale++
+		}
+	}
+	if stale != 0 {
+		t.Errorf("keys read as v1 after v2 was stored: got %d; want 0", stale)
+	}
+}

@@ -35,6 +35,7 @@ type spool struct {
 	busy     map[string]struct{} // taken by a replay that has not finished
 	overflow bool                // more than limit keys: flush instead of replaying
 	admitted bool                // the node takes traffic: writes go to it, not to the spool
+	departed bool                // a reload removed the node: nothing reads from it
 
 	held     atomic.Int64  // len(keys) + len(busy): lets stale skip the lock
 	total    atomic.Uint64 // keys ever recorded
@@ -132,11 +133,11 @@ func (s *spool) appendLocked(key []byte) {
 	if _, dup := s.keys[string(key)]; dup {
 		return
 	}
+	if s.overflow && s.departed {
+		return // it will be flushed: keys are of no use
+	}
 	if len(s.keys) >= s.limit {
-		if !s.overflow {
-			s.overflow = true
-			s.f.WriteString(overflowMark + "\n")
-		}
+		s.overflowLocked()
 		return
 	}
 	s.keys[string(key)] = struct{}{}
@@ -153,9 +154,34 @@ func (s *spool) countLocked() { s.held.Store(int64(len(s.keys) + len(s.busy))) }
 func (s *spool) markFlush() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.overflow {
-		s.overflow = true
-		s.f.WriteString(overflowMark + "\n")
+	s.overflowLocked()
+}
+
+// overflowLocked marks the spool overflowed. A member keeps its keys
+// (reads of them must still avoid it); a departed node serves no reads,
+// so its keys are dropped: the spool of a node gone for good holds at
+// most limit keys, then nothing but the mark.
+func (s *spool) overflowLocked() {
+	if s.overflow && !s.departed {
+		return
+	}
+	s.overflow = true
+	if s.departed {
+		clear(s.keys)
+		s.countLocked()
+		s.rewriteLocked()
+		return
+	}
+	s.f.WriteString(overflowMark + "\n")
+}
+
+// setDeparted marks whether a reload removed the node.
+func (s *spool) setDeparted(v bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.departed = v
+	if v && s.overflow {
+		s.overflowLocked()
 	}
 }
 
@@ -289,11 +315,32 @@ func (s *spool) rewriteLocked() {
 func (s *spool) forget() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	clear(s.keys)
-	s.overflow = true
-	s.countLocked()
-	s.rewriteLocked()
+	s.departed = true
+	s.overflowLocked()
 	s.f.Close()
+}
+
+// markStrays marks every spool file in dir but those in keep as
+// overflowed. At start no earlier ring is known, so the keys written
+// while such a node was away are not tracked: if it is added again, it is
+// flushed before use.
+func markStrays(dir string, keep map[string]bool) error {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.spool"))
+	if err != nil {
+		return fmt.Errorf("proxy: spool: %w", err)
+	}
+	for _, path := range paths {
+		if keep[path] {
+			continue
+		}
+		f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return fmt.Errorf("proxy: spool: %w", err)
+		}
+		f.WriteString(overflowMark + "\n")
+		f.Close()
+	}
+	return nil
 }
 
 func (s *spool) close() {
