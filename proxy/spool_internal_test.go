@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/shepherd-proxy/shepherd/ring"
 )
 
 func TestSpoolBound(t *testing.T) {
@@ -85,4 +87,60 @@ func TestHistoryBound(t *testing.T) {
 	if dropped == 0 {
 		t.Errorf("20 reloads over 12 rings dropped no placement; want some (at most %d kept)", maxPast)
 	}
+}
+
+// BenchmarkTrack is what a write pays after it is done, with no earlier
+// ring (past 0) and with one (past 1, as while a pool flaps between two).
+func BenchmarkTrack(b *testing.B) {
+	for _, past := range []int{0, 1} {
+		b.Run(fmt.Sprint("past=", past), func(b *testing.B) {
+			p, nodes := benchPool(b, past)
+			keys := make([][]byte, 1024)
+			owners := make([]*node, len(keys))
+			for i := range keys {
+				keys[i] = []byte(fmt.Sprintf("key:%d", i))
+				owners[i] = nodes[p.members().full.Lookup(keys[i])]
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				p.track(keys[i%len(keys)], owners[i%len(keys)])
+			}
+		})
+	}
+}
+
+// benchPool is a pool of 3 nodes (no connections) that had past earlier
+// rings of 4.
+func benchPool(b *testing.B, past int) (*pool, []*node) {
+	dir := b.TempDir()
+	p := newPool("main", nil)
+	var servers []ring.Node
+	var nodes []*node
+	for i := 0; i < 4; i++ {
+		servers = append(servers, ring.Node{Addr: fmt.Sprintf("127.0.0.1:%d", 10000+i), Weight: 1})
+		sp, err := openSpool(dir, "main", servers[i].Addr, DefaultSpoolLimit)
+		if err != nil {
+			b.Fatal(err)
+		}
+		nodes = append(nodes, &node{addr: servers[i].Addr, sp: sp, pool: p})
+	}
+	placementOf := func(n int) (*ring.Ring, *placement) {
+		r, err := ring.New(servers[:n], ring.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		pl := &placement{sig: fmt.Sprint(n), lookup: r.Lookup}
+		for _, nd := range nodes[:n] {
+			pl.spools = append(pl.spools, nd.sp)
+		}
+		return r, pl
+	}
+	r, pl := placementOf(3)
+	m := &members{cfg: &PoolConfig{}, nodes: nodes[:3], full: r, place: pl}
+	for i := 0; i < past; i++ {
+		_, old := placementOf(4)
+		m.past = append(m.past, old)
+	}
+	p.view.Store(&view{m: m, ring: r, nodes: m.nodes, all: true})
+	return p, nodes
 }
