@@ -147,6 +147,7 @@ func (p *pool) drop(sp *spool, kept bool) {
 		if s == sp {
 			delete(p.spools, addr)
 			sp.forget()
+			p.log.Info("no longer tracking a node that left the pool; it will be flushed if it returns", "pool", p.name, "node", addr)
 		}
 	}
 }

@@ -4,7 +4,9 @@
 // requests in flight to them are answered. Each pool swaps its nodes and
 // ring in one atomic step, and the routes and herd rules in force swap in
 // one step after that; a command loads them once, as it starts, so none
-// sees a pool or the routes half changed.
+// sees a pool or the routes half changed. Before a pool's ring changes,
+// the nodes that gain keys are brought up to date on those they may hold
+// old values of (see placement.go and prepare in replay.go).
 package proxy
 
 import (
@@ -38,6 +40,11 @@ const retireGrace = time.Second
 // spool_limit, max_item_size, a pool's listen, and a kept pool's per-node
 // settings (connections, max_inflight, failure_limit, retry_timeout,
 // retry_max).
+//
+// When a pool's servers change, Reload first copies to each node the
+// values of the keys it is about to own and may hold old values of (keys
+// written elsewhere since it last owned them), at most 10 s a pool; then
+// it swaps the ring, and deletes on the nodes what was written meanwhile.
 //
 // Client connections stay open and in-flight requests finish normally.
 // When the herd rules change, a new herd group replaces the old one:

@@ -200,8 +200,9 @@ func (n *node) replayFlush() error {
 	return waitReplay([]*op{o}, "OK")
 }
 
-// prepareTimeout bounds the copies a reload makes before it swaps rings.
-const prepareTimeout = 30 * time.Second
+// prepareTimeout bounds the copies a reload makes before it swaps rings
+// (what is not copied by then is deleted after the swap).
+const prepareTimeout = 10 * time.Second
 
 // prepare runs before m is put in force. Each node of m gets, for the
 // spooled keys it will own and does not serve now, the value of the node
@@ -217,6 +218,9 @@ func (p *pool) prepare(m *members) {
 	ctx, cancel := context.WithTimeout(context.Background(), prepareTimeout)
 	defer cancel()
 	for _, n := range m.nodes {
+		if !n.h.Healthy() {
+			continue // its readmission replays its spool
+		}
 		gains := func(k []byte) bool {
 			cur, _, err := p.serving(k, false)
 			return m.owns(n, k) && (err != nil || cur != n)
