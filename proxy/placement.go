@@ -7,7 +7,11 @@
 package proxy
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/shepherd-proxy/shepherd/ring"
@@ -22,14 +26,20 @@ const maxPast = 8
 // placement is one ring a pool had, with the spool of each node it names.
 // Immutable.
 type placement struct {
-	sig    string // servers and ring options: equal rings, equal sig
-	spools []*spool
-	lookup func(key []byte) int
+	sig     string // servers and ring options: equal rings, equal sig
+	servers []ring.Node
+	opts    ring.Options
+	spools  []*spool // in servers order
+	lookup  func(key []byte) int
 }
 
-// signature identifies the ring a pool config builds.
-func signature(pc *PoolConfig) string {
-	return fmt.Sprintf("%+v|%+v", pc.Servers, pc.Ring)
+func newPlacement(servers []ring.Node, opts ring.Options, r *ring.Ring, spools []*spool) *placement {
+	return &placement{sig: signature(servers, opts), servers: servers, opts: opts, spools: spools, lookup: r.Lookup}
+}
+
+// signature identifies a ring.
+func signature(servers []ring.Node, opts ring.Options) string {
+	return fmt.Sprintf("%+v|%+v", servers, opts)
 }
 
 // owner returns the spool of key's owner in this placement.
@@ -54,19 +64,24 @@ func (p *pool) track(key []byte, n *node) {
 	}
 }
 
-// history returns the placements to track after prev when cur is in
-// force: the ring prev routed by when some of its nodes were ejected
-// (their stand-ins hold copies), prev's own and its past, newest first,
-// without cur's and without repeats, at most maxPast; and those that fell
-// out.
-func history(prev *view, cur string) (past, dropped []*placement) {
-	if prev == nil || prev.m.place == nil {
-		return nil, nil
+// earlier returns the placements a pool had up to v, newest first: the
+// ring v routed by when some of its nodes were ejected (their stand-ins
+// hold copies), v's own and its past.
+func earlier(v *view) []*placement {
+	if v == nil || v.m.place == nil {
+		return nil
 	}
-	all := append([]*placement{prev.m.place}, prev.m.past...)
-	if pl := degraded(prev); pl != nil {
+	all := append([]*placement{v.m.place}, v.m.past...)
+	if pl := degraded(v); pl != nil {
 		all = append([]*placement{pl}, all...)
 	}
+	return all
+}
+
+// history returns the placements to track, out of all, when cur is in
+// force: without cur's and without repeats, at most maxPast; and those
+// that fell out.
+func history(all []*placement, cur string) (past, dropped []*placement) {
 	seen := map[string]bool{cur: true}
 	for _, pl := range all {
 		switch {
@@ -87,16 +102,15 @@ func degraded(v *view) *placement {
 	if v.all || v.ring == nil {
 		return nil
 	}
-	pl := &placement{lookup: v.ring.Lookup}
 	var servers []ring.Node
+	var spools []*spool
 	for i, n := range v.m.nodes {
 		if slices.Contains(v.nodes, n) {
 			servers = append(servers, v.m.cfg.Servers[i])
-			pl.spools = append(pl.spools, n.sp)
+			spools = append(spools, n.sp)
 		}
 	}
-	pl.sig = fmt.Sprintf("%+v|%+v", servers, v.m.cfg.Ring)
-	return pl
+	return newPlacement(servers, v.m.cfg.Ring, v.ring, spools)
 }
 
 // spoolFor returns the spool of the node at addr: the one the pool keeps
@@ -150,4 +164,67 @@ func (p *pool) drop(sp *spool, kept bool) {
 			p.log.Info("no longer tracking a node that left the pool; it will be flushed if it returns", "pool", p.name, "node", addr)
 		}
 	}
+}
+
+// savedPlacement is a placement as the history file keeps it.
+type savedPlacement struct {
+	Servers []ring.Node
+	Ring    ring.Options
+}
+
+func historyPath(dir, pool string) string { return filepath.Join(dir, pool+".rings") }
+
+// saveHistory keeps m's placements (the one in force first) in the spool
+// directory, so that a restart goes on tracking them.
+func saveHistory(dir, pool string, m *members) error {
+	var saved []savedPlacement
+	for _, pl := range append([]*placement{m.place}, m.past...) {
+		saved = append(saved, savedPlacement{pl.servers, pl.opts})
+	}
+	b, err := json.Marshal(saved)
+	if err != nil {
+		return err
+	}
+	path := historyPath(dir, pool)
+	if err := os.WriteFile(path+".tmp", b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
+}
+
+// loadHistory returns the placements an earlier run of the pool saved,
+// with their nodes' spools; those of nodes not in servers are departed.
+// An unreadable file is logged and ignored: the nodes it named are then
+// not tracked (see markStrays).
+func (p *pool) loadHistory(cfg *Config, servers []ring.Node) ([]*placement, error) {
+	b, err := os.ReadFile(historyPath(cfg.SpoolDir, p.name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	var saved []savedPlacement
+	if err == nil {
+		err = json.Unmarshal(b, &saved)
+	}
+	if err != nil {
+		p.log.Warn("ignoring the pool's saved rings", "pool", p.name, "err", err)
+		return nil, nil
+	}
+	var all []*placement
+	for _, sv := range saved {
+		r, err := ring.New(sv.Servers, sv.Ring)
+		if err != nil {
+			continue
+		}
+		var spools []*spool
+		for _, srv := range sv.Servers {
+			sp, err := p.spoolFor(cfg, srv.Addr)
+			if err != nil {
+				return nil, err
+			}
+			sp.setDeparted(!slices.ContainsFunc(servers, func(n ring.Node) bool { return n.Addr == srv.Addr }))
+			spools = append(spools, sp)
+		}
+		all = append(all, newPlacement(sv.Servers, sv.Ring, r, spools))
+	}
+	return all, nil
 }

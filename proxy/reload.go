@@ -172,11 +172,18 @@ func (s *Server) newMembers(p *pool, cfg *Config, pools map[string]*pool, ch *ch
 		}
 		m.nodes = append(m.nodes, n)
 	}
-	m.place = &placement{sig: signature(pc), lookup: r.Lookup}
+	var spools []*spool
 	for _, n := range m.nodes {
-		m.place.spools = append(m.place.spools, n.sp)
+		spools = append(spools, n.sp)
 	}
-	m.past, ch.dropped[p] = history(prev, m.place.sig)
+	m.place = newPlacement(pc.Servers, pc.Ring, r, spools)
+	all := earlier(prev)
+	if prev == nil {
+		if all, err = p.loadHistory(cfg, pc.Servers); err != nil {
+			return nil, err
+		}
+	}
+	m.past, ch.dropped[p] = history(all, m.place.sig)
 	for _, n := range old {
 		if had[n.addr] == n {
 			ch.removed = append(ch.removed, n)
@@ -213,6 +220,9 @@ func (s *Server) apply(ch *change) {
 	s.live.Store(ch.next)
 	for p, m := range ch.members {
 		p.forget(m, ch.dropped[p])
+		if err := saveHistory(ch.next.cfg.SpoolDir, p.name, m); err != nil {
+			s.log.Warn("saving the pool's rings; a restart will flush the nodes that left it if they return", "pool", p.name, "err", err)
+		}
 		if s.running {
 			p.settle()
 			go p.settleLater(s.quit)
@@ -333,13 +343,15 @@ func sortedNames[V any](m map[string]V) []string {
 	return names
 }
 
-// spoolPaths returns the files of the members' spools.
+// spoolPaths returns the files of the spools the pools keep.
 func spoolPaths(members map[*pool]*members) map[string]bool {
 	paths := map[string]bool{}
-	for _, m := range members {
-		for _, n := range m.nodes {
-			paths[n.sp.path] = true
+	for p := range members {
+		p.spoolMu.Lock()
+		for _, sp := range p.spools {
+			paths[sp.path] = true
 		}
+		p.spoolMu.Unlock()
 	}
 	return paths
 }

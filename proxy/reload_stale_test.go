@@ -348,3 +348,36 @@ func TestReloadDepartedAcrossRestart(t *testing.T) {
 		t.Errorf("keys read as v1 after v2 was stored: got %d; want 0", stale)
 	}
 }
+
+// TestReloadHistoryAcrossRestart: keys that moved to D are written there
+// only after a restart; a reload then removes D. The restarted shepherd
+// still knew the ring without D (the pool's rings are saved in spool_dir),
+// so A, B and C do not serve the values they had before D.
+func TestReloadHistoryAcrossRestart(t *testing.T) {
+	t.Parallel()
+	nodes := mctest.StartN(t, 4)
+	f, next := startReloadable(t, nodes[:3])
+	keys := keyList(400)
+	setKeys(dial(t, f.addr), keys, "v1")
+	if err := f.srv.Reload(next(nodes...)); err != nil {
+		t.Fatal(err)
+	}
+	f.stop()
+	cfg := next(nodes...)
+	f = startShepherd(t, nodes, func(c *proxy.Config) { *c = *cfg })
+	c := dial(t, f.addr)
+	setKeys(c, keys, "v2")
+	if err := f.srv.Reload(next(nodes[:3]...)); err != nil {
+		t.Fatal(err)
+	}
+	stale := 0
+	for _, k := range keys {
+		c.send("get " + k + "\r\n")
+		if readValue(t, c) == "v1" {
+			stale++
+		}
+	}
+	if stale != 0 {
+		t.Errorf("keys read as v1 after v2 was stored: got %d; want 0", stale)
+	}
+}

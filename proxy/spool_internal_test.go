@@ -72,7 +72,7 @@ func TestHistoryBound(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		m := &members{place: &placement{sig: fmt.Sprint("ring-", i%12)}}
 		var d []*placement
-		m.past, d = history(prev, m.place.sig)
+		m.past, d = history(earlier(prev), m.place.sig)
 		dropped += len(d)
 		if len(m.past) > maxPast {
 			t.Fatalf("reload %d: %d past placements; want at most %d", i, len(m.past), maxPast)
@@ -129,11 +129,11 @@ func benchPool(b *testing.B, past int) (*pool, []*node) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		pl := &placement{sig: fmt.Sprint(n), lookup: r.Lookup}
+		var spools []*spool
 		for _, nd := range nodes[:n] {
-			pl.spools = append(pl.spools, nd.sp)
+			spools = append(spools, nd.sp)
 		}
-		return r, pl
+		return r, newPlacement(servers[:n], ring.Options{}, r, spools)
 	}
 	r, pl := placementOf(3)
 	m := &members{cfg: &PoolConfig{}, nodes: nodes[:3], full: r, place: pl}
