@@ -29,7 +29,7 @@ type spool struct {
 	path  string
 	limit int
 
-	mu       sync.Mutex // guards the fields below
+	mu       sync.RWMutex // guards the fields below
 	f        *os.File
 	keys     map[string]struct{} // recorded and not yet taken: each is written once
 	busy     map[string]struct{} // taken by a replay that has not finished
@@ -84,8 +84,8 @@ func (s *spool) stale(key []byte) bool {
 	if s.held.Load() == 0 {
 		return false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	_, in := s.keys[string(key)]
 	_, taken := s.busy[string(key)]
 	return in || taken
