@@ -93,7 +93,7 @@ func newNode(p *pool, cfg *PoolConfig, rn ring.Node, sp *spool, m *metrics) *nod
 
 func (n *node) start() {
 	n.startConns()
-	if n.sp.pending() {
+	if n.sp.pending(func(k []byte) bool { return n.pool.members().owns(n, k) }) {
 		n.pool.log.Warn("node has a spool from an earlier run; replaying it before use", "pool", n.pool.name, "node", n.addr, "keys", n.sp.size())
 		n.h.Eject(time.Millisecond)
 	}

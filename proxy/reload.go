@@ -196,8 +196,9 @@ func (s *Server) newMembers(p *pool, cfg *Config, pools map[string]*pool, ch *ch
 // the server runs), swaps each pool's members and then the state, and
 // retires the nodes no longer configured.
 func (s *Server) apply(ch *change) {
-	if s.running {
-		for _, n := range ch.added {
+	for _, n := range ch.added {
+		n.sp.setDeparted(false)
+		if s.running {
 			n.startConns()
 		}
 	}
@@ -227,9 +228,6 @@ func (s *Server) apply(ch *change) {
 			p.settle()
 			go p.settleLater(s.quit)
 		}
-	}
-	for _, n := range ch.added {
-		n.sp.setDeparted(false)
 	}
 	for _, n := range ch.removed {
 		n.sp.setDeparted(true)

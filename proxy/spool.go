@@ -68,11 +68,20 @@ func openSpool(dir, pool, addr string, limit int) (*spool, error) {
 	return s, nil
 }
 
-// pending reports whether the spool holds work: keys or an overflow.
-func (s *spool) pending() bool {
+// pending reports whether the spool holds work for the node: an
+// overflow, or keys for which own is true.
+func (s *spool) pending(own func([]byte) bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.keys) > 0 || s.overflow
+	if s.overflow {
+		return true
+	}
+	for k := range s.keys {
+		if own([]byte(k)) {
+			return true
+		}
+	}
+	return false
 }
 
 // size returns how many keys wait for replay.
