@@ -118,13 +118,25 @@ func (n *node) replayWrite(k []byte, read *op) *op {
 		return sendMeta(n, "md", k, nil, "")
 	}
 	defer putOp(read)
-	if err := read.wait(); err != nil || !bytes.HasPrefix(read.reply.Raw, []byte("VA ")) {
+	if err := read.wait(); err != nil || !bytes.HasPrefix(read.reply.Raw, []byte("VA ")) || invalidated(read.reply.Raw) {
 		n.deletes.Add(1)
 		return sendMeta(n, "md", k, nil, "")
 	}
 	data, flags, ttl := parseVA(read.reply.Raw)
 	n.copies.Add(1)
 	return sendMeta(n, "ms", k, data, fmt.Sprintf("F%s T%d", flags, ttl))
+}
+
+// invalidated reports whether a VA reply carries the X flag: the value
+// was deleted into herd's stale window. A copy would make it fresh again.
+func invalidated(raw []byte) bool {
+	line, _, _ := bytes.Cut(raw, []byte("\r\n"))
+	for _, f := range bytes.Fields(line) {
+		if string(f) == "X" {
+			return true
+		}
+	}
+	return false
 }
 
 // parseVA splits "VA <n> f<flags> t<ttl>\r\n<data>\r\n"; t-1 (no expiry)

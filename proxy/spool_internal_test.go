@@ -144,3 +144,19 @@ func benchPool(b *testing.B, past int) (*pool, []*node) {
 	p.view.Store(&view{m: m, ring: r, nodes: m.nodes, all: true})
 	return p, nodes
 }
+
+// TestInvalidated: a replay does not copy a value herd deleted into its
+// stale window (memcached 1.6.18 answers mg after md I with these lines).
+func TestInvalidated(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]bool{
+		"VA 1 f0 t30 X W\r\nx\r\n": true,
+		"VA 1 f0 t30 Z X\r\nx\r\n": true,
+		"VA 1 f0 t-1\r\nX\r\n":     false, // X is the value, not a flag
+		"VA 2 f0 t5 W\r\nXX\r\n":   false,
+	} {
+		if got := invalidated([]byte(raw)); got != want {
+			t.Errorf("invalidated(%q) = %v; want %v", raw, got, want)
+		}
+	}
+}
