@@ -171,7 +171,7 @@ func (s *spool) markFlush() {
 // so its keys are dropped: the spool of a node gone for good holds at
 // most limit keys, then nothing but the mark.
 func (s *spool) overflowLocked() {
-	if s.overflow && !s.departed {
+	if s.overflow && (!s.departed || len(s.keys) == 0) {
 		return
 	}
 	s.overflow = true
