@@ -216,6 +216,11 @@ func (n *node) replayFlush() error {
 // (what is not copied by then is deleted after the swap).
 const prepareTimeout = 10 * time.Second
 
+// prepareRounds bounds the copy passes before a reload swaps rings: each
+// takes what was written during the one before, so fewer keys are left to
+// delete (and miss) after the swap.
+const prepareRounds = 3
+
 // prepare runs before m is put in force. Each node of m gets, for the
 // spooled keys it will own and does not serve now, the value of the node
 // that serves them now (or a delete where that node has none or may
@@ -229,26 +234,38 @@ func (p *pool) prepare(m *members) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), prepareTimeout)
 	defer cancel()
-	for _, n := range m.nodes {
-		if !n.h.Healthy() {
-			continue // its readmission replays its spool
+	for round := 0; round < prepareRounds; round++ {
+		taken := 0
+		for _, n := range m.nodes {
+			if n.h.Healthy() { // else its readmission replays its spool
+				taken += p.prepareNode(ctx, n, m)
+			}
 		}
-		gains := func(k []byte) bool {
-			cur, _, err := p.serving(k, false)
-			return m.owns(n, k) && (err != nil || cur != n)
-		}
-		keys, overflow := n.sp.take(gains, false)
-		err := n.sp.replay(keys, overflow,
-			func(keys [][]byte) error { return n.replayKeys(ctx, keys, n.copyBatch) },
-			func() error {
-				p.log.Warn("spool overflowed (or flush_all was sent, or the node was tracked too long) while the node did not own its keys; flushing it before the new ring",
-					"pool", p.name, "node", n.addr)
-				return n.replayFlush()
-			})
-		if err != nil {
-			p.log.Warn("bringing a node up to date before a reload; its spooled keys are missed until deleted", "pool", p.name, "node", n.addr, "err", err)
+		if taken == 0 {
+			return
 		}
 	}
+}
+
+// prepareNode runs one copy pass for n and returns how many keys it took.
+func (p *pool) prepareNode(ctx context.Context, n *node, m *members) int {
+	gains := func(k []byte) bool {
+		cur, _, err := p.serving(k, false)
+		return m.owns(n, k) && (err != nil || cur != n)
+	}
+	keys, overflow := n.sp.take(gains, false)
+	err := n.sp.replay(keys, overflow,
+		func(keys [][]byte) error { return n.replayKeys(ctx, keys, n.copyBatch) },
+		func() error {
+			p.log.Warn("spool overflowed (or flush_all was sent, or the node was tracked too long) while the node did not own its keys; flushing it before the new ring",
+				"pool", p.name, "node", n.addr)
+			return n.replayFlush()
+		})
+	if err != nil {
+		p.log.Warn("bringing a node up to date before a reload; its spooled keys are missed until deleted", "pool", p.name, "node", n.addr, "err", err)
+		return 0
+	}
+	return len(keys)
 }
 
 // copyBatch copies keys to the node from the nodes serving them now; a
