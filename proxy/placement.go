@@ -46,36 +46,67 @@ func signature(servers []ring.Node, opts ring.Options) string {
 func (pl *placement) owner(key []byte) *spool { return pl.spools[pl.lookup(key)] }
 
 // track is called for every write once it is done (or failed, so may
-// have happened) on n: for every placement, current or past, whose owner
-// of key is another node, that node's copy is now old and its spool
-// records the key.
+// have happened) on n: for every placement (the ring in force, earlier
+// rings, and the rings that routed around ejected nodes, whose stand-ins
+// hold copies) whose owner of key is another node, that node's copy is
+// now old and its spool records the key. An owner that serves the key
+// now (the write was sent under an older ring) deletes it soon.
 func (p *pool) track(key []byte, n *node) {
-	m := p.members()
-	if m.place == nil {
+	v := p.view.Load()
+	if v.m.place == nil {
 		return
 	}
-	if sp := m.place.owner(key); sp != n.sp {
-		sp.record(key)
+	if owner := v.m.nodes[v.m.full.Lookup(key)]; owner != n {
+		owner.sp.record(key)
+		if owner.h.Healthy() {
+			owner.settleSoon()
+		}
 	}
-	for _, pl := range m.past {
-		if sp := pl.owner(key); sp != n.sp {
+	for _, list := range [][]*placement{v.m.past, v.recent} {
+		for _, pl := range list {
+			if sp := pl.owner(key); sp != n.sp {
+				sp.record(key)
+			}
+		}
+	}
+	if v.standIns != nil {
+		if sp := v.standIns.owner(key); sp != n.sp {
 			sp.record(key)
 		}
 	}
 }
 
 // earlier returns the placements a pool had up to v, newest first: the
-// ring v routed by when some of its nodes were ejected (their stand-ins
-// hold copies), v's own and its past.
+// rings that routed around ejected nodes, v's own and its past.
 func earlier(v *view) []*placement {
 	if v == nil || v.m.place == nil {
 		return nil
 	}
-	all := append([]*placement{v.m.place}, v.m.past...)
-	if pl := degraded(v); pl != nil {
-		all = append([]*placement{pl}, all...)
+	var all []*placement
+	if v.standIns != nil {
+		all = append(all, v.standIns)
 	}
-	return all
+	all = append(all, v.recent...)
+	return append(append(all, v.m.place), v.m.past...)
+}
+
+// recentStandIns returns the stand-in rings to remember in a view that
+// follows prev over the same members: prev's own and its recent ones,
+// without cur's, at most maxPast.
+func recentStandIns(prev *view, cur *view) []*placement {
+	if prev == nil || prev.m != cur.m {
+		return nil // a reload: the new members' past holds them
+	}
+	all := prev.recent
+	if prev.standIns != nil {
+		all = append([]*placement{prev.standIns}, all...)
+	}
+	sig := cur.m.place.sig
+	if cur.standIns != nil {
+		sig = cur.standIns.sig
+	}
+	recent, _ := history(all, sig)
+	return recent
 }
 
 // history returns the placements to track, out of all, when cur is in

@@ -48,6 +48,7 @@ type node struct {
 	quit    chan struct{}        // closed when the node stops for good
 
 	stopped   atomic.Bool // a reload removed it: new requests fail at once
+	settling  atomic.Bool // a settleSoon is pending
 	closeOnce sync.Once
 
 	inflight   atomic.Int64
@@ -158,7 +159,8 @@ func (n *node) finished(o *op) {
 		n.rejected.Add(1)
 	}
 	if len(o.writeKey) > 0 && !errors.Is(o.err, ErrBackendBusy) {
-		n.sp.record(o.writeKey)
+		n.sp.recordFailed(o.writeKey)
+		n.settleSoon()
 	}
 	if errors.Is(o.err, ErrBackendBusy) || errors.Is(o.err, ErrBackendClosed) || errors.Is(o.err, ErrNodeEjected) {
 		return
@@ -251,6 +253,9 @@ type view struct {
 	ring  *ring.Ring // nil when no node may be used
 	nodes []*node
 	all   bool // every node is in: the ring is the members' full ring
+
+	standIns *placement   // ring, when it routes around ejected nodes
+	recent   []*placement // earlier such rings of the same members, newest first
 }
 
 // pool is a named set of nodes behind one ring. It lives as long as its
@@ -300,14 +305,25 @@ func (p *pool) close() {
 func (p *pool) rebuild() {
 	p.rebuildMu.Lock()
 	defer p.rebuildMu.Unlock()
-	p.view.Store(p.viewOf(p.members()))
+	p.store(p.viewOf(p.members()))
 }
 
 // setMembers swaps in a reload's members, and the view of them.
 func (p *pool) setMembers(m *members) {
 	p.rebuildMu.Lock()
 	defer p.rebuildMu.Unlock()
-	p.view.Store(p.viewOf(m))
+	p.store(p.viewOf(m))
+}
+
+// store swaps in v, remembering the stand-in rings before it.
+func (p *pool) store(v *view) {
+	if !v.all && v.ring != nil && v.m.place != nil {
+		v.standIns = degraded(v)
+	}
+	if v.m.place != nil {
+		v.recent = recentStandIns(p.view.Load(), v)
+	}
+	p.view.Store(v)
 }
 
 // viewOf returns the view of m for its nodes' health now.

@@ -381,3 +381,37 @@ func TestReloadHistoryAcrossRestart(t *testing.T) {
 		t.Errorf("keys read as v1 after v2 was stored: got %d; want 0", stale)
 	}
 }
+
+// TestEjectNoStaleRead: the same check across ejections: clients write
+// and read at full speed while node A hangs, is ejected, returns and is
+// readmitted, three times.
+func TestEjectNoStaleRead(t *testing.T) {
+	t.Parallel()
+	nodes := mctest.StartN(t, 3)
+	f := startShepherd(t, nodes, staleConfig(""))
+	const nkeys, ways = 300, 4
+	sc := newStaleCheck(nkeys)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < ways; w++ {
+		wc, rc := dial(t, f.addr), dial(t, f.addr)
+		wg.Add(2)
+		go func() { defer wg.Done(); sc.writer(wc, w, ways, stop) }()
+		go func() { defer wg.Done(); sc.reader(rc, int64(w), stop) }()
+	}
+	for i := 0; i < 3; i++ {
+		time.Sleep(100 * time.Millisecond)
+		nodes[0].Pause()
+		waitState(t, f.srv, nodes[0].Addr, "ejected")
+		time.Sleep(200 * time.Millisecond)
+		nodes[0].Resume()
+		waitState(t, f.srv, nodes[0].Addr, "healthy")
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	sc.report(t, "under load")
+	if sc.stale.Load() != 0 {
+		t.Errorf("stale reads: got %d; want 0", sc.stale.Load())
+	}
+}

@@ -39,6 +39,9 @@ func (n *node) readmit(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("proxy: replaying spool to %s: %w", n.addr, err)
 	}
+	if n.sp.regate() > 0 {
+		n.settleSoon() // a write that failed on it may be applied as it resumes, after the copy
+	}
 	if size > 0 {
 		n.pool.log.Info("spool replayed", "pool", n.pool.name, "node", n.addr, "keys", size)
 	}
@@ -288,22 +291,46 @@ func (n *node) copyBatch(keys [][]byte) error {
 // of them miss meanwhile): writes that were under way when the ring
 // changed, or copies that failed.
 func (p *pool) settle() {
+	for _, n := range p.members().nodes {
+		n.settle()
+	}
+}
+
+// settle deletes on n the spooled keys it serves now.
+func (n *node) settle() {
 	ctx, cancel := context.WithTimeout(context.Background(), prepareTimeout)
 	defer cancel()
-	for _, n := range p.members().nodes {
-		keys := n.sp.takeKeys(func(k []byte) bool {
-			cur, _, err := p.serving(k, false)
-			return err == nil && cur == n
-		})
-		if len(keys) == 0 {
-			continue
-		}
-		err := n.replayKeys(ctx, keys, n.deleteOnly)
-		n.sp.release(keys, false, err == nil)
-		if err == nil {
-			n.sp.replayed.Add(uint64(len(keys)))
-		}
+	keys := n.sp.takeKeys(func(k []byte) bool {
+		cur, _, err := n.pool.serving(k, false)
+		return err == nil && cur == n
+	})
+	if len(keys) == 0 {
+		return
 	}
+	err := n.replayKeys(ctx, keys, n.deleteOnly)
+	n.sp.release(keys, false, err == nil)
+	if err == nil {
+		n.sp.replayed.Add(uint64(len(keys)))
+	}
+}
+
+// settleSoon settles n once what was sent to it has had its time
+// (retire's grace and the pool's timeout): a write that failed on it may
+// still be applied, by a slow node or by a hung one when it resumes. At
+// most one is pending per node.
+func (n *node) settleSoon() {
+	if !n.settling.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		select {
+		case <-time.After(retireGrace + n.pool.settings().Timeout):
+		case <-n.quit:
+			return
+		}
+		n.settling.Store(false)
+		n.settle()
+	}()
 }
 
 // settleLater settles again once the writes sent under the old ring have

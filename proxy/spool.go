@@ -33,6 +33,7 @@ type spool struct {
 	f        *os.File
 	keys     map[string]struct{} // recorded and not yet taken: each is written once
 	busy     map[string]struct{} // taken by a replay that has not finished
+	doubt    map[string]struct{} // keys whose write failed on the node since its last readmission
 	overflow bool                // more than limit keys: flush instead of replaying
 	admitted bool                // the node takes traffic: writes go to it, not to the spool
 	departed bool                // a reload removed the node: nothing reads from it
@@ -50,7 +51,7 @@ func openSpool(dir, pool, addr string, limit int) (*spool, error) {
 		return nil, fmt.Errorf("proxy: spool dir: %w", err)
 	}
 	name := pool + "-" + strings.NewReplacer("/", "_", ":", "_").Replace(addr) + ".spool"
-	s := &spool{path: filepath.Join(dir, name), limit: limit, admitted: true, keys: map[string]struct{}{}, busy: map[string]struct{}{}}
+	s := &spool{path: filepath.Join(dir, name), limit: limit, admitted: true, keys: map[string]struct{}{}, busy: map[string]struct{}{}, doubt: map[string]struct{}{}}
 	keys, overflow, err := readSpool(s.path)
 	if err != nil {
 		return nil, err
@@ -132,6 +133,34 @@ func (s *spool) record(key []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.appendLocked(key)
+}
+
+// recordFailed notes key whose write failed on the node: the write may
+// have been applied, or may yet be, when a hung node resumes and reads
+// what was sent to it. The key stays in doubt until the node's next
+// readmission has replayed it (see regate).
+func (s *spool) recordFailed(key []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.appendLocked(key)
+	if len(s.doubt) < s.limit {
+		s.doubt[string(key)] = struct{}{}
+	}
+}
+
+// regate puts the keys in doubt back in the spool, so that reads of them
+// miss until a settle deletes them: a resumed node may apply a write that
+// failed on it after the replay copied the newer value. It returns how
+// many keys it put back.
+func (s *spool) regate() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.doubt)
+	for k := range s.doubt {
+		s.appendLocked([]byte(k))
+	}
+	clear(s.doubt)
+	return n
 }
 
 // appendLocked adds key. Past limit keys the spool overflows: it keeps
