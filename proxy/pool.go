@@ -158,7 +158,11 @@ func (n *node) finished(o *op) {
 	if errors.Is(o.err, ErrBackendBusy) {
 		n.rejected.Add(1)
 	}
-	if len(o.writeKey) > 0 && !errors.Is(o.err, ErrBackendBusy) {
+	switch {
+	case len(o.writeKey) == 0 || errors.Is(o.err, ErrBackendBusy):
+	case errors.Is(o.err, ErrNodeEjected): // never sent
+		n.sp.record(o.writeKey)
+	default:
 		n.sp.recordFailed(o.writeKey)
 		n.settleSoon()
 	}
