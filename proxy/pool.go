@@ -141,9 +141,7 @@ func (n *node) send(o *op, lane uint32) {
 // finished is called once per op when it completes, before its client
 // sees the reply. A write is tracked (see pool.track). A failure of the
 // node itself (not a protocol answer, not our own saturation) counts
-// toward ejection, and the key of a failed write is spooled: the write may
-// or may not have happened, so the key is deleted before the node is
-// trusted again.
+// toward ejection, and the key of a failed write is spooled.
 func (n *node) finished(o *op) {
 	n.inflight.Add(-1)
 	if len(o.writeKey) > 0 && !errors.Is(o.err, ErrBackendBusy) {
@@ -158,18 +156,27 @@ func (n *node) finished(o *op) {
 	if errors.Is(o.err, ErrBackendBusy) {
 		n.rejected.Add(1)
 	}
-	switch {
-	case len(o.writeKey) == 0 || errors.Is(o.err, ErrBackendBusy):
-	case errors.Is(o.err, ErrNodeEjected): // never sent
-		n.sp.record(o.writeKey)
-	default:
-		n.sp.recordFailed(o.writeKey)
-		n.settleSoon()
+	if len(o.writeKey) > 0 {
+		n.spoolFailed(o)
 	}
 	if errors.Is(o.err, ErrBackendBusy) || errors.Is(o.err, ErrBackendClosed) || errors.Is(o.err, ErrNodeEjected) {
 		return
 	}
 	n.h.Failure()
+}
+
+// spoolFailed spools the key of a write that failed on the node: it may
+// have happened, or may yet (a hung node applies what was sent to it when
+// it resumes), so the key is deleted before the node serves it again.
+func (n *node) spoolFailed(o *op) {
+	switch {
+	case errors.Is(o.err, ErrBackendBusy): // refused: never sent
+	case errors.Is(o.err, ErrNodeEjected): // never sent, but the node was out
+		n.sp.record(o.writeKey)
+	default:
+		n.sp.recordFailed(o.writeKey)
+		n.settleSoon()
+	}
 }
 
 // dial opens a new wire connection and starts its reader.
