@@ -383,6 +383,7 @@ func indexOf(ns []*node, n *node) int {
 func (c *client) flushAll(cl *call, req *protocol.Request) {
 	cl.noreply = req.Noreply
 	for _, p := range c.s.pools() {
+		p.markFlushDeparted()
 		for _, n := range p.members().nodes {
 			if !n.h.Healthy() {
 				n.sp.markFlush()

@@ -25,6 +25,7 @@ import (
 var (
 	ErrNodeEjected = errors.New("proxy: node ejected")
 	ErrNoNodes     = errors.New("proxy: every node of the pool is ejected")
+	ErrSpooled     = errors.New("proxy: the node may hold an older value of the key")
 )
 
 // Ejection policies.
@@ -47,6 +48,7 @@ type node struct {
 	quit    chan struct{}        // closed when the node stops for good
 
 	stopped   atomic.Bool // a reload removed it: new requests fail at once
+	settling  atomic.Bool // a settleSoon is pending
 	closeOnce sync.Once
 
 	inflight   atomic.Int64
@@ -91,22 +93,26 @@ func newNode(p *pool, cfg *PoolConfig, rn ring.Node, sp *spool, m *metrics) *nod
 }
 
 func (n *node) start() {
-	for _, c := range n.conns {
-		go c.writeLoop()
-	}
-	if n.sp.pending() {
+	n.startConns()
+	if n.sp.pending(func(k []byte) bool { return n.pool.members().owns(n, k) }) {
 		n.pool.log.Warn("node has a spool from an earlier run; replaying it before use", "pool", n.pool.name, "node", n.addr, "keys", n.sp.size())
 		n.h.Eject(time.Millisecond)
 	}
 }
 
-// close stops the node for good: its prober, its spool and its backend
-// connections, failing what is queued on them.
+// startConns starts the node's backend connections.
+func (n *node) startConns() {
+	for _, c := range n.conns {
+		go c.writeLoop()
+	}
+}
+
+// close stops the node for good: its prober and its backend connections,
+// failing what is queued on them. Its spool stays with the pool.
 func (n *node) close() {
 	n.closeOnce.Do(func() {
 		n.stopped.Store(true)
 		n.h.Close()
-		n.sp.close()
 		close(n.quit)
 	})
 }
@@ -132,12 +138,15 @@ func (n *node) send(o *op, lane uint32) {
 	}
 }
 
-// finished is called once per op when it completes. A failure of the node
-// itself (not a protocol answer, not our own saturation) counts toward
-// ejection, and the key of a failed write is spooled: the write may or may
-// not have happened, so the key is deleted before the node is trusted again.
+// finished is called once per op when it completes, before its client
+// sees the reply. A write is tracked (see pool.track). A failure of the
+// node itself (not a protocol answer, not our own saturation) counts
+// toward ejection, and the key of a failed write is spooled.
 func (n *node) finished(o *op) {
 	n.inflight.Add(-1)
+	if len(o.writeKey) > 0 && !errors.Is(o.err, ErrBackendBusy) {
+		n.pool.track(o.writeKey, n)
+	}
 	if o.err == nil || errors.Is(o.err, ErrClientStalled) { // the node answered in full
 		n.h.Success()
 		n.latency.Observe(time.Since(o.start).Seconds())
@@ -147,13 +156,27 @@ func (n *node) finished(o *op) {
 	if errors.Is(o.err, ErrBackendBusy) {
 		n.rejected.Add(1)
 	}
-	if len(o.writeKey) > 0 && !errors.Is(o.err, ErrBackendBusy) {
-		n.sp.record(o.writeKey)
+	if len(o.writeKey) > 0 {
+		n.spoolFailed(o)
 	}
 	if errors.Is(o.err, ErrBackendBusy) || errors.Is(o.err, ErrBackendClosed) || errors.Is(o.err, ErrNodeEjected) {
 		return
 	}
 	n.h.Failure()
+}
+
+// spoolFailed spools the key of a write that failed on the node: it may
+// have happened, or may yet (a hung node applies what was sent to it when
+// it resumes), so the key is deleted before the node serves it again.
+func (n *node) spoolFailed(o *op) {
+	switch {
+	case errors.Is(o.err, ErrBackendBusy): // refused: never sent
+	case errors.Is(o.err, ErrNodeEjected): // never sent, but the node was out
+		n.sp.record(o.writeKey)
+	default:
+		n.sp.recordFailed(o.writeKey)
+		n.settleSoon()
+	}
 }
 
 // dial opens a new wire connection and starts its reader.
@@ -216,6 +239,7 @@ func (n *node) stateChanged(from, to health.State) {
 		n.pool.log.Info("node readmitted", "pool", n.pool.name, "node", n.addr)
 	}
 	n.pool.rebuild()
+	go n.pool.settle() // a stand-in may serve keys it holds old copies of
 }
 
 // members is a pool's configuration and the nodes that serve it, as one
@@ -226,7 +250,12 @@ type members struct {
 	nodes  []*node    // in cfg.Servers order
 	full   *ring.Ring // every node, whatever its health: who owns a key
 	gutter *pool      // with on_eject: gutter
+	place  *placement // full, with the nodes' spools
+	past   []*placement
 }
+
+// owns reports whether n owns key in the members' full ring.
+func (m *members) owns(n *node, key []byte) bool { return m.nodes[m.full.Lookup(key)] == n }
 
 // view is an immutable pairing of a ring with the nodes its indexes name,
 // built from one version of the pool's members and their health.
@@ -235,6 +264,9 @@ type view struct {
 	ring  *ring.Ring // nil when no node may be used
 	nodes []*node
 	all   bool // every node is in: the ring is the members' full ring
+
+	standIns *placement   // ring, when it routes around ejected nodes
+	recent   []*placement // earlier such rings of the same members, newest first
 }
 
 // pool is a named set of nodes behind one ring. It lives as long as its
@@ -246,10 +278,13 @@ type pool struct {
 	view atomic.Pointer[view]
 
 	rebuildMu sync.Mutex // serializes view rebuilds and member changes
+
+	spoolMu sync.Mutex        // guards spools
+	spools  map[string]*spool // by address: members' and departed nodes' still tracked
 }
 
 func newPool(name string, log *slog.Logger) *pool {
-	return &pool{name: name, log: log}
+	return &pool{name: name, log: log, spools: map[string]*spool{}}
 }
 
 // members returns the pool's current members.
@@ -268,6 +303,11 @@ func (p *pool) close() {
 	for _, n := range p.members().nodes {
 		n.close()
 	}
+	p.spoolMu.Lock()
+	defer p.spoolMu.Unlock()
+	for _, sp := range p.spools {
+		sp.close()
+	}
 }
 
 // rebuild swaps in the ring clients should use now. Under rehash it holds
@@ -276,14 +316,25 @@ func (p *pool) close() {
 func (p *pool) rebuild() {
 	p.rebuildMu.Lock()
 	defer p.rebuildMu.Unlock()
-	p.view.Store(p.viewOf(p.members()))
+	p.store(p.viewOf(p.members()))
 }
 
 // setMembers swaps in a reload's members, and the view of them.
 func (p *pool) setMembers(m *members) {
 	p.rebuildMu.Lock()
 	defer p.rebuildMu.Unlock()
-	p.view.Store(p.viewOf(m))
+	p.store(p.viewOf(m))
+}
+
+// store swaps in v, remembering the stand-in rings before it.
+func (p *pool) store(v *view) {
+	if !v.all && v.ring != nil && v.m.place != nil {
+		v.standIns = degraded(v)
+	}
+	if v.m.place != nil {
+		v.recent = recentStandIns(p.view.Load(), v)
+	}
+	p.view.Store(v)
 }
 
 // viewOf returns the view of m for its nodes' health now.
@@ -313,7 +364,18 @@ func (p *pool) viewOf(m *members) *view {
 // pick returns the node that serves key now. write says the request
 // changes the key; a write whose owner is out is spooled for the owner.
 // gutter reports that the node is a stand-in whose TTLs must be capped.
+// A read of a key the node's spool holds fails with ErrSpooled: the node
+// may have an older value than the last write, and a miss is better.
 func (p *pool) pick(key []byte, write bool) (n *node, gutter bool, err error) {
+	n, gutter, err = p.serving(key, write)
+	if err == nil && !write && n.sp.stale(key) {
+		return nil, false, ErrSpooled
+	}
+	return n, gutter, err
+}
+
+// serving is pick without the spool check.
+func (p *pool) serving(key []byte, write bool) (n *node, gutter bool, err error) {
 	v := p.view.Load()
 	if v.all {
 		n = v.nodes[v.ring.Lookup(key)]
@@ -351,6 +413,22 @@ func (p *pool) standIn(m *members, owner *node, key []byte, write bool) (*node, 
 		}
 	}
 	return nil, false, ErrNodeEjected
+}
+
+// markFlushDeparted makes the return of every node that left the pool
+// (and is still tracked) a flush: flush_all was sent while it was away.
+func (p *pool) markFlushDeparted() {
+	members := map[*spool]bool{}
+	for _, n := range p.members().nodes {
+		members[n.sp] = true
+	}
+	p.spoolMu.Lock()
+	defer p.spoolMu.Unlock()
+	for _, sp := range p.spools {
+		if !members[sp] {
+			sp.markFlush()
+		}
+	}
 }
 
 // interim returns the node that stood in for owner's key while it was

@@ -4,7 +4,9 @@
 // requests in flight to them are answered. Each pool swaps its nodes and
 // ring in one atomic step, and the routes and herd rules in force swap in
 // one step after that; a command loads them once, as it starts, so none
-// sees a pool or the routes half changed.
+// sees a pool or the routes half changed. Before a pool's ring changes,
+// the nodes that gain keys are brought up to date on those they may hold
+// old values of (see placement.go and prepare in replay.go).
 package proxy
 
 import (
@@ -38,6 +40,11 @@ const retireGrace = time.Second
 // spool_limit, max_item_size, a pool's listen, and a kept pool's per-node
 // settings (connections, max_inflight, failure_limit, retry_timeout,
 // retry_max).
+//
+// When a pool's servers change, Reload first copies to each node the
+// values of the keys it is about to own and may hold old values of (keys
+// written elsewhere since it last owned them), at most 10 s a pool; then
+// it swaps the ring, and deletes on the nodes what was written meanwhile.
 //
 // Client connections stay open and in-flight requests finish normally.
 // When the herd rules change, a new herd group replaces the old one:
@@ -76,8 +83,9 @@ func (s *Server) Reload(cfg *Config) error {
 type change struct {
 	next         *state
 	members      map[*pool]*members // every pool's new members
-	added        []*node            // new nodes, not started yet
-	removed      []*node            // nodes of cur that next has not
+	dropped      map[*pool][]*placement
+	added        []*node // new nodes, not started yet
+	removed      []*node // nodes of cur that next has not
 	kept         int
 	poolsAdded   []string
 	poolsRemoved []string
@@ -90,7 +98,7 @@ type change struct {
 // new nodes are not started.
 func (s *Server) plan(cur *state, cfg *Config) (*change, error) {
 	next := &state{cfg: cfg, pools: map[string]*pool{}, herd: cur.herd, herdReg: cur.herdReg}
-	ch := &change{next: next, members: map[*pool]*members{}}
+	ch := &change{next: next, members: map[*pool]*members{}, dropped: map[*pool][]*placement{}}
 	for _, name := range sortedNames(cfg.Pools) {
 		next.pools[name] = cur.pools[name]
 		if next.pools[name] == nil {
@@ -110,6 +118,11 @@ func (s *Server) plan(cur *state, cfg *Config) (*change, error) {
 		ch.members[p] = m
 		if p.view.Load() == nil {
 			p.setMembers(m)
+		}
+	}
+	if cur.pools == nil { // the first config: see markStrays
+		if err := markStrays(cfg.SpoolDir, spoolPaths(ch.members)); err != nil {
+			return nil, err
 		}
 	}
 	for _, name := range sortedNames(cur.pools) {
@@ -136,8 +149,9 @@ func (s *Server) newMembers(p *pool, cfg *Config, pools map[string]*pool, ch *ch
 	}
 	m := &members{cfg: pc, full: r, gutter: pools[pc.Gutter]}
 	var old []*node
-	if v := p.view.Load(); v != nil {
-		old = v.m.nodes
+	prev := p.view.Load()
+	if prev != nil {
+		old = prev.m.nodes
 	}
 	had := map[string]*node{}
 	for _, n := range old {
@@ -149,7 +163,7 @@ func (s *Server) newMembers(p *pool, cfg *Config, pools map[string]*pool, ch *ch
 			delete(had, srv.Addr)
 			ch.kept++
 		} else {
-			sp, err := openSpool(cfg.SpoolDir, p.name, srv.Addr, cfg.SpoolLimit)
+			sp, err := p.spoolFor(cfg, srv.Addr)
 			if err != nil {
 				return nil, err
 			}
@@ -158,6 +172,18 @@ func (s *Server) newMembers(p *pool, cfg *Config, pools map[string]*pool, ch *ch
 		}
 		m.nodes = append(m.nodes, n)
 	}
+	var spools []*spool
+	for _, n := range m.nodes {
+		spools = append(spools, n.sp)
+	}
+	m.place = newPlacement(pc.Servers, pc.Ring, r, spools)
+	all := earlier(prev)
+	if prev == nil {
+		if all, err = p.loadHistory(cfg, pc.Servers); err != nil {
+			return nil, err
+		}
+	}
+	m.past, ch.dropped[p] = history(all, m.place.sig)
 	for _, n := range old {
 		if had[n.addr] == n {
 			ch.removed = append(ch.removed, n)
@@ -170,9 +196,10 @@ func (s *Server) newMembers(p *pool, cfg *Config, pools map[string]*pool, ch *ch
 // the server runs), swaps each pool's members and then the state, and
 // retires the nodes no longer configured.
 func (s *Server) apply(ch *change) {
-	if s.running {
-		for _, n := range ch.added {
-			n.start()
+	for _, n := range ch.added {
+		n.sp.setDeparted(false)
+		if s.running {
+			n.startConns()
 		}
 	}
 	if cur := s.live.Load(); ch.herdChanged && ch.next.herd != nil {
@@ -183,11 +210,27 @@ func (s *Server) apply(ch *change) {
 			s.detectMeta(ch.next.herd, ch.next.pools)
 		}
 	}
+	if s.running {
+		for p, m := range ch.members {
+			p.prepare(m)
+		}
+	}
 	for p, m := range ch.members {
 		p.setMembers(m)
 	}
 	s.live.Store(ch.next)
+	for p, m := range ch.members {
+		p.forget(m, ch.dropped[p])
+		if err := saveHistory(ch.next.cfg.SpoolDir, p.name, m); err != nil {
+			s.log.Warn("saving the pool's rings; a restart will flush the nodes that left it if they return", "pool", p.name, "err", err)
+		}
+		if s.running {
+			p.settle()
+			go p.settleLater(s.quit)
+		}
+	}
 	for _, n := range ch.removed {
+		n.sp.setDeparted(true)
 		s.m.backendLatency.DeleteLabelValues(n.pool.name, n.addr)
 		go n.retire(s.quit)
 	}
@@ -296,6 +339,19 @@ func sortedNames[V any](m map[string]V) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// spoolPaths returns the files of the spools the pools keep.
+func spoolPaths(members map[*pool]*members) map[string]bool {
+	paths := map[string]bool{}
+	for p := range members {
+		p.spoolMu.Lock()
+		for _, sp := range p.spools {
+			paths[sp.path] = true
+		}
+		p.spoolMu.Unlock()
+	}
+	return paths
 }
 
 // nodeNames lists nodes as pool/address for the reload log line.

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shepherd-proxy/shepherd/protocol"
 )
@@ -21,10 +22,13 @@ import (
 // replayBatch is how many keys are replayed at once.
 const replayBatch = 1024
 
-// readmit is the health hook that runs after a successful probe.
+// readmit is the health hook that runs after a successful probe. It
+// replays the spooled keys the node owns; the others wait for a ring in
+// which it owns them.
 func (n *node) readmit(ctx context.Context) error {
 	size := n.sp.size()
 	err := n.sp.drain(
+		func(k []byte) bool { return n.pool.members().owns(n, k) },
 		func(keys [][]byte) error { return n.replayKeys(ctx, keys, n.replayBatch) },
 		func(keys [][]byte) error { return n.replayKeys(ctx, keys, n.deleteBatch) },
 		func() error {
@@ -34,6 +38,9 @@ func (n *node) readmit(ctx context.Context) error {
 		})
 	if err != nil {
 		return fmt.Errorf("proxy: replaying spool to %s: %w", n.addr, err)
+	}
+	if n.sp.regate() > 0 {
+		n.settleSoon() // a write that failed on it may be applied as it resumes, after the copy
 	}
 	if size > 0 {
 		n.pool.log.Info("spool replayed", "pool", n.pool.name, "node", n.addr, "keys", size)
@@ -58,14 +65,19 @@ func (n *node) replayKeys(ctx context.Context, keys [][]byte, batch func([][]byt
 
 // deleteBatch deletes keys on the node and on their stand-ins.
 func (n *node) deleteBatch(keys [][]byte) error {
+	err := n.deleteOnly(keys)
+	n.dropStandIns(keys)
+	return err
+}
+
+// deleteOnly deletes keys on the node.
+func (n *node) deleteOnly(keys [][]byte) error {
 	ops := make([]*op, 0, len(keys))
 	for _, k := range keys {
 		ops = append(ops, sendMeta(n, "md", k, nil, ""))
 	}
 	n.deletes.Add(uint64(len(ops)))
-	err := waitReplay(ops, "HD", "NF")
-	n.dropStandIns(keys)
-	return err
+	return waitReplay(ops, "HD", "NF")
 }
 
 // dropStandIns removes, best effort, the stand-ins' copies of keys: they
@@ -88,7 +100,7 @@ func (n *node) dropStandIns(keys [][]byte) {
 func (n *node) replayBatch(keys [][]byte) error {
 	reads := make([]*op, len(keys))
 	for i, k := range keys {
-		if s := n.pool.interim(k); s != nil && s != n {
+		if s := n.pool.interim(k); s != nil && s != n && !s.sp.stale(k) {
 			reads[i] = sendMeta(s, "mg", k, nil, "v f t")
 		}
 	}
@@ -109,13 +121,25 @@ func (n *node) replayWrite(k []byte, read *op) *op {
 		return sendMeta(n, "md", k, nil, "")
 	}
 	defer putOp(read)
-	if err := read.wait(); err != nil || !bytes.HasPrefix(read.reply.Raw, []byte("VA ")) {
+	if err := read.wait(); err != nil || !bytes.HasPrefix(read.reply.Raw, []byte("VA ")) || invalidated(read.reply.Raw) {
 		n.deletes.Add(1)
 		return sendMeta(n, "md", k, nil, "")
 	}
 	data, flags, ttl := parseVA(read.reply.Raw)
 	n.copies.Add(1)
 	return sendMeta(n, "ms", k, data, fmt.Sprintf("F%s T%d", flags, ttl))
+}
+
+// invalidated reports whether a VA reply carries the X flag: the value
+// was deleted into herd's stale window. A copy would make it fresh again.
+func invalidated(raw []byte) bool {
+	line, _, _ := bytes.Cut(raw, []byte("\r\n"))
+	for _, f := range bytes.Fields(line) {
+		if string(f) == "X" {
+			return true
+		}
+	}
+	return false
 }
 
 // parseVA splits "VA <n> f<flags> t<ttl>\r\n<data>\r\n"; t-1 (no expiry)
@@ -189,4 +213,132 @@ func (n *node) replayFlush() error {
 	o.internal = true
 	n.send(o, 0)
 	return waitReplay([]*op{o}, "OK")
+}
+
+// prepareTimeout bounds the copies a reload makes before it swaps rings
+// (what is not copied by then is deleted after the swap).
+const prepareTimeout = 10 * time.Second
+
+// prepareRounds bounds the copy passes before a reload swaps rings: each
+// takes what was written during the one before, so fewer keys are left to
+// delete (and miss) after the swap.
+const prepareRounds = 3
+
+// prepare runs before m is put in force. Each node of m gets, for the
+// spooled keys it will own and does not serve now, the value of the node
+// that serves them now (or a delete where that node has none or may
+// itself be behind); no client writes those keys on it yet, so a copy
+// cannot overwrite a newer value. A node whose spool overflowed is
+// flushed. Keys written meanwhile are spooled again, and settle deletes
+// them once m is in force; a copy that fails leaves its keys spooled.
+func (p *pool) prepare(m *members) {
+	if p.members() == m {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), prepareTimeout)
+	defer cancel()
+	for round := 0; round < prepareRounds; round++ {
+		taken := 0
+		for _, n := range m.nodes {
+			if n.h.Healthy() { // else its readmission replays its spool
+				taken += p.prepareNode(ctx, n, m)
+			}
+		}
+		if taken == 0 {
+			return
+		}
+	}
+}
+
+// prepareNode runs one copy pass for n and returns how many keys it took.
+func (p *pool) prepareNode(ctx context.Context, n *node, m *members) int {
+	gains := func(k []byte) bool {
+		cur, _, err := p.serving(k, false)
+		return m.owns(n, k) && (err != nil || cur != n)
+	}
+	keys, overflow := n.sp.take(gains, false)
+	err := n.sp.replay(keys, overflow,
+		func(keys [][]byte) error { return n.replayKeys(ctx, keys, n.copyBatch) },
+		func() error {
+			p.log.Warn("spool overflowed (or flush_all was sent, or the node was tracked too long) while the node did not own its keys; flushing it before the new ring",
+				"pool", p.name, "node", n.addr)
+			return n.replayFlush()
+		})
+	if err != nil {
+		p.log.Warn("bringing a node up to date before a reload; its spooled keys are missed until deleted", "pool", p.name, "node", n.addr, "err", err)
+		return 0
+	}
+	return len(keys)
+}
+
+// copyBatch copies keys to the node from the nodes serving them now; a
+// key no other node may serve is deleted on it instead.
+func (n *node) copyBatch(keys [][]byte) error {
+	reads := make([]*op, len(keys))
+	for i, k := range keys {
+		if s, _, err := n.pool.pick(k, false); err == nil && s != n {
+			reads[i] = sendMeta(s, "mg", k, nil, "v f t")
+		}
+	}
+	writes := make([]*op, len(keys))
+	for i, k := range keys {
+		writes[i] = n.replayWrite(k, reads[i])
+	}
+	return waitReplay(writes, "HD", "NF")
+}
+
+// settle deletes, on each member, the spooled keys it serves now (reads
+// of them miss meanwhile): writes that were under way when the ring
+// changed, or copies that failed.
+func (p *pool) settle() {
+	for _, n := range p.members().nodes {
+		n.settle()
+	}
+}
+
+// settle deletes on n the spooled keys it serves now.
+func (n *node) settle() {
+	ctx, cancel := context.WithTimeout(context.Background(), prepareTimeout)
+	defer cancel()
+	keys := n.sp.takeKeys(func(k []byte) bool {
+		cur, _, err := n.pool.serving(k, false)
+		return err == nil && cur == n
+	})
+	if len(keys) == 0 {
+		return
+	}
+	err := n.replayKeys(ctx, keys, n.deleteOnly)
+	n.sp.release(keys, false, err == nil)
+	if err == nil {
+		n.sp.replayed.Add(uint64(len(keys)))
+	}
+}
+
+// settleSoon settles n once what was sent to it has had its time
+// (retire's grace and the pool's timeout): a write that failed on it may
+// still be applied, by a slow node or by a hung one when it resumes. At
+// most one is pending per node.
+func (n *node) settleSoon() {
+	if !n.settling.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		select {
+		case <-time.After(retireGrace + n.pool.settings().Timeout):
+		case <-n.quit:
+			return
+		}
+		n.settling.Store(false)
+		n.settle()
+	}()
+}
+
+// settleLater settles again once the writes sent under the old ring have
+// had their time (retire's grace and the pool's timeout).
+func (p *pool) settleLater(quit <-chan struct{}) {
+	select {
+	case <-time.After(retireGrace + p.settings().Timeout):
+		p.settle()
+	case <-quit:
+	}
 }

@@ -1,0 +1,162 @@
+// Unit tests of the spool's bounds and of the placement history.
+package proxy
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/shepherd-proxy/shepherd/ring"
+)
+
+func TestSpoolBound(t *testing.T) {
+	t.Parallel()
+	for _, departed := range []bool{false, true} {
+		sp, err := openSpool(t.TempDir(), "p", "127.0.0.1:1", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp.setDeparted(departed)
+		for i := 0; i < 1000; i++ {
+			sp.record([]byte(fmt.Sprintf("key:%d", i)))
+		}
+		want := 10 // a member keeps the keys it has: reads of them must avoid it
+		if departed {
+			want = 0 // nobody reads from a departed node: the mark is enough
+		}
+		fi, err := os.Stat(sp.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sp.size() != want || !sp.pending(func([]byte) bool { return false }) || fi.Size() > 200 {
+			t.Errorf("departed %v, 1000 keys over a limit of 10: got %d keys, overflowed %v, file %d bytes; want %d, true, at most 200",
+				departed, sp.size(), sp.pending(func([]byte) bool { return false }), fi.Size(), want)
+		}
+		sp.close()
+	}
+}
+
+func TestSpoolStaleUntilReplayed(t *testing.T) {
+	t.Parallel()
+	sp, err := openSpool(t.TempDir(), "p", "127.0.0.1:1", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.close()
+	k := []byte("k")
+	all := func([]byte) bool { return true }
+	steps := []struct {
+		name string
+		do   func()
+		want bool
+	}{
+		{"new", func() {}, false},
+		{"recorded", func() { sp.record(k) }, true},
+		{"taken", func() { sp.takeKeys(all) }, true},
+		{"replay failed", func() { sp.release([][]byte{k}, false, false) }, true},
+		{"taken again", func() { sp.takeKeys(all) }, true},
+		{"replayed", func() { sp.release([][]byte{k}, false, true) }, false},
+	}
+	for _, st := range steps {
+		st.do()
+		if got := sp.stale(k); got != st.want {
+			t.Errorf("%s: stale = %v; want %v", st.name, got, st.want)
+		}
+	}
+}
+
+func TestHistoryBound(t *testing.T) {
+	t.Parallel()
+	var prev *view
+	dropped := 0
+	for i := 0; i < 20; i++ {
+		m := &members{place: &placement{sig: fmt.Sprint("ring-", i%12)}}
+		var d []*placement
+		m.past, d = history(earlier(prev), m.place.sig)
+		dropped += len(d)
+		if len(m.past) > maxPast {
+			t.Fatalf("reload %d: %d past placements; want at most %d", i, len(m.past), maxPast)
+		}
+		for _, pl := range m.past {
+			if pl.sig == m.place.sig {
+				t.Fatalf("reload %d: the ring in force is among the past", i)
+			}
+		}
+		prev = &view{m: m, all: true}
+	}
+	if dropped == 0 {
+		t.Errorf("20 reloads over 12 rings dropped no placement; want some (at most %d kept)", maxPast)
+	}
+}
+
+// BenchmarkTrack is what a write pays after it is done, with no earlier
+// ring (past 0) and with one (past 1, as while a pool flaps between two).
+func BenchmarkTrack(b *testing.B) {
+	for _, past := range []int{0, 1} {
+		b.Run(fmt.Sprint("past=", past), func(b *testing.B) {
+			p, nodes := benchPool(b, past)
+			keys := make([][]byte, 1024)
+			owners := make([]*node, len(keys))
+			for i := range keys {
+				keys[i] = []byte(fmt.Sprintf("key:%d", i))
+				owners[i] = nodes[p.members().full.Lookup(keys[i])]
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				p.track(keys[i%len(keys)], owners[i%len(keys)])
+			}
+		})
+	}
+}
+
+// benchPool is a pool of 3 nodes (no connections) that had past earlier
+// rings of 4.
+func benchPool(b *testing.B, past int) (*pool, []*node) {
+	dir := b.TempDir()
+	p := newPool("main", nil)
+	var servers []ring.Node
+	var nodes []*node
+	for i := 0; i < 4; i++ {
+		servers = append(servers, ring.Node{Addr: fmt.Sprintf("127.0.0.1:%d", 10000+i), Weight: 1})
+		sp, err := openSpool(dir, "main", servers[i].Addr, DefaultSpoolLimit)
+		if err != nil {
+			b.Fatal(err)
+		}
+		nodes = append(nodes, &node{addr: servers[i].Addr, sp: sp, pool: p})
+	}
+	placementOf := func(n int) (*ring.Ring, *placement) {
+		r, err := ring.New(servers[:n], ring.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var spools []*spool
+		for _, nd := range nodes[:n] {
+			spools = append(spools, nd.sp)
+		}
+		return r, newPlacement(servers[:n], ring.Options{}, r, spools)
+	}
+	r, pl := placementOf(3)
+	m := &members{cfg: &PoolConfig{}, nodes: nodes[:3], full: r, place: pl}
+	for i := 0; i < past; i++ {
+		_, old := placementOf(4)
+		m.past = append(m.past, old)
+	}
+	p.view.Store(&view{m: m, ring: r, nodes: m.nodes, all: true})
+	return p, nodes
+}
+
+// TestInvalidated: a replay does not copy a value herd deleted into its
+// stale window (memcached 1.6.18 answers mg after md I with these lines).
+func TestInvalidated(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]bool{
+		"VA 1 f0 t30 X W\r\nx\r\n": true,
+		"VA 1 f0 t30 Z X\r\nx\r\n": true,
+		"VA 1 f0 t-1\r\nX\r\n":     false, // X is the value, not a flag
+		"VA 2 f0 t5 W\r\nXX\r\n":   false,
+	} {
+		if got := invalidated([]byte(raw)); got != want {
+			t.Errorf("invalidated(%q) = %v; want %v", raw, got, want)
+		}
+	}
+}
