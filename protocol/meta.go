@@ -27,8 +27,8 @@ const (
 // value: build one per command.
 type MetaRequest struct {
 	// Cmd is CmdMetaGet, CmdMetaSet, CmdMetaDelete or CmdMetaArithmetic;
-	// CmdGet reads with a classic get (for backends without the meta
-	// protocol) and takes no flags.
+	// CmdGet or CmdGets reads with a classic get or gets (for backends
+	// without the meta protocol) and takes no flags.
 	Cmd Command
 	// Key is the raw key; one the text protocol cannot carry travels in
 	// base64 (the b flag).
@@ -49,7 +49,7 @@ type MetaRequest struct {
 // AppendMeta appends r as a backend request.
 func AppendMeta(dst []byte, r *MetaRequest) []byte {
 	dst = append(append(dst, r.Cmd.String()...), ' ')
-	if r.Cmd == CmdGet {
+	if r.Cmd == CmdGet || r.Cmd == CmdGets {
 		return append(append(dst, r.Key...), crlf...)
 	}
 	b64 := !ValidKey(r.Key, 250)

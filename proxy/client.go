@@ -223,24 +223,44 @@ func (c *client) dispatch(req *protocol.Request) *call {
 // this reader until done so that the client's later commands cannot
 // overtake them. It reports whether it handled req.
 func (c *client) herdDispatch(cl *call, req *protocol.Request) bool {
-	meta := c.herd.Meta()
-	switch {
-	case (req.Cmd == protocol.CmdGet || req.Cmd == protocol.CmdGets) && c.anyProtected(req.Keys):
-		cl.static = c.herdGet(req)
-		return true
-	case req.Cmd == protocol.CmdDelete && meta:
-		if rule := c.herdRule(req.Key()); rule != nil {
-			cl.static = c.herdDelete(req, rule)
+	switch req.Cmd {
+	case protocol.CmdGet, protocol.CmdGets:
+		if c.anyProtected(req.Keys) {
+			cl.static = c.herdGet(req)
 			return true
 		}
-	case (req.Cmd == protocol.CmdSet || req.Cmd == protocol.CmdAdd) && meta && c.herdRule(req.Key()) != nil:
+		return false
+	case protocol.CmdGat, protocol.CmdGats:
+		if c.herd.Meta() && c.anyProtected(req.Keys) {
+			cl.static = c.herdGat(req)
+			return true
+		}
+		return false
+	}
+	if !c.herd.Meta() || len(req.Keys) != 1 {
+		return false // without meta there are no placeholders or stale values
+	}
+	key := routeKey(req, req.Key(), &c.b64)
+	rule := c.herdRule(key)
+	if rule == nil {
+		return false
+	}
+	if req.Cmd == protocol.CmdSet || req.Cmd == protocol.CmdAdd {
 		if reply, ok := c.herdStore(req); ok {
 			cl.static = reply
 			return true
 		}
-		cl.filled = append(cl.filled[:0], req.Key()...) // wake holders once STORED
+		cl.filled = append(cl.filled[:0], key...) // wake holders once STORED
+		if req.Cmd == protocol.CmdSet {
+			return false
+		}
 	}
-	return false
+	reply, ok := c.herdExact(req, key, rule)
+	if ok {
+		cl.static = reply
+		cl.noreply = req.Noreply
+	}
+	return ok
 }
 
 // single sends a one-key command to the node serving its key.

@@ -5,7 +5,6 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"fmt"
 	"strconv"
 	"sync"
@@ -25,82 +24,57 @@ type herdBackend struct {
 }
 
 // Meta implements herd.Backend.
-func (b herdBackend) Meta(ctx context.Context, cmd string, key []byte, flags string, value []byte) (string, []byte, error) {
-	write := cmd == "ms" || cmd == "md"
-	n, _, err := b.route.pool(key).pick(key, write)
+func (b herdBackend) Meta(ctx context.Context, req *protocol.MetaRequest) (protocol.MetaReply, error) {
+	write := req.Cmd == protocol.CmdMetaSet || req.Cmd == protocol.CmdMetaDelete || req.Cmd == protocol.CmdMetaArithmetic ||
+		(req.Cmd == protocol.CmdMetaGet && req.SetTTL)
+	n, _, err := b.route.pool(req.Key).pick(req.Key, write)
 	if err != nil {
-		return "", nil, err
+		return protocol.MetaReply{}, err
 	}
 	kind := protocol.ReplyMeta
-	if cmd == "get" {
+	if req.Cmd.IsRetrieval() {
 		kind = protocol.ReplyValues
 	}
 	o := getOp(n, kind)
 	defer putOp(o)
-	o.wire = appendMeta(o.wire, cmd, key, flags, value)
+	o.wire = protocol.AppendMeta(o.wire, req)
 	if write {
-		o.writeKey = append(o.writeKey, key...)
+		o.writeKey = append(o.writeKey, req.Key...)
 	}
 	n.send(o, b.lane)
 	if err := o.wait(); err != nil {
-		return "", nil, err
+		return protocol.MetaReply{}, err
 	}
-	if o.reply.IsError() {
-		return "", nil, fmt.Errorf("proxy: backend %s: %s", n.addr, bytes.TrimSpace(o.reply.Raw))
+	if req.Cmd.IsRetrieval() {
+		return getAsMeta(&o.reply), nil
 	}
-	if cmd == "get" {
-		return getAsMeta(&o.reply)
+	r, err := protocol.ParseMetaReply(o.reply.Raw)
+	if err != nil {
+		return r, fmt.Errorf("proxy: backend %s: %w", n.addr, err)
 	}
-	line, val := splitMeta(o.reply.Raw)
-	return line, bytes.Clone(val), nil
-}
-
-// appendMeta encodes a herd command; keys the text protocol cannot carry
-// travel in base64.
-func appendMeta(dst []byte, cmd string, key []byte, flags string, value []byte) []byte {
-	dst = append(append(dst, cmd...), ' ')
-	b64 := !protocol.ValidKey(key, 250)
-	if b64 && cmd != "get" {
-		dst = base64.StdEncoding.AppendEncode(dst, key)
-	} else {
-		dst = append(dst, key...)
-	}
-	if cmd == "ms" {
-		dst = strconv.AppendInt(append(dst, ' '), int64(len(value)), 10)
-	}
-	if b64 && cmd != "get" {
-		dst = append(dst, " b"...)
-	}
-	if flags != "" {
-		dst = append(append(dst, ' '), flags...)
-	}
-	dst = append(dst, "\r\n"...)
-	if cmd == "ms" {
-		dst = append(append(dst, value...), "\r\n"...)
-	}
-	return dst
-}
-
-// splitMeta splits a meta reply into its header line and value.
-func splitMeta(raw []byte) (string, []byte) {
-	nl := bytes.IndexByte(raw, '\n')
-	line := string(raw[:nl-1])
-	if len(raw) > nl+1 {
-		return line, raw[nl+1 : len(raw)-2]
-	}
-	return line, nil
+	r.Value = bytes.Clone(r.Value) // o.reply goes back to the pool
+	return r, nil
 }
 
 // getAsMeta answers a classic get as herd expects from a backend without
 // the meta protocol.
-func getAsMeta(rep *protocol.Reply) (string, []byte, error) {
+func getAsMeta(rep *protocol.Reply) protocol.MetaReply {
+	if rep.IsError() {
+		return protocol.MetaReply{Error: string(bytes.TrimSpace(rep.Raw))}
+	}
 	if len(rep.Items) == 0 {
-		return "EN", nil, nil
+		return protocol.MetaReply{Code: protocol.MetaMiss}
 	}
 	v := rep.Value(0)
 	hdr, data, _ := bytes.Cut(v, []byte("\r\n"))
-	f := bytes.Fields(hdr) // VALUE key flags bytes
-	return fmt.Sprintf("VA %d f%s", len(data)-2, f[2]), bytes.Clone(data[:len(data)-2]), nil
+	f := bytes.Fields(hdr) // VALUE key flags bytes [cas]
+	r := protocol.MetaReply{Code: protocol.MetaValue, Value: bytes.Clone(data[:len(data)-2])}
+	flags, _ := strconv.ParseUint(string(f[2]), 10, 32)
+	r.Flags = uint32(flags)
+	if len(f) > 4 {
+		r.CAS, _ = strconv.ParseUint(string(f[4]), 10, 64)
+	}
+	return r
 }
 
 // newHerd builds a herd group for hc and a registry of its metrics (see
@@ -110,8 +84,8 @@ func (s *Server) newHerd(hc *HerdConfig) (*herd.Group, *prometheus.Registry) {
 	if hc == nil || (hc.Default == nil && len(hc.Rules) == 0) {
 		return nil, nil
 	}
-	fill := func(ctx context.Context, cmd string, key []byte, flags string, value []byte) (string, []byte, error) {
-		return herdBackend{route: s.live.Load().route}.Meta(ctx, cmd, key, flags, value)
+	fill := func(ctx context.Context, req *protocol.MetaRequest) (protocol.MetaReply, error) {
+		return herdBackend{route: s.live.Load().route}.Meta(ctx, req)
 	}
 	g := herd.New(herd.Config{
 		Rules:   hc.Rules,
@@ -172,6 +146,30 @@ const herdTimeout = 30 * time.Second
 // herdGet answers a get/gets whose keys include protected ones, key by
 // key in parallel, and returns the whole reply.
 func (c *client) herdGet(req *protocol.Request) []byte {
+	return c.herdEach(req, c.herdGetKey)
+}
+
+// herdGat answers a gat/gats whose keys include protected ones: a
+// protected key is touched and returned only when it is live.
+func (c *client) herdGat(req *protocol.Request) []byte {
+	ttl, _ := strconv.ParseInt(string(req.Args[0]), 10, 64)
+	return c.herdEach(req, func(ctx context.Context, key []byte) herd.Result {
+		b := herdBackend{route: c.route, lane: c.lane}
+		if c.herdRule(key) == nil {
+			return c.plainRead(ctx, b, &protocol.MetaRequest{Cmd: protocol.CmdMetaGet, Key: key,
+				Return: protocol.ReturnValue | protocol.ReturnFlags | protocol.ReturnCAS, TTL: ttl, SetTTL: true})
+		}
+		r, err := c.herd.GetAndTouch(ctx, b, key, ttl)
+		if err != nil {
+			c.s.m.failedKeys.Add(1)
+		}
+		return r
+	})
+}
+
+// herdEach reads every key of req with read, in parallel, and returns
+// the whole reply.
+func (c *client) herdEach(req *protocol.Request, read func(ctx context.Context, key []byte) herd.Result) []byte {
 	ctx, cancel := context.WithTimeout(context.Background(), herdTimeout)
 	defer cancel()
 	results := make([]herd.Result, len(req.Keys))
@@ -180,19 +178,20 @@ func (c *client) herdGet(req *protocol.Request) []byte {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = c.herdGetKey(ctx, k)
+			results[i] = read(ctx, k)
 		}()
 	}
 	wg.Wait()
 	var b []byte
 	var hits uint64
+	withCAS := req.Cmd == protocol.CmdGets || req.Cmd == protocol.CmdGats
 	for i, r := range results {
 		if !r.Found {
 			continue
 		}
 		hits++
 		b = fmt.Appendf(b, "VALUE %s %d %d", req.Keys[i], r.Flags, len(r.Value))
-		if req.Cmd == protocol.CmdGets {
+		if withCAS {
 			b = fmt.Appendf(b, " %d", r.CAS)
 		}
 		b = append(append(append(b, "\r\n"...), r.Value...), "\r\n"...)
@@ -202,16 +201,23 @@ func (c *client) herdGet(req *protocol.Request) []byte {
 	return append(b, replyEnd...)
 }
 
+// plainRead reads an unprotected key of a multi-key read as it is.
+func (c *client) plainRead(ctx context.Context, b herdBackend, req *protocol.MetaRequest) herd.Result {
+	r, err := b.Meta(ctx, req)
+	if err != nil || r.Code != protocol.MetaValue {
+		if err != nil {
+			c.s.m.failedKeys.Add(1)
+		}
+		return herd.Result{}
+	}
+	return herd.Result{Found: true, Value: r.Value, Flags: r.Flags, CAS: r.CAS}
+}
+
 func (c *client) herdGetKey(ctx context.Context, key []byte) herd.Result {
 	b := herdBackend{route: c.route, lane: c.lane}
 	rule := c.herdRule(key)
 	if rule == nil {
-		line, val, err := b.Meta(ctx, "get", key, "", nil)
-		if err != nil || line == "EN" {
-			return herd.Result{}
-		}
-		r, _ := herd.ParseValue(line, val)
-		return r
+		return c.plainRead(ctx, b, &protocol.MetaRequest{Cmd: protocol.CmdGets, Key: key})
 	}
 	r, err := c.herd.Get(ctx, b, key, rule)
 	if err != nil {
@@ -222,23 +228,6 @@ func (c *client) herdGetKey(ctx context.Context, key []byte) herd.Result {
 		c.grant(key, r.Lease)
 	}
 	return r
-}
-
-// herdDelete turns a delete of a protected key into a stale mark.
-func (c *client) herdDelete(req *protocol.Request, rule *herd.Rule) []byte {
-	ctx, cancel := context.WithTimeout(context.Background(), herdTimeout)
-	defer cancel()
-	found, err := c.herd.Invalidate(ctx, herdBackend{route: c.route, lane: c.lane}, req.Key(), rule)
-	switch {
-	case req.Noreply:
-		return nil
-	case err != nil:
-		c.s.m.serverErrors.Add(1)
-		return []byte("SERVER_ERROR " + errText(err) + "\r\n")
-	case found:
-		return []byte("DELETED\r\n")
-	}
-	return []byte("NOT_FOUND\r\n")
 }
 
 // grant keeps a lease this connection's reader won.
