@@ -74,15 +74,17 @@ const maxTries = 8
 // command, maxTries times.
 var ErrContended = errors.New("herd: key changed under every try")
 
-// Look reads key's state without touching it: one mg with its CAS, size
-// and TTL, plus ret. memcached hands a stale item's refill win to any mg;
-// if this one took it, Look hands it back to the readers.
-func (g *Group) Look(ctx context.Context, b Backend, key []byte, ret protocol.MetaReturn) (State, protocol.MetaReply, error) {
-	st, r, err := g.look(ctx, b, key, ret)
-	if err == nil {
-		g.giveBack(ctx, b, key, &r)
-	}
-	return st, r, err
+// Peek reads key's state without touching it: one mg with its CAS, size
+// and TTL. memcached hands a stale item's refill win to any mg: unless the
+// caller replaces the item with the CAS read, it must GiveBack the reply.
+func (g *Group) Peek(ctx context.Context, b Backend, key []byte) (State, protocol.MetaReply, error) {
+	return g.look(ctx, b, key, 0)
+}
+
+// GiveBack hands back to the readers a stale item's refill win that r,
+// a Peek of key, took.
+func (g *Group) GiveBack(ctx context.Context, b Backend, key []byte, r *protocol.MetaReply) {
+	g.giveBack(ctx, b, key, r)
 }
 
 // look is Look without giving the win back: the caller acts with the CAS
@@ -232,7 +234,9 @@ func (g *Group) Touch(ctx context.Context, b Backend, key []byte, ttl int64) (An
 // GetAndTouch is gat/gats of one key: a live value is touched and
 // returned; anything else is a miss and is left as it is.
 func (g *Group) GetAndTouch(ctx context.Context, b Backend, key []byte, ttl int64) (Result, error) {
-	if st, _, err := g.Look(ctx, b, key, 0); err != nil || st != Live {
+	st, r, err := g.look(ctx, b, key, 0)
+	g.giveBack(ctx, b, key, &r)
+	if err != nil || st != Live {
 		return Result{}, err
 	}
 	req := protocol.MetaRequest{Cmd: protocol.CmdMetaGet, Key: key, Return: protocol.ReturnValue | protocol.ReturnFlags | protocol.ReturnCAS | protocol.ReturnSize, TTL: ttl, SetTTL: true}

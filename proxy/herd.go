@@ -159,6 +159,7 @@ func (c *client) herdGat(req *protocol.Request) []byte {
 			return c.plainRead(ctx, b, &protocol.MetaRequest{Cmd: protocol.CmdMetaGet, Key: key,
 				Return: protocol.ReturnValue | protocol.ReturnFlags | protocol.ReturnCAS, TTL: ttl, SetTTL: true})
 		}
+		c.takeLease(key) // gat never wins: a refill this reader won is over
 		r, err := c.herd.GetAndTouch(ctx, b, key, ttl)
 		if err != nil {
 			c.s.m.failedKeys.Add(1)
@@ -226,6 +227,8 @@ func (c *client) herdGetKey(ctx context.Context, key []byte) herd.Result {
 	}
 	if r.Lease.CAS != 0 {
 		c.grant(key, r.Lease)
+	} else {
+		c.takeLease(key) // a win superseded: this reader's next set is a plain one
 	}
 	return r
 }

@@ -90,10 +90,17 @@ func (c *client) herdMeta(ctx context.Context, b herdBackend, req *protocol.Requ
 	if !ok || flags['N'] { // invalid: memcached's own error; N: the client's own herd
 		return nil, false
 	}
-	st, r, err := c.herd.Look(ctx, b, key, 0)
+	st, r, err := c.herd.Peek(ctx, b, key)
 	if err != nil {
 		return c.answerText(req, herd.Answer{}, err), true
 	}
+	if req.Cmd == protocol.CmdMetaSet && metaMode(req) == 'E' && (st == herd.Placeholder || st == herd.Stale) {
+		// add: replace the item, guarded by the CAS read (which giving a
+		// win back would change; the item goes either way)
+		setMode(req, []byte("C"+strconv.FormatUint(r.CAS, 10)))
+		return nil, false
+	}
+	c.herd.GiveBack(ctx, b, key, &r)
 	if st == herd.Live || st == herd.Absent {
 		return nil, false
 	}
@@ -106,9 +113,6 @@ func (c *client) herdMeta(ctx context.Context, b herdBackend, req *protocol.Requ
 		return missLine("NF", req), true
 	}
 	switch metaMode(req) {
-	case 'E': // add: replace the item, guarded by its CAS
-		setMode(req, []byte("C"+strconv.FormatUint(r.CAS, 10)))
-		return nil, false
 	case 'A', 'P', 'R':
 		return missLine("NS", req), true
 	}
