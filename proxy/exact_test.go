@@ -10,8 +10,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -203,9 +206,20 @@ func parseValues(reply string) (map[string]string, map[string]string) {
 }
 
 // readReply reads the whole reply to one command, lines joined by "\n".
+// After a noreply command it waits for an mn: the command is done before
+// another client's next one.
 func readReply(c *conn, name, cmd string) string {
 	if strings.Contains(strings.SplitN(cmd, "\r\n", 2)[0], " noreply") {
+		c.send("mn\r\n")
+		c.expect("MN")
 		return ""
+	}
+	if strings.HasSuffix(cmd, "mn\r\n") { // quiet meta commands, then mn
+		var lines []string
+		for l := c.line(); l != "MN"; l = c.line() {
+			lines = append(lines, l)
+		}
+		return strings.Join(lines, "\n")
 	}
 	var lines []string
 	for {
@@ -350,4 +364,156 @@ func TestHerdExactRandom(t *testing.T) {
 	}
 	t.Logf("seed %d: %d commands from 3 clients over 5 protected keys in %v: %d differences, %d stale reads allowed, %d refills refused",
 		seed, ops, time.Since(start).Round(time.Millisecond), d.diffs, d.stalesRead, d.refused)
+}
+
+// exactSequences are fixed command sequences from clients A and B on one
+// protected key ({k}).
+var exactSequences = []struct {
+	name  string
+	steps []string
+}{
+	{"get absent, add from another client", []string{"A get {k}", "B add {k} 0 0 1\r\nx\r\n", "B get {k}", "A get {k}"}},
+	{"get absent, incr", []string{"A get {k}", "A incr {k} 1", "A decr {k} 1"}},
+	{"get absent, touch", []string{"A get {k}", "A touch {k} 100", "A get {k}"}},
+	{"get absent, append and prepend", []string{"A get {k}", "A append {k} 0 0 1\r\nz\r\n", "A prepend {k} 0 0 1\r\nz\r\n", "B get {k}"}},
+	{"get absent, replace and cas", []string{"A get {k}", "B replace {k} 0 0 1\r\nx\r\n", "B cas {k} 0 0 1 1\r\nx\r\n"}},
+	{"get absent, delete", []string{"A get {k}", "B delete {k}", "B get {k}"}},
+	{"get absent, gat", []string{"A get {k}", "B gat 100 {k}", "B gats 100 {k}"}},
+	{"deleted, add", []string{"A set {k} 0 0 1\r\n5\r\n", "A delete {k}", "A add {k} 0 0 1\r\n6\r\n", "A get {k}"}},
+	{"deleted, incr", []string{"A set {k} 0 0 1\r\n5\r\n", "A delete {k}", "A incr {k} 1", "B get {k}"}},
+	{"deleted, touch, delete, gat", []string{"A set {k} 0 0 1\r\n5\r\n", "A delete {k}", "B touch {k} 0", "B delete {k}", "B gat 0 {k}"}},
+	{"deleted, replace, append, cas", []string{"A set {k} 0 0 1\r\n5\r\n", "A gets {k}", "A delete {k}", "A replace {k} 0 0 1\r\n6\r\n",
+		"A append {k} 0 0 1\r\n6\r\n", "A cas {k} 0 0 1 {cas}\r\n7\r\n"}},
+	{"lock: add, delete, add", []string{"A add {k} 0 0 1\r\n1\r\n", "A delete {k}", "B add {k} 0 0 1\r\n1\r\n", "A add {k} 0 0 1\r\n1\r\n", "B delete {k}", "B delete {k}"}},
+	{"rate limit: incr, add, incr", []string{"A get {k}", "A incr {k} 1", "A add {k} 0 0 1\r\n1\r\n", "A incr {k} 1", "B incr {k} 5", "A decr {k} 3", "A get {k}"}},
+	{"counter deleted", []string{"A set {k} 0 0 2\r\n10\r\n", "A incr {k} 5", "A delete {k}", "A incr {k} 1", "A decr {k} 1", "A add {k} 0 0 1\r\n1\r\n", "A incr {k} 1"}},
+	{"noreply", []string{"A get {k}", "B add {k} 0 0 1 noreply\r\nx\r\n", "B get {k}", "B delete {k} noreply", "B add {k} 0 0 1 noreply\r\ny\r\n", "A get {k}", "A incr {k} 1 noreply", "A get {k}"}},
+	{"refill after a miss", []string{"A set {k} 0 0 2\r\nv1\r\n", "A delete {k}", "B get {k}", "B set {k} 0 0 2\r\nv2\r\n", "A get {k}"}},
+	{"stale read", []string{"A set {k} 0 0 2\r\nv1\r\n", "A delete {k}", "A get {k}", "B get {k}", "B gets {k}", "B delete {k}", "B get {k}", "A get {k}"}},
+	{"late refill", []string{"A set {k} 0 0 2\r\nv1\r\n", "A delete {k}", "B get {k}", "A set {k} 0 0 2\r\nv3\r\n", "B set {k} 0 0 2\r\nv2\r\n", "A get {k}"}},
+	{"held reader", []string{"A get {k}", "B get {k}", "B gets {k}", "A set {k} 0 0 1\r\nv\r\n", "B get {k}"}},
+	{"meta on a placeholder", []string{"A get {k}", "B mg {k} v", "B mg {k} s v O1 k", "B mg {k} T30 v", "B md {k} O2", "B ma {k}", "B ms {k} 1 MA\r\nz\r\n",
+		"B ms {k} 1 MR\r\nz\r\n", "B ms {k} 1 ME F4\r\nz\r\n", "B ms {k} 1 ME\r\ny\r\n", "A get {k}"}},
+	{"meta on a deleted value", []string{"A ms {k} 2 F1\r\nv1\r\n", "A md {k} q\r\nmn", "A mg {k} v", "A set {k} 0 0 2\r\nv1\r\n", "A delete {k}", "B mg {k} v f k",
+		"B md {k} k", "B ma {k} v", "B ms {k} 1 MP\r\nz\r\n", "B ms {k} 1 ME\r\nz\r\n", "B ms {k} 1 ME\r\nz\r\n", "B mg {k} v f"}},
+	{"meta quiet on a placeholder", []string{"A get {k}", "B mg {k} v q\r\nmn", "B md {k} q\r\nmn", "B ma {k} q\r\nmn", "B ms {k} 1 q MR\r\nz\r\nmn"}},
+	{"empty value a client stored", []string{"A set {k} 3 0 0\r\n\r\n", "B get {k}", "B add {k} 0 0 1\r\nx\r\n", "B append {k} 0 0 1\r\nx\r\n", "B get {k}"}},
+}
+
+// TestHerdExactSequences: the fixed sequences give memcached's answers
+// through shepherd, but for the allowed stale reads and refused refills.
+func TestHerdExactSequences(t *testing.T) {
+	t.Parallel()
+	shep, ref := startExact(t, exactRule)
+	d := newDiffer(t, shep, ref, 2)
+	for i, seq := range exactSequences {
+		key := fmt.Sprintf("%sseq%d", exactPrefix, i)
+		for _, step := range seq.steps {
+			d.do(int(step[0]-'A'), expandStep(step[2:], key))
+		}
+	}
+	t.Logf("%d sequences: %d differences, %d stale reads allowed, %d refills refused", len(exactSequences), d.diffs, d.stalesRead, d.refused)
+}
+
+// expandStep puts key in cmd and ends its line.
+func expandStep(cmd, key string) string {
+	cmd = strings.ReplaceAll(cmd, "{k}", key)
+	if strings.HasSuffix(cmd, "\r\n") {
+		return cmd
+	}
+	return cmd + "\r\n"
+}
+
+// TestHerdExactAfterWindows: once stale_ttl and lease_ttl have passed, a
+// deleted key and a placeholder are gone for every command too. Each
+// sequence runs its steps before "sleep", then all wait once, then the
+// rest.
+func TestHerdExactAfterWindows(t *testing.T) {
+	t.Parallel()
+	seqs := [][]string{
+		{"A set {k} 0 0 2\r\nv1\r\n", "A delete {k}", "sleep", "B get {k}", "B add {k} 0 0 1\r\nx\r\n", "A get {k}"},
+		{"A set {k} 0 0 2\r\nv1\r\n", "A delete {k}", "sleep", "B incr {k} 1", "B touch {k} 0", "B delete {k}", "A mg {k} v"},
+		{"A get {k}", "sleep", "B add {k} 0 0 1\r\nx\r\n", "A get {k}"},
+		{"A get {k}", "sleep", "A set {k} 0 0 1\r\nx\r\n", "B get {k}"},
+		{"A get {k}", "sleep", "B append {k} 0 0 1\r\nx\r\n", "B md {k}", "B get {k}"},
+	}
+	shep, ref := startExact(t, herd.Rule{StaleTTL: time.Second, LeaseTTL: time.Second, Hold: 5 * time.Millisecond})
+	d := newDiffer(t, shep, ref, 2)
+	for phase := range 2 {
+		for i, seq := range seqs {
+			key := fmt.Sprintf("%swin%d", exactPrefix, i)
+			sleep := slices.Index(seq, "sleep")
+			steps := seq[:sleep]
+			if phase == 1 {
+				steps = seq[sleep+1:]
+			}
+			for _, step := range steps {
+				d.do(int(step[0]-'A'), expandStep(step[2:], key))
+			}
+		}
+		if phase == 0 {
+			time.Sleep(2100 * time.Millisecond) // memcached's clock ticks in whole seconds
+		}
+	}
+	t.Logf("%d sequences across the windows: %d differences, %d stale reads allowed", len(seqs), d.diffs, d.stalesRead)
+}
+
+// TestHerdPlaceholdersExpire: gets of absent protected keys leave
+// placeholders on the nodes, never shown to a client as values, and none
+// live once lease_ttl has passed.
+func TestHerdPlaceholdersExpire(t *testing.T) {
+	t.Parallel()
+	keys := 100_000
+	if testing.Short() {
+		keys = 10_000
+	}
+	nodes := mctest.StartN(t, 3)
+	f := startShepherd(t, nodes, func(cfg *proxy.Config) {
+		cfg.Herd = &proxy.HerdConfig{Rules: []herd.Rule{{Prefix: exactPrefix, LeaseTTL: time.Second, Hold: 5 * time.Millisecond}}}
+	})
+	const conns, batch = 4, 100
+	var wg sync.WaitGroup
+	var values atomic.Int64
+	for w := range conns {
+		c := dial(t, f.addr)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w * batch; i < keys; i += conns * batch {
+				var b strings.Builder
+				b.WriteString("get")
+				for k := i; k < min(i+batch, keys); k++ {
+					fmt.Fprintf(&b, " %sabsent%d", exactPrefix, k)
+				}
+				c.send(b.String() + "\r\n")
+				for l := c.line(); l != "END"; l = c.line() {
+					values.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	left := liveItems(t, nodes)
+	time.Sleep(2100 * time.Millisecond) // lease_ttl, and memcached's clock ticks in whole seconds
+	live := liveItems(t, nodes)
+	t.Logf("%d gets of absent protected keys: %d values shown, %d placeholders live at once, %d live after lease_ttl (1s)", keys, values.Load(), left, live)
+	if values.Load() != 0 || live != 0 {
+		t.Errorf("got %d values shown and %d items live after lease_ttl; want 0 and 0", values.Load(), live)
+	}
+}
+
+// liveItems counts the unexpired items on nodes (lru_crawler metadump
+// skips expired ones).
+func liveItems(t *testing.T, nodes []*mctest.Server) int {
+	n := 0
+	for _, node := range nodes {
+		c := dial(t, node.Addr)
+		c.send("lru_crawler metadump all\r\n")
+		for l := c.line(); l != "END"; l = c.line() {
+			if strings.HasPrefix(l, "key=") {
+				n++
+			}
+		}
+	}
+	return n
 }
