@@ -86,12 +86,13 @@ func New(cfg Config) *Group {
 	return g
 }
 
-// Rule returns the rule protecting key, or nil.
+// Rule returns the rule protecting key, or nil: the rule with the
+// longest prefix that matches (see Rule.Prefix), else the default.
 func (g *Group) Rule(key []byte) *Rule {
 	best := -1
 	for i := range g.cfg.Rules {
 		p := g.cfg.Rules[i].Prefix
-		if len(key) >= len(p) && string(key[:len(p)]) == p && (best < 0 || len(p) > len(g.cfg.Rules[best].Prefix)) {
+		if matchPrefix(p, key) && (best < 0 || len(p) > len(g.cfg.Rules[best].Prefix)) {
 			best = i
 		}
 	}
