@@ -71,10 +71,9 @@ type client struct {
 	nc     net.Conn
 	rd     *protocol.Reader
 	bw     *bufio.Writer
-	fixed  *router     // a pool listener's router; nil follows Reload
-	route  *router     // the router of the command being dispatched
-	herd   *herd.Group // the herd group of the command being dispatched, or nil
-	lane   uint32      // picks this client's connection to each node
+	fixed  *router // a pool listener's router; nil follows Reload
+	route  *router // the router of the command being dispatched
+	lane   uint32  // picks this client's connection to each node
 	calls  chan *call
 	queued atomic.Int64 // calls handed to the writer and not yet written
 	werr   error
@@ -189,11 +188,11 @@ func (c *client) dispatch(req *protocol.Request) *call {
 	c.s.m.commands[req.Cmd].Add(1)
 	cl := getCall(req.Cmd)
 	st := c.s.live.Load()
-	c.route, c.herd = st.route, st.herd
+	c.route = st.route
 	if c.fixed != nil {
 		c.route = c.fixed
 	}
-	if c.herd != nil && c.herdDispatch(cl, req) {
+	if st.herd != nil && c.herdDispatch(cl, req, herdCmd{c: c, g: st.herd, b: herdBackend{route: c.route, lane: c.lane}}) {
 		return cl
 	}
 	switch req.Cmd {
@@ -222,31 +221,31 @@ func (c *client) dispatch(req *protocol.Request) *call {
 // herdDispatch runs commands on protected keys through herd, blocking
 // this reader until done so that the client's later commands cannot
 // overtake them. It reports whether it handled req.
-func (c *client) herdDispatch(cl *call, req *protocol.Request) bool {
+func (c *client) herdDispatch(cl *call, req *protocol.Request, h herdCmd) bool {
 	switch req.Cmd {
 	case protocol.CmdGet, protocol.CmdGets:
-		if c.anyProtected(req.Keys) {
-			cl.static = c.herdGet(req)
+		if h.anyProtected(req.Keys) {
+			cl.static = h.get(req)
 			return true
 		}
 		return false
 	case protocol.CmdGat, protocol.CmdGats:
-		if c.herd.Meta() && c.anyProtected(req.Keys) {
-			cl.static = c.herdGat(req)
+		if h.g.Meta() && h.anyProtected(req.Keys) {
+			cl.static = h.gat(req)
 			return true
 		}
 		return false
 	}
-	if !c.herd.Meta() || len(req.Keys) != 1 {
+	if !h.g.Meta() || len(req.Keys) != 1 {
 		return false // without meta there are no placeholders or stale values
 	}
 	key := routeKey(req, req.Key(), &c.b64)
-	rule := c.herdRule(key)
+	rule := h.rule(key)
 	if rule == nil {
 		return false
 	}
 	if req.Cmd == protocol.CmdSet || req.Cmd == protocol.CmdAdd {
-		if reply, ok := c.herdStore(req); ok {
+		if reply, ok := h.store(req); ok {
 			cl.static = reply
 			return true
 		}
@@ -255,7 +254,7 @@ func (c *client) herdDispatch(cl *call, req *protocol.Request) bool {
 			return false
 		}
 	}
-	reply, ok := c.herdExact(req, key, rule)
+	reply, ok := h.exact(req, key, rule)
 	if ok {
 		cl.static = reply
 		cl.noreply = req.Noreply

@@ -122,18 +122,27 @@ func (s *Server) detectMeta(g *herd.Group, pools map[string]*pool) {
 	}
 }
 
-// herdRule returns the rule protecting key, or nil.
-func (c *client) herdRule(key []byte) *herd.Rule {
-	if c.herd == nil {
+// herdCmd is one command on protected keys: the herd group and routes
+// loaded when it was dispatched and the client's lane. Its goroutines
+// read only these, never the connection's state of a later command.
+type herdCmd struct {
+	c *client // for its leases and the server's metrics
+	g *herd.Group
+	b herdBackend
+}
+
+// rule returns the rule protecting key, or nil.
+func (h herdCmd) rule(key []byte) *herd.Rule {
+	if h.g == nil {
 		return nil
 	}
-	return c.herd.Rule(key)
+	return h.g.Rule(key)
 }
 
 // anyProtected reports whether a key of req is protected.
-func (c *client) anyProtected(keys [][]byte) bool {
+func (h herdCmd) anyProtected(keys [][]byte) bool {
 	for _, k := range keys {
-		if c.herdRule(k) != nil {
+		if h.rule(k) != nil {
 			return true
 		}
 	}
@@ -143,34 +152,33 @@ func (c *client) anyProtected(keys [][]byte) bool {
 // herdTimeout bounds one herd operation: holds plus backend round trips.
 const herdTimeout = 30 * time.Second
 
-// herdGet answers a get/gets whose keys include protected ones, key by
+// get answers a get/gets whose keys include protected ones, key by
 // key in parallel, and returns the whole reply.
-func (c *client) herdGet(req *protocol.Request) []byte {
-	return c.herdEach(req, c.herdGetKey)
+func (h herdCmd) get(req *protocol.Request) []byte {
+	return h.each(req, h.getKey)
 }
 
-// herdGat answers a gat/gats whose keys include protected ones: a
+// gat answers a gat/gats whose keys include protected ones: a
 // protected key is touched and returned only when it is live.
-func (c *client) herdGat(req *protocol.Request) []byte {
+func (h herdCmd) gat(req *protocol.Request) []byte {
 	ttl, _ := strconv.ParseInt(string(req.Args[0]), 10, 64)
-	return c.herdEach(req, func(ctx context.Context, key []byte) herd.Result {
-		b := herdBackend{route: c.route, lane: c.lane}
-		if c.herdRule(key) == nil {
-			return c.plainRead(ctx, b, &protocol.MetaRequest{Cmd: protocol.CmdMetaGet, Key: key,
+	return h.each(req, func(ctx context.Context, key []byte) herd.Result {
+		if h.rule(key) == nil {
+			return h.plainRead(ctx, &protocol.MetaRequest{Cmd: protocol.CmdMetaGet, Key: key,
 				Return: protocol.ReturnValue | protocol.ReturnFlags | protocol.ReturnCAS, TTL: ttl, SetTTL: true})
 		}
-		c.takeLease(key) // gat never wins: a refill this reader won is over
-		r, err := c.herd.GetAndTouch(ctx, b, key, ttl)
+		h.c.takeLease(key, h.g.Now()) // gat never wins: a refill this reader won is over
+		r, err := h.g.GetAndTouch(ctx, h.b, key, ttl)
 		if err != nil {
-			c.s.m.failedKeys.Add(1)
+			h.c.s.m.failedKeys.Add(1)
 		}
 		return r
 	})
 }
 
-// herdEach reads every key of req with read, in parallel, and returns
+// each reads every key of req with read, in parallel, and returns
 // the whole reply.
-func (c *client) herdEach(req *protocol.Request, read func(ctx context.Context, key []byte) herd.Result) []byte {
+func (h herdCmd) each(req *protocol.Request, read func(ctx context.Context, key []byte) herd.Result) []byte {
 	ctx, cancel := context.WithTimeout(context.Background(), herdTimeout)
 	defer cancel()
 	results := make([]herd.Result, len(req.Keys))
@@ -197,38 +205,37 @@ func (c *client) herdEach(req *protocol.Request, read func(ctx context.Context, 
 		}
 		b = append(append(append(b, "\r\n"...), r.Value...), "\r\n"...)
 	}
-	c.s.m.hits.Add(hits)
-	c.s.m.misses.Add(uint64(len(req.Keys)) - hits)
+	h.c.s.m.hits.Add(hits)
+	h.c.s.m.misses.Add(uint64(len(req.Keys)) - hits)
 	return append(b, replyEnd...)
 }
 
 // plainRead reads an unprotected key of a multi-key read as it is.
-func (c *client) plainRead(ctx context.Context, b herdBackend, req *protocol.MetaRequest) herd.Result {
-	r, err := b.Meta(ctx, req)
+func (h herdCmd) plainRead(ctx context.Context, req *protocol.MetaRequest) herd.Result {
+	r, err := h.b.Meta(ctx, req)
 	if err != nil || r.Code != protocol.MetaValue {
 		if err != nil {
-			c.s.m.failedKeys.Add(1)
+			h.c.s.m.failedKeys.Add(1)
 		}
 		return herd.Result{}
 	}
 	return herd.Result{Found: true, Value: r.Value, Flags: r.Flags, CAS: r.CAS}
 }
 
-func (c *client) herdGetKey(ctx context.Context, key []byte) herd.Result {
-	b := herdBackend{route: c.route, lane: c.lane}
-	rule := c.herdRule(key)
+func (h herdCmd) getKey(ctx context.Context, key []byte) herd.Result {
+	rule := h.rule(key)
 	if rule == nil {
-		return c.plainRead(ctx, b, &protocol.MetaRequest{Cmd: protocol.CmdGets, Key: key})
+		return h.plainRead(ctx, &protocol.MetaRequest{Cmd: protocol.CmdGets, Key: key})
 	}
-	r, err := c.herd.Get(ctx, b, key, rule)
+	r, err := h.g.Get(ctx, h.b, key, rule)
 	if err != nil {
-		c.s.m.failedKeys.Add(1)
+		h.c.s.m.failedKeys.Add(1)
 		return herd.Result{}
 	}
 	if r.Lease.CAS != 0 {
-		c.grant(key, r.Lease)
+		h.c.grant(key, r.Lease)
 	} else {
-		c.takeLease(key) // a win superseded: this reader's next set is a plain one
+		h.c.takeLease(key, h.g.Now()) // a win superseded: this reader's next set is a plain one
 	}
 	return r
 }
@@ -243,21 +250,22 @@ func (c *client) grant(key []byte, l herd.Lease) {
 	c.leases[string(key)] = l
 }
 
-// takeLease removes and returns this connection's lease on key.
-func (c *client) takeLease(key []byte) (herd.Lease, bool) {
+// takeLease removes and returns this connection's lease on key, and
+// whether it is still valid at now.
+func (c *client) takeLease(key []byte, now time.Time) (herd.Lease, bool) {
 	c.leaseMu.Lock()
 	defer c.leaseMu.Unlock()
 	l, ok := c.leases[string(key)]
 	if ok {
 		delete(c.leases, string(key))
 	}
-	return l, ok && l.Valid(c.herd.Now())
+	return l, ok && l.Valid(now)
 }
 
-// herdStore writes a refill under a lease this connection holds; ok is
+// store writes a refill under a lease this connection holds; ok is
 // false when the command should go the usual way.
-func (c *client) herdStore(req *protocol.Request) (reply []byte, ok bool) {
-	l, ok := c.takeLease(req.Key())
+func (h herdCmd) store(req *protocol.Request) (reply []byte, ok bool) {
+	l, ok := h.c.takeLease(req.Key(), h.g.Now())
 	if !ok {
 		return nil, false
 	}
@@ -265,13 +273,12 @@ func (c *client) herdStore(req *protocol.Request) (reply []byte, ok bool) {
 	exptime, _ := strconv.ParseInt(string(req.Args[1]), 10, 64)
 	ctx, cancel := context.WithTimeout(context.Background(), herdTimeout)
 	defer cancel()
-	b := herdBackend{route: c.route, lane: c.lane}
-	stored, err := c.herd.Store(ctx, b, req.Key(), req.Data, uint32(flags), exptime, l)
+	stored, err := h.g.Store(ctx, h.b, req.Key(), req.Data, uint32(flags), exptime, l)
 	switch {
 	case req.Noreply:
 		return nil, true
 	case err != nil:
-		c.s.m.serverErrors.Add(1)
+		h.c.s.m.serverErrors.Add(1)
 		return []byte("SERVER_ERROR " + errText(err) + "\r\n"), true
 	case stored:
 		return []byte("STORED\r\n"), true

@@ -11,40 +11,39 @@ import (
 	"github.com/shepherd-proxy/shepherd/protocol"
 )
 
-// herdExact answers a single-key command on a protected key; ok is false
+// exact answers a single-key command on a protected key; ok is false
 // when it should go to the backend as it is.
-func (c *client) herdExact(req *protocol.Request, key []byte, rule *herd.Rule) (reply []byte, ok bool) {
+func (h herdCmd) exact(req *protocol.Request, key []byte, rule *herd.Rule) (reply []byte, ok bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), herdTimeout)
 	defer cancel()
-	b := herdBackend{route: c.route, lane: c.lane}
 	var a herd.Answer
 	var err error
 	switch req.Cmd {
 	case protocol.CmdAdd:
-		a, err = c.herd.Add(ctx, b, key, storageItem(req))
+		a, err = h.g.Add(ctx, h.b, key, storageItem(req))
 	case protocol.CmdReplace:
-		a, err = c.herd.Replace(ctx, b, key, storageItem(req))
+		a, err = h.g.Replace(ctx, h.b, key, storageItem(req))
 	case protocol.CmdAppend:
-		a, err = c.herd.Concat(ctx, b, key, 'A', req.Data)
+		a, err = h.g.Concat(ctx, h.b, key, 'A', req.Data)
 	case protocol.CmdPrepend:
-		a, err = c.herd.Concat(ctx, b, key, 'P', req.Data)
+		a, err = h.g.Concat(ctx, h.b, key, 'P', req.Data)
 	case protocol.CmdCas:
 		cas, _ := strconv.ParseUint(string(req.Args[3]), 10, 64)
-		a, err = c.herd.CompareAndSwap(ctx, b, key, storageItem(req), cas)
+		a, err = h.g.CompareAndSwap(ctx, h.b, key, storageItem(req), cas)
 	case protocol.CmdIncr, protocol.CmdDecr:
 		delta, _ := strconv.ParseUint(string(req.Args[0]), 10, 64)
-		a, err = c.herd.Arithmetic(ctx, b, key, "DI"[boolInt(req.Cmd == protocol.CmdIncr)], delta)
+		a, err = h.g.Arithmetic(ctx, h.b, key, "DI"[boolInt(req.Cmd == protocol.CmdIncr)], delta)
 	case protocol.CmdTouch:
 		ttl, _ := strconv.ParseInt(string(req.Args[0]), 10, 64)
-		a, err = c.herd.Touch(ctx, b, key, ttl)
+		a, err = h.g.Touch(ctx, h.b, key, ttl)
 	case protocol.CmdDelete:
-		a, err = c.herd.Invalidate(ctx, b, key, rule)
+		a, err = h.g.Invalidate(ctx, h.b, key, rule)
 	case protocol.CmdMetaGet, protocol.CmdMetaSet, protocol.CmdMetaDelete, protocol.CmdMetaArithmetic:
-		return c.herdMeta(ctx, b, req, key)
+		return h.meta(ctx, req, key)
 	default:
 		return nil, false
 	}
-	return c.answerText(req, a, err), true
+	return h.answer(req, a, err), true
 }
 
 func boolInt(b bool) int {
@@ -67,13 +66,13 @@ var outcomeText = [...]string{
 	herd.NotFound: "NOT_FOUND\r\n", herd.Deleted: "DELETED\r\n", herd.Touched: "TOUCHED\r\n",
 }
 
-// answerText renders a herd answer as memcached's reply line.
-func (c *client) answerText(req *protocol.Request, a herd.Answer, err error) []byte {
+// answer renders a herd answer as memcached's reply line.
+func (h herdCmd) answer(req *protocol.Request, a herd.Answer, err error) []byte {
 	switch {
 	case req.Noreply:
 		return nil
 	case err != nil:
-		c.s.m.serverErrors.Add(1)
+		h.c.s.m.serverErrors.Add(1)
 		return []byte("SERVER_ERROR " + errText(err) + "\r\n")
 	case a.Outcome == herd.Number || a.Outcome == herd.ClientError:
 		return append(a.Value, "\r\n"...)
@@ -81,18 +80,18 @@ func (c *client) answerText(req *protocol.Request, a herd.Answer, err error) []b
 	return []byte(outcomeText[a.Outcome])
 }
 
-// herdMeta answers a client's own meta command on a protected key that
+// meta answers a client's own meta command on a protected key that
 // is logically absent but has an item (a placeholder or a stale value)
 // as memcached answers for an absent key; anything else goes to the
 // backend as it is.
-func (c *client) herdMeta(ctx context.Context, b herdBackend, req *protocol.Request, key []byte) ([]byte, bool) {
+func (h herdCmd) meta(ctx context.Context, req *protocol.Request, key []byte) ([]byte, bool) {
 	flags, ok := metaFlags(req)
 	if !ok || flags['N'] { // invalid: memcached's own error; N: the client's own herd
 		return nil, false
 	}
-	st, r, err := c.herd.Peek(ctx, b, key)
+	st, r, err := h.g.Peek(ctx, h.b, key)
 	if err != nil {
-		return c.answerText(req, herd.Answer{}, err), true
+		return h.answer(req, herd.Answer{}, err), true
 	}
 	if req.Cmd == protocol.CmdMetaSet && metaMode(req) == 'E' && (st == herd.Placeholder || st == herd.Stale) {
 		// add: replace the item, guarded by the CAS read (which giving a
@@ -100,7 +99,7 @@ func (c *client) herdMeta(ctx context.Context, b herdBackend, req *protocol.Requ
 		setMode(req, []byte("C"+strconv.FormatUint(r.CAS, 10)))
 		return nil, false
 	}
-	c.herd.GiveBack(ctx, b, key, &r)
+	h.g.GiveBack(ctx, h.b, key, &r)
 	if st == herd.Live || st == herd.Absent {
 		return nil, false
 	}
