@@ -878,3 +878,43 @@ func invalidate(g *Group, ctx context.Context, b Backend, key []byte, rule *Rule
 	a, err := g.Invalidate(ctx, b, key, rule)
 	return a.Outcome == Deleted, err
 }
+
+// TestCloseWaitsForFills: Close ends a background origin fill and returns
+// only once its goroutine has.
+func TestCloseWaitsForFills(t *testing.T) {
+	t.Parallel()
+	hit := make(chan struct{}, 1)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hit <- struct{}{}
+		<-r.Context().Done() // the origin hangs until shepherd gives up
+	}))
+	t.Cleanup(origin.Close)
+	f := newFake(t, "k").set("old", 0)
+	f.mu.Lock()
+	f.stale, f.cas = true, f.bump()
+	f.mu.Unlock()
+	logged, release := make(chan struct{}), make(chan struct{})
+	g := New(Config{Fill: f, Logf: func(string, ...any) {
+		close(logged) // the fill failed: Close cancelled it
+		<-release
+	}})
+	rule := validRule(t, Rule{Origin: origin.URL + "/?k={key}", OriginTimeout: waitLimit, LeaseTTL: waitLimit})
+	if r, err := g.Get(t.Context(), f, []byte("k"), rule); err != nil || string(r.Value) != "old" {
+		t.Fatalf("stale win: %+v, %v; want the stale value and a background fill", r, err)
+	}
+	<-hit
+	closed := make(chan struct{})
+	go func() { g.Close(); close(closed) }()
+	<-logged
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a fill goroutine was still running")
+	default:
+	}
+	close(release)
+	select {
+	case <-closed:
+	case <-time.After(waitLimit):
+		t.Fatalf("Close did not return within %v of its fill ending", waitLimit)
+	}
+}
