@@ -23,8 +23,9 @@ const (
 	ReturnSize                         // s
 )
 
-// MetaRequest is one meta command. Zero fields send no flag. It is a plain
-// value: build one per command.
+// MetaRequest is one meta command. Zero fields send no flag; the zero
+// value is no command (set Cmd and Key). It is a plain value, not shared:
+// build one per command.
 type MetaRequest struct {
 	// Cmd is CmdMetaGet, CmdMetaSet, CmdMetaDelete or CmdMetaArithmetic;
 	// CmdGet or CmdGets reads with a classic get or gets (for backends
@@ -116,7 +117,8 @@ const (
 	MetaNoop      MetaCode = "MN"
 )
 
-// MetaReply is a parsed meta reply. Value aliases the parsed bytes.
+// MetaReply is a parsed meta reply; the zero value is no reply. Value
+// aliases the parsed bytes.
 type MetaReply struct {
 	Code   MetaCode // "" for an error line, which Error then holds
 	Error  string   // ERROR, CLIENT_ERROR ... or SERVER_ERROR ... (without CRLF)
@@ -146,11 +148,12 @@ func ParseMetaReply(raw []byte) (MetaReply, error) {
 	if isErrorLine(line) {
 		return MetaReply{Error: string(line)}, checkEmpty(rest)
 	}
-	code, toks := nextToken(line)
-	if len(code) != 2 || !knownCode(MetaCode(code)) || (len(line) > 2 && line[2] != ' ') {
+	tok, toks := nextToken(line)
+	code := metaCode(tok)
+	if code == "" || (len(line) > 2 && line[2] != ' ') {
 		return MetaReply{}, fmt.Errorf("%w: %q", ErrMetaReply, truncate(line))
 	}
-	r := MetaReply{Code: MetaCode(code)}
+	r := MetaReply{Code: code}
 	if r.Code == MetaValue {
 		var err error
 		if r.Value, toks, err = dataBlock(toks, rest); err != nil {
@@ -170,12 +173,14 @@ func ParseMetaReply(raw []byte) (MetaReply, error) {
 	}
 }
 
-func knownCode(c MetaCode) bool {
-	switch c {
-	case MetaValue, MetaOK, MetaMiss, MetaNotFound, MetaNotStored, MetaExists, MetaNoop:
-		return true
+// metaCode returns the code tok names, or "" (without allocating).
+func metaCode(tok []byte) MetaCode {
+	for _, c := range [...]MetaCode{MetaValue, MetaOK, MetaMiss, MetaNotFound, MetaNotStored, MetaExists, MetaNoop} {
+		if string(tok) == string(c) {
+			return c
+		}
 	}
-	return false
+	return ""
 }
 
 // dataBlock takes VA's size token and checks the block that follows.

@@ -164,3 +164,29 @@ func FuzzAppendMeta(f *testing.F) {
 		}
 	})
 }
+
+var (
+	sinkMeta MetaReply
+	sinkWire []byte
+)
+
+func BenchmarkParseMetaReply(b *testing.B) {
+	for name, raw := range map[string]string{"hit": "VA 5 f0 c12345 s5\r\nhello\r\n", "stale win": "VA 5 c12345 X W\r\nhello\r\n", "miss": "EN\r\n"} {
+		in := []byte(raw)
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				sinkMeta, _ = ParseMetaReply(in)
+			}
+		})
+	}
+}
+
+func BenchmarkAppendMeta(b *testing.B) {
+	req := MetaRequest{Cmd: CmdMetaGet, Key: []byte("thread:12345"), Return: ReturnValue | ReturnFlags | ReturnCAS, Vivify: 10}
+	b.ReportAllocs()
+	buf := make([]byte, 0, 128)
+	for range b.N {
+		sinkWire = AppendMeta(buf[:0], &req)
+	}
+}

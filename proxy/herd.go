@@ -114,12 +114,18 @@ func (s *Server) detectMeta(g *herd.Group, pools map[string]*pool) {
 		switch {
 		case err != nil:
 			s.log.Warn("could not ask a node for meta protocol support; assuming memcached >= 1.6", "pool", name, "err", err)
-		case string(o.reply.Raw) != "MN\r\n":
+		case !isNoop(o.reply.Raw):
 			g.DisableMeta()
 			s.log.Warn("backends lack the meta protocol (memcached < 1.6): herd protection is local coalescing only", "pool", name)
 		}
 		putOp(o)
 	}
+}
+
+// isNoop reports whether raw is memcached's answer to mn.
+func isNoop(raw []byte) bool {
+	r, err := protocol.ParseMetaReply(raw)
+	return err == nil && r.Code == protocol.MetaNoop
 }
 
 // herdCmd is one command on protected keys: the herd group and routes
