@@ -43,7 +43,8 @@ type call struct {
 	keys    [][]byte // multi-node retrieval: the keys in request order
 	keyBuf  []byte
 	nkeys   int
-	filled  []byte // a protected key whose STORED wakes held readers
+	filled  []byte      // a protected key whose STORED wakes held readers
+	later   chan []byte // a protected read's reply, sent when herd has it
 	noreply bool
 	quit    bool
 }
@@ -81,8 +82,9 @@ type client struct {
 	groups []*node // scratch: distinct nodes of a retrieval
 	b64    []byte  // scratch: a decoded base64 key
 
-	leaseMu sync.Mutex // guards leases (herdGet fills it from several goroutines)
+	leaseMu sync.Mutex // guards leases (protected reads fill it from their goroutines)
 	leases  map[string]herd.Lease
+	reads   sync.WaitGroup // protected reads in flight; Add and Wait only on the reader
 }
 
 func (s *Server) newClient(nc net.Conn, route *router) *client {
@@ -218,24 +220,27 @@ func (c *client) dispatch(req *protocol.Request) *call {
 	return cl
 }
 
-// herdDispatch runs commands on protected keys through herd, blocking
-// this reader until done so that the client's later commands cannot
-// overtake them. It reports whether it handled req.
+// herdDispatch runs commands on protected keys through herd. It reports
+// whether it handled req. A protected read runs in the background and
+// its reply takes its turn in the writer like any other; every other
+// command first waits for the reads in flight, so that it cannot
+// overtake them (a refill set needs its read's lease).
 func (c *client) herdDispatch(cl *call, req *protocol.Request, h herdCmd) bool {
 	switch req.Cmd {
 	case protocol.CmdGet, protocol.CmdGets:
 		if h.anyProtected(req.Keys) {
-			cl.static = h.get(req)
+			c.readLater(cl, req, h.get)
 			return true
 		}
 		return false
 	case protocol.CmdGat, protocol.CmdGats:
 		if h.g.Meta() && h.anyProtected(req.Keys) {
-			cl.static = h.gat(req)
+			c.readLater(cl, req, h.gat)
 			return true
 		}
 		return false
 	}
+	c.reads.Wait()
 	if !h.g.Meta() || len(req.Keys) != 1 {
 		return false // without meta there are no placeholders or stale values
 	}
@@ -457,6 +462,8 @@ func (c *client) write(b []byte) {
 // writeCall waits for one call's ops and writes its reply.
 func (c *client) writeCall(cl *call) {
 	switch {
+	case cl.later != nil:
+		c.write(<-cl.later)
 	case cl.static != nil:
 		c.write(cl.static)
 	case len(cl.ops) == 0:

@@ -137,7 +137,14 @@ func (d *differ) differ(got, want string) {
 		if len(h) > 40 {
 			h = h[len(h)-40:]
 		}
-		d.t.Errorf("difference: shepherd answered %q; memcached alone %q; after:\n  %s", got, want, strings.Join(h, "\n  "))
+		var leases []string
+		for ck, v := range d.leases {
+			if ck.key == key {
+				leases = append(leases, fmt.Sprintf("client %d at version %d", ck.client, v))
+			}
+		}
+		d.t.Errorf("difference: shepherd answered %q; memcached alone %q; key version %d, model leases %v; after:\n  %s",
+			got, want, d.version[key], leases, strings.Join(h, "\n  "))
 	}
 }
 
@@ -389,6 +396,7 @@ var exactSequences = []struct {
 	{"counter deleted", []string{"A set {k} 0 0 2\r\n10\r\n", "A incr {k} 5", "A delete {k}", "A incr {k} 1", "A decr {k} 1", "A add {k} 0 0 1\r\n1\r\n", "A incr {k} 1"}},
 	{"noreply", []string{"A get {k}", "B add {k} 0 0 1 noreply\r\nx\r\n", "B get {k}", "B delete {k} noreply", "B add {k} 0 0 1 noreply\r\ny\r\n", "A get {k}", "A incr {k} 1 noreply", "A get {k}"}},
 	{"refill after a miss", []string{"A set {k} 0 0 2\r\nv1\r\n", "A delete {k}", "B get {k}", "B set {k} 0 0 2\r\nv2\r\n", "A get {k}"}},
+	{"stale read, key asked twice", []string{"A set {k} 0 0 2\r\nv1\r\n", "A delete {k}", "A get {k} {k}", "A set {k} 0 0 2\r\nv2\r\n", "B get {k} {k}"}},
 	{"stale read", []string{"A set {k} 0 0 2\r\nv1\r\n", "A delete {k}", "A get {k}", "B get {k}", "B gets {k}", "B delete {k}", "B get {k}", "A get {k}"}},
 	{"late refill", []string{"A set {k} 0 0 2\r\nv1\r\n", "A delete {k}", "B get {k}", "A set {k} 0 0 2\r\nv3\r\n", "B set {k} 0 0 2\r\nv2\r\n", "A get {k}"}},
 	{"held reader", []string{"A get {k}", "B get {k}", "B gets {k}", "A set {k} 0 0 1\r\nv\r\n", "B get {k}"}},

@@ -155,6 +155,24 @@ func (h herdCmd) anyProtected(keys [][]byte) bool {
 	return false
 }
 
+// readLater runs a protected read in the background; cl's reply comes
+// from it. req is copied: the reader reuses its buffers.
+func (c *client) readLater(cl *call, req *protocol.Request, read func(*protocol.Request) []byte) {
+	r := &protocol.Request{Cmd: req.Cmd, Keys: make([][]byte, len(req.Keys)), Args: make([][]byte, len(req.Args))}
+	for i, k := range req.Keys {
+		r.Keys[i] = bytes.Clone(k)
+	}
+	for i, a := range req.Args {
+		r.Args[i] = bytes.Clone(a)
+	}
+	cl.later = make(chan []byte, 1)
+	c.reads.Add(1)
+	go func() {
+		defer c.reads.Done()
+		cl.later <- read(r)
+	}()
+}
+
 // herdTimeout bounds one herd operation: holds plus backend round trips.
 const herdTimeout = 30 * time.Second
 
@@ -182,14 +200,20 @@ func (h herdCmd) gat(req *protocol.Request) []byte {
 	})
 }
 
-// each reads every key of req with read, in parallel, and returns
-// the whole reply.
+// each reads every distinct key of req with read, in parallel, and
+// returns the whole reply. A key asked twice gets one answer twice (two
+// reads of one key could split the herd's win and its stale value).
 func (h herdCmd) each(req *protocol.Request, read func(ctx context.Context, key []byte) herd.Result) []byte {
 	ctx, cancel := context.WithTimeout(context.Background(), herdTimeout)
 	defer cancel()
 	results := make([]herd.Result, len(req.Keys))
+	first := make(map[string]int, len(req.Keys)) // a key asked twice is read once
 	var wg sync.WaitGroup
 	for i, k := range req.Keys {
+		if _, dup := first[string(k)]; dup {
+			continue
+		}
+		first[string(k)] = i
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -197,6 +221,9 @@ func (h herdCmd) each(req *protocol.Request, read func(ctx context.Context, key 
 		}()
 	}
 	wg.Wait()
+	for i, k := range req.Keys {
+		results[i] = results[first[string(k)]]
+	}
 	var b []byte
 	var hits uint64
 	withCAS := req.Cmd == protocol.CmdGets || req.Cmd == protocol.CmdGats
