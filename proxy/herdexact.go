@@ -32,7 +32,11 @@ func (h herdCmd) exact(req *protocol.Request, key []byte, rule *herd.Rule) (repl
 		a, err = h.g.CompareAndSwap(ctx, h.b, key, storageItem(req), cas)
 	case protocol.CmdIncr, protocol.CmdDecr:
 		delta, _ := strconv.ParseUint(string(req.Args[0]), 10, 64)
-		a, err = h.g.Arithmetic(ctx, h.b, key, "DI"[boolInt(req.Cmd == protocol.CmdIncr)], delta)
+		mode := byte('D')
+		if req.Cmd == protocol.CmdIncr {
+			mode = 'I'
+		}
+		a, err = h.g.Arithmetic(ctx, h.b, key, mode, delta)
 	case protocol.CmdTouch:
 		ttl, _ := strconv.ParseInt(string(req.Args[0]), 10, 64)
 		a, err = h.g.Touch(ctx, h.b, key, ttl)
@@ -44,13 +48,6 @@ func (h herdCmd) exact(req *protocol.Request, key []byte, rule *herd.Rule) (repl
 		return nil, false
 	}
 	return h.answer(req, a, err), true
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // storageItem is a classic storage command's data and header fields (the
