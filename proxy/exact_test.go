@@ -7,6 +7,7 @@
 package proxy_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -404,6 +405,8 @@ var exactSequences = []struct {
 		"B ms {k} 1 MR\r\nz\r\n", "B ms {k} 1 ME F4\r\nz\r\n", "B ms {k} 1 ME\r\ny\r\n", "A get {k}"}},
 	{"meta on a deleted value", []string{"A ms {k} 2 F1\r\nv1\r\n", "A md {k} q\r\nmn", "A mg {k} v", "A set {k} 0 0 2\r\nv1\r\n", "A delete {k}", "B mg {k} v f k",
 		"B md {k} k", "B ma {k} v", "B ms {k} 1 MP\r\nz\r\n", "B ms {k} 1 ME\r\nz\r\n", "B ms {k} 1 ME\r\nz\r\n", "B mg {k} v f"}},
+	{"meta with base64 keys", []string{"A get {k}", "B mg {b} b v k O4", "B md {b} b k", "B ms {b} 1 b ME\r\nz\r\n", "B mg {b} b v", "B delete {k}",
+		"A mg {b} b s k", "A ma {b} b", "A ms {b} 1 b MA\r\nz\r\n"}},
 	{"meta quiet on a placeholder", []string{"A get {k}", "B mg {k} v q\r\nmn", "B md {k} q\r\nmn", "B ma {k} q\r\nmn", "B ms {k} 1 q MR\r\nz\r\nmn"}},
 	{"empty value a client stored", []string{"A set {k} 3 0 0\r\n\r\n", "B get {k}", "B add {k} 0 0 1\r\nx\r\n", "B append {k} 0 0 1\r\nx\r\n", "B get {k}"}},
 }
@@ -426,6 +429,7 @@ func TestHerdExactSequences(t *testing.T) {
 // expandStep puts key in cmd and ends its line.
 func expandStep(cmd, key string) string {
 	cmd = strings.ReplaceAll(cmd, "{k}", key)
+	cmd = strings.ReplaceAll(cmd, "{b}", base64.StdEncoding.EncodeToString([]byte(key)))
 	if strings.HasSuffix(cmd, "\r\n") {
 		return cmd
 	}
