@@ -239,7 +239,7 @@ func (r *MetaReply) Placeholder() bool {
 	return (r.Win || r.Taken) && !r.Stale && len(r.Value) == 0 && r.Size == 0
 }
 
-// Live reports a value a client stored and did not delete.
+// Live reports, for an mg reply, a value a client stored and did not delete.
 func (r *MetaReply) Live() bool {
 	return (r.Code == MetaValue || r.Code == MetaOK) && !r.Stale && !r.Placeholder()
 }
