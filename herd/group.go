@@ -5,13 +5,13 @@ package herd
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/shepherd-proxy/shepherd/protocol"
 )
 
 // Config configures a Group. Zero fields mean the defaults noted.
@@ -53,6 +53,10 @@ type Group struct {
 	mu    sync.Mutex // guards holds
 	holds map[string]*waitEntry
 
+	fills  sync.WaitGroup  // background origin fills; Close waits for them
+	stop   context.Context // the context of background fills, ended by Close
+	cancel context.CancelFunc
+
 	Stats Stats
 }
 
@@ -76,17 +80,19 @@ func New(cfg Config) *Group {
 		cfg.Logf = func(string, ...any) {}
 	}
 	g := &Group{cfg: cfg, now: time.Now, holds: map[string]*waitEntry{}}
+	g.stop, g.cancel = context.WithCancel(context.Background())
 	g.origin = newOrigin(cfg.OriginConcurrency)
 	g.noMeta.Store(cfg.NoMeta)
 	return g
 }
 
-// Rule returns the rule protecting key, or nil.
+// Rule returns the rule protecting key, or nil: the rule with the
+// longest prefix that matches (see Rule.Prefix), else the default.
 func (g *Group) Rule(key []byte) *Rule {
 	best := -1
 	for i := range g.cfg.Rules {
 		p := g.cfg.Rules[i].Prefix
-		if len(key) >= len(p) && string(key[:len(p)]) == p && (best < 0 || len(p) > len(g.cfg.Rules[best].Prefix)) {
+		if matchPrefix(p, key) && (best < 0 || len(p) > len(g.cfg.Rules[best].Prefix)) {
 			best = i
 		}
 	}
@@ -105,10 +111,10 @@ func (g *Group) DisableMeta() { g.noMeta.Store(true) }
 
 // fetch reads key once for every concurrent caller in this sidecar. won
 // is true for exactly one caller when the reply carries the win.
-func (g *Group) fetch(ctx context.Context, b Backend, key []byte, rule *Rule) (r reply, won bool, err error) {
+func (g *Group) fetch(ctx context.Context, b Backend, key []byte, rule *Rule) (r protocol.MetaReply, won bool, err error) {
 	claimed := new(atomic.Bool)
 	type shared struct {
-		r       reply
+		r       protocol.MetaReply
 		claimed *atomic.Bool
 	}
 	ran := false
@@ -123,25 +129,18 @@ func (g *Group) fetch(ctx context.Context, b Backend, key []byte, rule *Rule) (r
 		g.Stats.Coalesced.Add(1)
 	}
 	if err != nil {
-		return reply{}, false, err
+		return protocol.MetaReply{}, false, err
 	}
 	s := v.(shared)
-	return s.r, s.r.win && s.claimed.CompareAndSwap(false, true), nil
+	return s.r, s.r.Win && s.claimed.CompareAndSwap(false, true), nil
 }
 
-func (g *Group) read(ctx context.Context, b Backend, key []byte, rule *Rule) (reply, error) {
+func (g *Group) read(ctx context.Context, b Backend, key []byte, rule *Rule) (protocol.MetaReply, error) {
+	req := protocol.MetaRequest{Cmd: protocol.CmdMetaGet, Key: key, Return: protocol.ReturnValue | protocol.ReturnFlags | protocol.ReturnCAS, Vivify: secs(rule.LeaseTTL)}
 	if g.noMeta.Load() {
-		line, val, err := b.Meta(ctx, "get", key, "", nil)
-		if err != nil {
-			return reply{}, err
-		}
-		return parseReply(line, val)
+		req = protocol.MetaRequest{Cmd: protocol.CmdGets, Key: key}
 	}
-	line, val, err := b.Meta(ctx, "mg", key, "v f c N"+secs(rule.LeaseTTL), nil)
-	if err != nil {
-		return reply{}, err
-	}
-	return parseReply(line, val)
+	return call(ctx, b, &req)
 }
 
 // Get reads key for one reader under rule. A reader that wins a refill
@@ -156,33 +155,33 @@ func (g *Group) Get(ctx context.Context, b Backend, key []byte, rule *Rule) (Res
 	switch {
 	case won:
 		return g.won(ctx, key, rule, r)
-	case r.stale:
+	case r.Stale:
 		g.Stats.StaleServed.Add(1)
 		return hit(r), nil
-	case r.placeholder():
+	case r.Placeholder():
 		return g.hold(ctx, b, key, rule)
-	case r.code == "VA":
+	case r.Code == protocol.MetaValue:
 		return hit(r), nil
 	}
 	return Result{}, nil
 }
 
-func hit(r reply) Result {
-	return Result{Found: true, Value: r.value, Flags: r.flags, CAS: r.cas}
+func hit(r protocol.MetaReply) Result {
+	return Result{Found: true, Value: r.Value, Flags: r.Flags, CAS: r.CAS}
 }
 
 // won handles the one reader of the fleet that may refill key.
-func (g *Group) won(ctx context.Context, key []byte, rule *Rule, r reply) (Result, error) {
+func (g *Group) won(ctx context.Context, key []byte, rule *Rule, r protocol.MetaReply) (Result, error) {
 	g.Stats.Wins.Add(1)
 	if rule.Origin == "" { // the reader refills from its database
-		return Result{Lease: Lease{CAS: r.cas, Expires: g.now().Add(rule.LeaseTTL)}}, nil
+		return Result{Lease: Lease{CAS: r.CAS, Expires: g.now().Add(rule.LeaseTTL)}}, nil
 	}
-	if r.stale {
+	if r.Stale {
 		g.Stats.StaleServed.Add(1)
-		go g.fillFromOrigin(context.WithoutCancel(ctx), bytes.Clone(key), rule, r.cas) // key is the caller's buffer
+		g.goFill(key, rule, r.CAS)
 		return hit(r), nil
 	}
-	return g.fillFromOrigin(ctx, key, rule, r.cas), nil
+	return g.fillFromOrigin(ctx, key, rule, r.CAS), nil
 }
 
 // hold waits for a cold key another reader is filling: woken when the
@@ -219,8 +218,8 @@ func (g *Group) hold(ctx context.Context, b Backend, key []byte, rule *Rule) (Re
 			return Result{}, err
 		case won:
 			return g.won(ctx, key, rule, r) // the filler gave up; this reader refills
-		case r.code == "VA" && !r.placeholder():
-			if r.stale {
+		case r.Code == protocol.MetaValue && !r.Placeholder():
+			if r.Stale {
 				g.Stats.StaleServed.Add(1)
 			}
 			return hit(r), nil
@@ -277,11 +276,11 @@ func (g *Group) Filled(key []byte) {
 // win's CAS. stored is false when a newer invalidation or value
 // superseded the fill.
 func (g *Group) Store(ctx context.Context, b Backend, key []byte, value []byte, flags uint32, exptime int64, l Lease) (stored bool, err error) {
-	line, _, err := b.Meta(ctx, "ms", key, fmt.Sprintf("C%d F%d T%d", l.CAS, flags, exptime), value)
+	r, err := call(ctx, b, &protocol.MetaRequest{Cmd: protocol.CmdMetaSet, Key: key, Value: value, CAS: l.CAS, Flags: flags, TTL: exptime, SetTTL: true})
 	if err != nil {
 		return false, err
 	}
-	if line != "HD" {
+	if r.Code != protocol.MetaOK {
 		g.Stats.LateFillsRejected.Add(1)
 		return false, nil
 	}
@@ -292,52 +291,31 @@ func (g *Group) Store(ctx context.Context, b Backend, key []byte, value []byte, 
 // Now is the group's clock.
 func (g *Group) Now() time.Time { return g.now() }
 
-// Invalidate handles a client's delete of a protected key: the value is
-// kept, marked stale for rule.StaleTTL, so that one reader of the fleet
-// refills it while the others are served the old value. found tells the
-// client DELETED or NOT_FOUND. With an origin, shepherd refills at once.
-func (g *Group) Invalidate(ctx context.Context, b Backend, key []byte, rule *Rule) (found bool, err error) {
-	g.Stats.Invalidations.Add(1)
-	line, _, err := b.Meta(ctx, "mg", key, "c", nil)
-	if err != nil {
-		return false, err
-	}
-	r, err := parseReply(line, nil)
-	if err != nil {
-		return false, err
-	}
-	switch {
-	case r.code == "EN":
-		return false, nil
-	case r.placeholder(): // nothing was there; drop the empty item outright
-		_, _, err = b.Meta(ctx, "md", key, "", nil)
-		return false, err
-	}
-	// A live value (or one already stale: invalidating again re-arms the
-	// win this read may have taken).
-	if _, _, err = b.Meta(ctx, "md", key, "I T"+secs(rule.StaleTTL), nil); err != nil {
-		return false, err
-	}
-	if rule.Origin != "" && g.cfg.Fill != nil {
-		go g.refillNow(context.WithoutCancel(ctx), bytes.Clone(key), rule) // key is the caller's buffer
-	}
-	return !r.stale, nil
+// goFill fills key from the origin in the background: a stale reader won
+// and was served the old value.
+func (g *Group) goFill(key []byte, rule *Rule, cas uint64) {
+	key = bytes.Clone(key) // the caller's buffer
+	g.fills.Add(1)
+	go func() {
+		defer g.fills.Done()
+		g.fillFromOrigin(g.stop, key, rule, cas)
+	}()
 }
 
-// refillNow takes the win for a just-invalidated key and fills it from the
-// origin (fill-on-invalidate). If a reader somewhere won first, its
-// sidecar fills instead.
-func (g *Group) refillNow(ctx context.Context, key []byte, rule *Rule) {
-	line, _, err := g.cfg.Fill.Meta(ctx, "mg", key, "c N"+secs(rule.LeaseTTL), nil)
-	if err != nil {
-		return
-	}
-	if r, err := parseReply(line, nil); err == nil && r.win {
-		g.Stats.Wins.Add(1)
-		g.fillFromOrigin(ctx, key, rule, r.cas)
-	}
+// goRefill refills a just-invalidated key from the origin in the
+// background.
+func (g *Group) goRefill(key []byte, rule *Rule) {
+	key = bytes.Clone(key) // the caller's buffer
+	g.fills.Add(1)
+	go func() {
+		defer g.fills.Done()
+		g.refillNow(g.stop, key, rule)
+	}()
 }
 
-func secs(d time.Duration) string {
-	return strconv.FormatInt(max(int64(d/time.Second), 1), 10)
+// Close stops background fills and waits for them to return. Reads and
+// writes still work after Close, without background fills.
+func (g *Group) Close() {
+	g.cancel()
+	g.fills.Wait()
 }

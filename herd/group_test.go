@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/shepherd-proxy/shepherd/protocol"
 )
 
 const waitLimit = 10 * time.Second
@@ -82,7 +84,30 @@ func (f *fakeMC) hold() (release func()) {
 	return sync.OnceFunc(func() { close(f.gate) })
 }
 
-func (f *fakeMC) Meta(ctx context.Context, cmd string, key []byte, flags string, value []byte) (string, []byte, error) {
+// Meta renders req as memcached would read it and answers it as text,
+// parsed by protocol's parser as a real reply would be.
+func (f *fakeMC) Meta(ctx context.Context, req *protocol.MetaRequest) (protocol.MetaReply, error) {
+	wire := protocol.AppendMeta(nil, req)
+	toks := strings.Fields(string(wire[:bytes.Index(wire, []byte("\r\n"))]))
+	cmd, key, rest := toks[0], toks[1], toks[2:]
+	if cmd == "ms" {
+		rest = rest[1:]
+	}
+	if cmd == "gets" {
+		cmd = "get"
+	}
+	line, val, err := f.meta(ctx, cmd, []byte(key), strings.Join(rest, " "), req.Value)
+	if err != nil {
+		return protocol.MetaReply{}, err
+	}
+	raw := line + "\r\n"
+	if strings.HasPrefix(line, "VA") {
+		raw += string(val) + "\r\n"
+	}
+	return protocol.ParseMetaReply([]byte(raw))
+}
+
+func (f *fakeMC) meta(ctx context.Context, cmd string, key []byte, flags string, value []byte) (string, []byte, error) {
 	if string(key) != f.key {
 		f.t.Errorf("fake: %s for key %q; want only %q", cmd, key, f.key)
 	}
@@ -174,6 +199,8 @@ func (f *fakeMC) mg(flags string, tok map[byte]string) (string, []byte, error) {
 			fmt.Fprintf(&b, " f%d", f.flags)
 		case 'c':
 			fmt.Fprintf(&b, " c%d", f.cas)
+		case 's':
+			fmt.Fprintf(&b, " s%d", len(f.value))
 		}
 	}
 	if state != "" {
@@ -304,8 +331,8 @@ func TestGetBackendError(t *testing.T) {
 	if _, err := g.Get(t.Context(), f, []byte("k"), validRule(t, Rule{})); !errors.Is(err, f.err) {
 		t.Errorf("Get: error %v; want %v", err, f.err)
 	}
-	bad := BackendFunc(func(context.Context, string, []byte, string, []byte) (string, []byte, error) {
-		return "SERVER_ERROR out of memory", nil, nil
+	bad := BackendFunc(func(context.Context, *protocol.MetaRequest) (protocol.MetaReply, error) {
+		return protocol.MetaReply{Error: "SERVER_ERROR out of memory"}, nil
 	})
 	if _, err := g.Get(t.Context(), bad, []byte("k"), validRule(t, Rule{})); !errors.Is(err, ErrUnexpected) {
 		t.Errorf("Get with a SERVER_ERROR reply: error %v; want ErrUnexpected", err)
@@ -378,7 +405,7 @@ func TestGetStale(t *testing.T) {
 	g.now = func() time.Time { return t0 }
 	rule := validRule(t, Rule{LeaseTTL: 7 * time.Second})
 	key := []byte("k")
-	if found, err := g.Invalidate(t.Context(), f, key, rule); !found || err != nil {
+	if found, err := invalidate(g, t.Context(), f, key, rule); !found || err != nil {
 		t.Fatalf("Invalidate of a live value: %v, %v; want true, nil", found, err)
 	}
 
@@ -552,7 +579,7 @@ func TestStoreLateFill(t *testing.T) {
 		g := New(Config{})
 		rule := validRule(t, Rule{})
 		win, _ := g.Get(t.Context(), f, key, rule)
-		if found, err := g.Invalidate(t.Context(), f, key, rule); found || err != nil {
+		if found, err := invalidate(g, t.Context(), f, key, rule); found || err != nil {
 			t.Fatalf("Invalidate of a cold key being filled: %v, %v; want false, nil", found, err)
 		}
 		stored, err := g.Store(t.Context(), f, key, []byte("from before"), 0, 0, win.Lease)
@@ -571,12 +598,12 @@ func TestStoreLateFill(t *testing.T) {
 		f := newFake(t, "k").set("v1", 0)
 		g := New(Config{})
 		rule := validRule(t, Rule{})
-		g.Invalidate(t.Context(), f, key, rule)
+		invalidate(g, t.Context(), f, key, rule)
 		win, _ := g.Get(t.Context(), f, key, rule)
 		if win.Lease.CAS == 0 {
 			t.Fatalf("read after the invalidation: %+v; want a lease", win)
 		}
-		if found, err := g.Invalidate(t.Context(), f, key, rule); found || err != nil {
+		if found, err := invalidate(g, t.Context(), f, key, rule); found || err != nil {
 			t.Fatalf("second Invalidate: %v, %v; want false, nil (already stale)", found, err)
 		}
 		stored, err := g.Store(t.Context(), f, key, []byte("v2 from before"), 0, 0, win.Lease)
@@ -608,27 +635,27 @@ func TestInvalidate(t *testing.T) {
 		{
 			name:  "live",
 			setup: func(f *fakeMC, g *Group) { f.set("v", 0) },
-			found: true, wantCmds: []string{"mg c", "md I T45"}, wantExist: true,
+			found: true, wantCmds: []string{"mg c t s", "md C1 T45 I"}, wantExist: true,
 		},
 		{
 			name:  "absent",
 			setup: func(*fakeMC, *Group) {},
-			found: false, wantCmds: []string{"mg c"},
+			found: false, wantCmds: []string{"mg c t s"},
 		},
 		{
 			name: "already stale",
 			setup: func(f *fakeMC, g *Group) {
 				f.set("v", 0)
-				g.Invalidate(context.Background(), f, []byte("k"), &Rule{StaleTTL: 45 * time.Second})
+				invalidate(g, context.Background(), f, []byte("k"), &Rule{StaleTTL: 45 * time.Second})
 			},
-			found: false, wantCmds: []string{"mg c", "md I T45"}, wantExist: true,
+			found: false, wantCmds: []string{"mg c t s", "md C2 T45 I", "md C2 I"}, wantExist: true, // the look took the win: handed back (a no-op once re-marked)
 		},
 		{
 			name: "cold key being filled",
 			setup: func(f *fakeMC, g *Group) {
 				g.Get(context.Background(), f, []byte("k"), &Rule{LeaseTTL: time.Second})
 			},
-			found: false, wantCmds: []string{"mg c", "md"},
+			found: false, wantCmds: []string{"mg c t s", "md C1"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -637,7 +664,7 @@ func TestInvalidate(t *testing.T) {
 			g := New(Config{})
 			tc.setup(f, g)
 			skip := len(f.commands())
-			found, err := g.Invalidate(t.Context(), f, []byte("k"), validRule(t, Rule{StaleTTL: 45 * time.Second}))
+			found, err := invalidate(g, t.Context(), f, []byte("k"), validRule(t, Rule{StaleTTL: 45 * time.Second}))
 			if err != nil || found != tc.found {
 				t.Errorf("Invalidate: %v, %v; want %v, nil", found, err, tc.found)
 			}
@@ -665,7 +692,7 @@ func TestInvalidateBackendError(t *testing.T) {
 	f := newFake(t, "k").set("v", 0)
 	f.err = errors.New("timeout")
 	g := New(Config{})
-	if found, err := g.Invalidate(t.Context(), f, []byte("k"), validRule(t, Rule{})); found || !errors.Is(err, f.err) {
+	if found, err := invalidate(g, t.Context(), f, []byte("k"), validRule(t, Rule{})); found || !errors.Is(err, f.err) {
 		t.Errorf("Invalidate: %v, %v; want false, %v", found, err, f.err)
 	}
 }
@@ -833,7 +860,7 @@ func TestFillOnInvalidate(t *testing.T) {
 	o := newTestOrigin(t, http.StatusOK, "v2")
 	f := newFake(t, "k").set("v1", 0)
 	g := New(Config{Fill: f})
-	found, err := g.Invalidate(t.Context(), f, []byte("k"), o.rule(t, Rule{}))
+	found, err := invalidate(g, t.Context(), f, []byte("k"), o.rule(t, Rule{}))
 	if !found || err != nil {
 		t.Fatalf("Invalidate: %v, %v; want true, nil", found, err)
 	}
@@ -843,5 +870,51 @@ func TestFillOnInvalidate(t *testing.T) {
 	}
 	if got := f.count("mg c N10"); got != 1 {
 		t.Errorf("backend commands %q; want one mg c N10 taking the win", f.commands())
+	}
+}
+
+// invalidate runs g.Invalidate and reports whether it answered DELETED.
+func invalidate(g *Group, ctx context.Context, b Backend, key []byte, rule *Rule) (bool, error) {
+	a, err := g.Invalidate(ctx, b, key, rule)
+	return a.Outcome == Deleted, err
+}
+
+// TestCloseWaitsForFills: Close ends a background origin fill and returns
+// only once its goroutine has.
+func TestCloseWaitsForFills(t *testing.T) {
+	t.Parallel()
+	hit := make(chan struct{}, 1)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hit <- struct{}{}
+		<-r.Context().Done() // the origin hangs until shepherd gives up
+	}))
+	t.Cleanup(origin.Close)
+	f := newFake(t, "k").set("old", 0)
+	f.mu.Lock()
+	f.stale, f.cas = true, f.bump()
+	f.mu.Unlock()
+	logged, release := make(chan struct{}), make(chan struct{})
+	g := New(Config{Fill: f, Logf: func(string, ...any) {
+		close(logged) // the fill failed: Close cancelled it
+		<-release
+	}})
+	rule := validRule(t, Rule{Origin: origin.URL + "/?k={key}", OriginTimeout: waitLimit, LeaseTTL: waitLimit})
+	if r, err := g.Get(t.Context(), f, []byte("k"), rule); err != nil || string(r.Value) != "old" {
+		t.Fatalf("stale win: %+v, %v; want the stale value and a background fill", r, err)
+	}
+	<-hit
+	closed := make(chan struct{})
+	go func() { g.Close(); close(closed) }()
+	<-logged
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a fill goroutine was still running")
+	default:
+	}
+	close(release)
+	select {
+	case <-closed:
+	case <-time.After(waitLimit):
+		t.Fatalf("Close did not return within %v of its fill ending", waitLimit)
 	}
 }

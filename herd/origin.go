@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/shepherd-proxy/shepherd/protocol"
 )
 
 // ErrOriginNotFound is an origin's 404: the key has no value.
@@ -71,7 +73,7 @@ func (g *Group) fillFromOrigin(ctx context.Context, key []byte, rule *Rule, cas 
 		case err == nil:
 			return g.storeFill(ctx, key, rule, cas, val)
 		case errors.Is(err, ErrOriginNotFound):
-			g.cfg.Fill.Meta(ctx, "md", key, "C"+fmt.Sprint(cas), nil)
+			g.cfg.Fill.Meta(ctx, &protocol.MetaRequest{Cmd: protocol.CmdMetaDelete, Key: key, CAS: cas})
 			g.Filled(key)
 			return Result{}
 		}
@@ -89,9 +91,9 @@ func (g *Group) fillFromOrigin(ctx context.Context, key []byte, rule *Rule, cas 
 }
 
 func (g *Group) storeFill(ctx context.Context, key []byte, rule *Rule, cas uint64, val []byte) Result {
-	flags := fmt.Sprintf("C%d T%d", cas, int64(rule.TTL/time.Second))
-	line, _, err := g.cfg.Fill.Meta(ctx, "ms", key, flags, val)
-	if err != nil || line != "HD" {
+	req := protocol.MetaRequest{Cmd: protocol.CmdMetaSet, Key: key, Value: val, CAS: cas, TTL: int64(rule.TTL / time.Second), SetTTL: true}
+	r, err := call(ctx, g.cfg.Fill, &req)
+	if err != nil || r.Code != protocol.MetaOK {
 		g.Stats.LateFillsRejected.Add(1)
 	} else {
 		g.Filled(key)

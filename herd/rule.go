@@ -12,7 +12,11 @@ import (
 // Rule says how keys with a prefix are protected. A zero field means the
 // default noted beside it.
 type Rule struct {
-	Prefix        string        // keys starting with it; "" only for the default rule
+	// Prefix: keys starting with it; "" only for the default rule. A "*"
+	// stands for one segment, any bytes up to the next ':', so that a rule
+	// can name keys after a framework's own prefix: Django's
+	// KEY_PREFIX:VERSION:key is matched by "app:*:thread:".
+	Prefix        string
 	StaleTTL      time.Duration // how long an invalidated value may still be served stale; default 30s
 	Hold          time.Duration // how long a non-winner waits on a cold miss; default 1s
 	LeaseTTL      time.Duration // how long a win lasts before another reader may win; default 10s
@@ -61,4 +65,22 @@ func (r *Rule) Validate() error {
 		}
 	}
 	return nil
+}
+
+// matchPrefix reports whether key starts with pattern, where each "*" in
+// pattern matches any bytes up to the next ':' (or the key's end).
+func matchPrefix(pattern string, key []byte) bool {
+	for {
+		star := strings.IndexByte(pattern, '*')
+		if star < 0 {
+			return len(key) >= len(pattern) && string(key[:len(pattern)]) == pattern
+		}
+		if len(key) < star || string(key[:star]) != pattern[:star] {
+			return false
+		}
+		key, pattern = key[star:], pattern[star+1:]
+		for len(key) > 0 && key[0] != ':' {
+			key = key[1:]
+		}
+	}
 }

@@ -125,6 +125,32 @@ func TestGroupRule(t *testing.T) {
 	}
 }
 
+func TestMatchPrefix(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		pattern, key string
+		want         bool
+	}{
+		{"thread:", "thread:1", true},
+		{"thread:", "thread", false},
+		{"app:*:thread:", "app:1:thread:1", true},
+		{"app:*:thread:", "app:12:thread:", true},
+		{"app:*:thread:", "app::thread:1", true},
+		{"app:*:thread:", "app:1:post:1", false},
+		{"app:*:thread:", "app:1:2:thread:1", false}, // * is one segment
+		{"app:*:thread:", "app:1", false},
+		{"*:*:thread:", "anyapp:3:thread:9", true},
+		{"*:*:thread:", "thread:9", false},
+		{"app:*", "app:", true},
+		{"app:*", "app:x:y", true},
+		{"", "anything", true},
+	} {
+		if got := matchPrefix(tc.pattern, []byte(tc.key)); got != tc.want {
+			t.Errorf("matchPrefix(%q, %q) = %v; want %v", tc.pattern, tc.key, got, tc.want)
+		}
+	}
+}
+
 func TestLeaseValid(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)

@@ -50,7 +50,8 @@ type call struct {
 	keys    [][]byte // multi-node retrieval: the keys in request order
 	keyBuf  []byte
 	nkeys   int
-	filled  []byte // a protected key whose STORED wakes held readers
+	filled  []byte      // a protected key whose STORED wakes held readers
+	later   chan []byte // a protected read's reply, sent when herd has it
 	noreply bool
 	quit    bool
 }
@@ -78,10 +79,9 @@ type client struct {
 	nc     net.Conn
 	rd     *protocol.Reader
 	bw     *bufio.Writer
-	fixed  *router     // a pool listener's router; nil follows Reload
-	route  *router     // the router of the command being dispatched
-	herd   *herd.Group // the herd group of the command being dispatched, or nil
-	lane   uint32      // picks this client's connection to each node
+	fixed  *router // a pool listener's router; nil follows Reload
+	route  *router // the router of the command being dispatched
+	lane   uint32  // picks this client's connection to each node
 	calls  chan *call
 	queued atomic.Int64 // calls handed to the writer and not yet written
 	werr   error
@@ -89,8 +89,9 @@ type client struct {
 	groups []*node // scratch: distinct nodes of a retrieval
 	b64    []byte  // scratch: a decoded base64 key
 
-	leaseMu sync.Mutex // guards leases (herdGet fills it from several goroutines)
+	leaseMu sync.Mutex // guards leases (protected reads fill it from their goroutines)
 	leases  map[string]herd.Lease
+	reads   sync.WaitGroup // protected reads in flight; Add and Wait only on the reader
 }
 
 func (s *Server) newClient(nc net.Conn, route *router) *client {
@@ -196,11 +197,11 @@ func (c *client) dispatch(req *protocol.Request) *call {
 	c.s.m.commands[req.Cmd].Add(1)
 	cl := getCall(req.Cmd)
 	st := c.s.live.Load()
-	c.route, c.herd = st.route, st.herd
+	c.route = st.route
 	if c.fixed != nil {
 		c.route = c.fixed
 	}
-	if c.herd != nil && c.herdDispatch(cl, req) {
+	if st.herd != nil && c.herdDispatch(cl, req, herdCmd{c: c, g: st.herd, b: herdBackend{route: c.route, lane: c.lane}}) {
 		return cl
 	}
 	switch req.Cmd {
@@ -226,28 +227,51 @@ func (c *client) dispatch(req *protocol.Request) *call {
 	return cl
 }
 
-// herdDispatch runs commands on protected keys through herd, blocking
-// this reader until done so that the client's later commands cannot
-// overtake them. It reports whether it handled req.
-func (c *client) herdDispatch(cl *call, req *protocol.Request) bool {
-	meta := c.herd.Meta()
-	switch {
-	case (req.Cmd == protocol.CmdGet || req.Cmd == protocol.CmdGets) && c.anyProtected(req.Keys):
-		cl.static = c.herdGet(req)
-		return true
-	case req.Cmd == protocol.CmdDelete && meta:
-		if rule := c.herdRule(req.Key()); rule != nil {
-			cl.static = c.herdDelete(req, rule)
+// herdDispatch runs commands on protected keys through herd. It reports
+// whether it handled req. A protected read runs in the background and
+// its reply takes its turn in the writer like any other; every other
+// command first waits for the reads in flight, so that it cannot
+// overtake them (a refill set needs its read's lease).
+func (c *client) herdDispatch(cl *call, req *protocol.Request, h herdCmd) bool {
+	switch req.Cmd {
+	case protocol.CmdGet, protocol.CmdGets:
+		if h.anyProtected(req.Keys) {
+			c.readLater(cl, req, h.get)
 			return true
 		}
-	case (req.Cmd == protocol.CmdSet || req.Cmd == protocol.CmdAdd) && meta && c.herdRule(req.Key()) != nil:
-		if reply, ok := c.herdStore(req); ok {
+		return false
+	case protocol.CmdGat, protocol.CmdGats:
+		if h.g.Meta() && h.anyProtected(req.Keys) {
+			c.readLater(cl, req, h.gat)
+			return true
+		}
+		return false
+	}
+	c.reads.Wait()
+	if !h.g.Meta() || len(req.Keys) != 1 {
+		return false // without meta there are no placeholders or stale values
+	}
+	key := routeKey(req, req.Key(), &c.b64)
+	rule := h.rule(key)
+	if rule == nil {
+		return false
+	}
+	if req.Cmd == protocol.CmdSet || req.Cmd == protocol.CmdAdd {
+		if reply, ok := h.store(req); ok {
 			cl.static = reply
 			return true
 		}
-		cl.filled = append(cl.filled[:0], req.Key()...) // wake holders once STORED
+		cl.filled = append(cl.filled[:0], key...) // wake holders once STORED
+		if req.Cmd == protocol.CmdSet {
+			return false
+		}
 	}
-	return false
+	reply, ok := h.exact(req, key, rule)
+	if ok {
+		cl.static = reply
+		cl.noreply = req.Noreply
+	}
+	return ok
 }
 
 // single sends a one-key command to the node serving its key.
@@ -448,6 +472,8 @@ func (c *client) write(b []byte) {
 // writeCall waits for one call's ops and writes its reply.
 func (c *client) writeCall(cl *call) {
 	switch {
+	case cl.later != nil:
+		c.write(<-cl.later)
 	case cl.static != nil:
 		c.write(cl.static)
 	case len(cl.ops) == 0:

@@ -5,7 +5,6 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"fmt"
 	"strconv"
 	"sync"
@@ -25,82 +24,57 @@ type herdBackend struct {
 }
 
 // Meta implements herd.Backend.
-func (b herdBackend) Meta(ctx context.Context, cmd string, key []byte, flags string, value []byte) (string, []byte, error) {
-	write := cmd == "ms" || cmd == "md"
-	n, _, err := b.route.pool(key).pick(key, write)
+func (b herdBackend) Meta(ctx context.Context, req *protocol.MetaRequest) (protocol.MetaReply, error) {
+	write := req.Cmd == protocol.CmdMetaSet || req.Cmd == protocol.CmdMetaDelete || req.Cmd == protocol.CmdMetaArithmetic ||
+		(req.Cmd == protocol.CmdMetaGet && req.SetTTL)
+	n, _, err := b.route.pool(req.Key).pick(req.Key, write)
 	if err != nil {
-		return "", nil, err
+		return protocol.MetaReply{}, err
 	}
 	kind := protocol.ReplyMeta
-	if cmd == "get" {
+	if req.Cmd.IsRetrieval() {
 		kind = protocol.ReplyValues
 	}
 	o := getOp(n, kind)
 	defer putOp(o)
-	o.wire = appendMeta(o.wire, cmd, key, flags, value)
+	o.wire = protocol.AppendMeta(o.wire, req)
 	if write {
-		o.writeKey = append(o.writeKey, key...)
+		o.writeKey = append(o.writeKey, req.Key...)
 	}
 	n.send(o, b.lane)
 	if err := o.wait(); err != nil {
-		return "", nil, err
+		return protocol.MetaReply{}, err
 	}
-	if o.reply.IsError() {
-		return "", nil, fmt.Errorf("proxy: backend %s: %s", n.addr, bytes.TrimSpace(o.reply.Raw))
+	if req.Cmd.IsRetrieval() {
+		return getAsMeta(&o.reply), nil
 	}
-	if cmd == "get" {
-		return getAsMeta(&o.reply)
+	r, err := protocol.ParseMetaReply(o.reply.Raw)
+	if err != nil {
+		return r, fmt.Errorf("proxy: backend %s: %w", n.addr, err)
 	}
-	line, val := splitMeta(o.reply.Raw)
-	return line, bytes.Clone(val), nil
-}
-
-// appendMeta encodes a herd command; keys the text protocol cannot carry
-// travel in base64.
-func appendMeta(dst []byte, cmd string, key []byte, flags string, value []byte) []byte {
-	dst = append(append(dst, cmd...), ' ')
-	b64 := !protocol.ValidKey(key, 250)
-	if b64 && cmd != "get" {
-		dst = base64.StdEncoding.AppendEncode(dst, key)
-	} else {
-		dst = append(dst, key...)
-	}
-	if cmd == "ms" {
-		dst = strconv.AppendInt(append(dst, ' '), int64(len(value)), 10)
-	}
-	if b64 && cmd != "get" {
-		dst = append(dst, " b"...)
-	}
-	if flags != "" {
-		dst = append(append(dst, ' '), flags...)
-	}
-	dst = append(dst, "\r\n"...)
-	if cmd == "ms" {
-		dst = append(append(dst, value...), "\r\n"...)
-	}
-	return dst
-}
-
-// splitMeta splits a meta reply into its header line and value.
-func splitMeta(raw []byte) (string, []byte) {
-	nl := bytes.IndexByte(raw, '\n')
-	line := string(raw[:nl-1])
-	if len(raw) > nl+1 {
-		return line, raw[nl+1 : len(raw)-2]
-	}
-	return line, nil
+	r.Value = bytes.Clone(r.Value) // o.reply goes back to the pool
+	return r, nil
 }
 
 // getAsMeta answers a classic get as herd expects from a backend without
 // the meta protocol.
-func getAsMeta(rep *protocol.Reply) (string, []byte, error) {
+func getAsMeta(rep *protocol.Reply) protocol.MetaReply {
+	if rep.IsError() {
+		return protocol.MetaReply{Error: string(bytes.TrimSpace(rep.Raw))}
+	}
 	if len(rep.Items) == 0 {
-		return "EN", nil, nil
+		return protocol.MetaReply{Code: protocol.MetaMiss}
 	}
 	v := rep.Value(0)
 	hdr, data, _ := bytes.Cut(v, []byte("\r\n"))
-	f := bytes.Fields(hdr) // VALUE key flags bytes
-	return fmt.Sprintf("VA %d f%s", len(data)-2, f[2]), bytes.Clone(data[:len(data)-2]), nil
+	f := bytes.Fields(hdr) // VALUE key flags bytes [cas]
+	r := protocol.MetaReply{Code: protocol.MetaValue, Value: bytes.Clone(data[:len(data)-2])}
+	flags, _ := strconv.ParseUint(string(f[2]), 10, 32)
+	r.Flags = uint32(flags)
+	if len(f) > 4 {
+		r.CAS, _ = strconv.ParseUint(string(f[4]), 10, 64)
+	}
+	return r
 }
 
 // newHerd builds a herd group for hc and a registry of its metrics (see
@@ -110,8 +84,8 @@ func (s *Server) newHerd(hc *HerdConfig) (*herd.Group, *prometheus.Registry) {
 	if hc == nil || (hc.Default == nil && len(hc.Rules) == 0) {
 		return nil, nil
 	}
-	fill := func(ctx context.Context, cmd string, key []byte, flags string, value []byte) (string, []byte, error) {
-		return herdBackend{route: s.live.Load().route}.Meta(ctx, cmd, key, flags, value)
+	fill := func(ctx context.Context, req *protocol.MetaRequest) (protocol.MetaReply, error) {
+		return herdBackend{route: s.live.Load().route}.Meta(ctx, req)
 	}
 	g := herd.New(herd.Config{
 		Rules:   hc.Rules,
@@ -140,7 +114,7 @@ func (s *Server) detectMeta(g *herd.Group, pools map[string]*pool) {
 		switch {
 		case err != nil:
 			s.log.Warn("could not ask a node for meta protocol support; assuming memcached >= 1.6", "pool", name, "err", err)
-		case string(o.reply.Raw) != "MN\r\n":
+		case !isNoop(o.reply.Raw):
 			g.DisableMeta()
 			s.log.Warn("backends lack the meta protocol (memcached < 1.6): herd protection is local coalescing only", "pool", name)
 		}
@@ -148,97 +122,155 @@ func (s *Server) detectMeta(g *herd.Group, pools map[string]*pool) {
 	}
 }
 
-// herdRule returns the rule protecting key, or nil.
-func (c *client) herdRule(key []byte) *herd.Rule {
-	if c.herd == nil {
+// isNoop reports whether raw is memcached's answer to mn.
+func isNoop(raw []byte) bool {
+	r, err := protocol.ParseMetaReply(raw)
+	return err == nil && r.Code == protocol.MetaNoop
+}
+
+// herdCmd is one command on protected keys: the herd group and routes
+// loaded when it was dispatched and the client's lane. Its goroutines
+// read only these, never the connection's state of a later command.
+type herdCmd struct {
+	c *client // for its leases and the server's metrics
+	g *herd.Group
+	b herdBackend
+}
+
+// rule returns the rule protecting key, or nil.
+func (h herdCmd) rule(key []byte) *herd.Rule {
+	if h.g == nil {
 		return nil
 	}
-	return c.herd.Rule(key)
+	return h.g.Rule(key)
 }
 
 // anyProtected reports whether a key of req is protected.
-func (c *client) anyProtected(keys [][]byte) bool {
+func (h herdCmd) anyProtected(keys [][]byte) bool {
 	for _, k := range keys {
-		if c.herdRule(k) != nil {
+		if h.rule(k) != nil {
 			return true
 		}
 	}
 	return false
 }
 
+// readLater runs a protected read in the background; cl's reply comes
+// from it. req is copied: the reader reuses its buffers.
+func (c *client) readLater(cl *call, req *protocol.Request, read func(*protocol.Request) []byte) {
+	r := &protocol.Request{Cmd: req.Cmd, Keys: make([][]byte, len(req.Keys)), Args: make([][]byte, len(req.Args))}
+	for i, k := range req.Keys {
+		r.Keys[i] = bytes.Clone(k)
+	}
+	for i, a := range req.Args {
+		r.Args[i] = bytes.Clone(a)
+	}
+	cl.later = make(chan []byte, 1)
+	c.reads.Add(1)
+	go func() {
+		defer c.reads.Done()
+		cl.later <- read(r)
+	}()
+}
+
 // herdTimeout bounds one herd operation: holds plus backend round trips.
 const herdTimeout = 30 * time.Second
 
-// herdGet answers a get/gets whose keys include protected ones, key by
+// get answers a get/gets whose keys include protected ones, key by
 // key in parallel, and returns the whole reply.
-func (c *client) herdGet(req *protocol.Request) []byte {
+func (h herdCmd) get(req *protocol.Request) []byte {
+	return h.each(req, h.getKey)
+}
+
+// gat answers a gat/gats whose keys include protected ones: a
+// protected key is touched and returned only when it is live.
+func (h herdCmd) gat(req *protocol.Request) []byte {
+	ttl, _ := strconv.ParseInt(string(req.Args[0]), 10, 64)
+	return h.each(req, func(ctx context.Context, key []byte) herd.Result {
+		if h.rule(key) == nil {
+			return h.plainRead(ctx, &protocol.MetaRequest{Cmd: protocol.CmdMetaGet, Key: key,
+				Return: protocol.ReturnValue | protocol.ReturnFlags | protocol.ReturnCAS, TTL: ttl, SetTTL: true})
+		}
+		h.c.takeLease(key, h.g.Now()) // gat never wins: a refill this reader won is over
+		r, err := h.g.GetAndTouch(ctx, h.b, key, ttl)
+		if err != nil {
+			h.c.s.m.failedKeys.Add(1)
+		}
+		return r
+	})
+}
+
+// each reads every distinct key of req with read, in parallel, and
+// returns the whole reply. A key asked twice gets one answer twice (two
+// reads of one key could split the herd's win and its stale value).
+func (h herdCmd) each(req *protocol.Request, read func(ctx context.Context, key []byte) herd.Result) []byte {
 	ctx, cancel := context.WithTimeout(context.Background(), herdTimeout)
 	defer cancel()
 	results := make([]herd.Result, len(req.Keys))
+	first := make(map[string]int, len(req.Keys)) // a key asked twice is read once
 	var wg sync.WaitGroup
 	for i, k := range req.Keys {
+		if _, dup := first[string(k)]; dup {
+			continue
+		}
+		first[string(k)] = i
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = c.herdGetKey(ctx, k)
+			results[i] = read(ctx, k)
 		}()
 	}
 	wg.Wait()
+	for i, k := range req.Keys {
+		results[i] = results[first[string(k)]]
+	}
 	var b []byte
 	var hits uint64
+	withCAS := req.Cmd == protocol.CmdGets || req.Cmd == protocol.CmdGats
 	for i, r := range results {
 		if !r.Found {
 			continue
 		}
 		hits++
 		b = fmt.Appendf(b, "VALUE %s %d %d", req.Keys[i], r.Flags, len(r.Value))
-		if req.Cmd == protocol.CmdGets {
+		if withCAS {
 			b = fmt.Appendf(b, " %d", r.CAS)
 		}
 		b = append(append(append(b, "\r\n"...), r.Value...), "\r\n"...)
 	}
-	c.s.m.hits.Add(hits)
-	c.s.m.misses.Add(uint64(len(req.Keys)) - hits)
+	h.c.s.m.hits.Add(hits)
+	h.c.s.m.misses.Add(uint64(len(req.Keys)) - hits)
 	return append(b, replyEnd...)
 }
 
-func (c *client) herdGetKey(ctx context.Context, key []byte) herd.Result {
-	b := herdBackend{route: c.route, lane: c.lane}
-	rule := c.herdRule(key)
-	if rule == nil {
-		line, val, err := b.Meta(ctx, "get", key, "", nil)
-		if err != nil || line == "EN" {
-			return herd.Result{}
+// plainRead reads an unprotected key of a multi-key read as it is.
+func (h herdCmd) plainRead(ctx context.Context, req *protocol.MetaRequest) herd.Result {
+	r, err := h.b.Meta(ctx, req)
+	if err != nil || r.Code != protocol.MetaValue {
+		if err != nil {
+			h.c.s.m.failedKeys.Add(1)
 		}
-		r, _ := herd.ParseValue(line, val)
-		return r
+		return herd.Result{}
 	}
-	r, err := c.herd.Get(ctx, b, key, rule)
+	return herd.Result{Found: true, Value: r.Value, Flags: r.Flags, CAS: r.CAS}
+}
+
+func (h herdCmd) getKey(ctx context.Context, key []byte) herd.Result {
+	rule := h.rule(key)
+	if rule == nil {
+		return h.plainRead(ctx, &protocol.MetaRequest{Cmd: protocol.CmdGets, Key: key})
+	}
+	r, err := h.g.Get(ctx, h.b, key, rule)
 	if err != nil {
-		c.s.m.failedKeys.Add(1)
+		h.c.s.m.failedKeys.Add(1)
 		return herd.Result{}
 	}
 	if r.Lease.CAS != 0 {
-		c.grant(key, r.Lease)
+		h.c.grant(key, r.Lease)
+	} else {
+		h.c.takeLease(key, h.g.Now()) // a win superseded: this reader's next set is a plain one
 	}
 	return r
-}
-
-// herdDelete turns a delete of a protected key into a stale mark.
-func (c *client) herdDelete(req *protocol.Request, rule *herd.Rule) []byte {
-	ctx, cancel := context.WithTimeout(context.Background(), herdTimeout)
-	defer cancel()
-	found, err := c.herd.Invalidate(ctx, herdBackend{route: c.route, lane: c.lane}, req.Key(), rule)
-	switch {
-	case req.Noreply:
-		return nil
-	case err != nil:
-		c.s.m.serverErrors.Add(1)
-		return []byte("SERVER_ERROR " + errText(err) + "\r\n")
-	case found:
-		return []byte("DELETED\r\n")
-	}
-	return []byte("NOT_FOUND\r\n")
 }
 
 // grant keeps a lease this connection's reader won.
@@ -251,21 +283,22 @@ func (c *client) grant(key []byte, l herd.Lease) {
 	c.leases[string(key)] = l
 }
 
-// takeLease removes and returns this connection's lease on key.
-func (c *client) takeLease(key []byte) (herd.Lease, bool) {
+// takeLease removes and returns this connection's lease on key, and
+// whether it is still valid at now.
+func (c *client) takeLease(key []byte, now time.Time) (herd.Lease, bool) {
 	c.leaseMu.Lock()
 	defer c.leaseMu.Unlock()
 	l, ok := c.leases[string(key)]
 	if ok {
 		delete(c.leases, string(key))
 	}
-	return l, ok && l.Valid(c.herd.Now())
+	return l, ok && l.Valid(now)
 }
 
-// herdStore writes a refill under a lease this connection holds; ok is
+// store writes a refill under a lease this connection holds; ok is
 // false when the command should go the usual way.
-func (c *client) herdStore(req *protocol.Request) (reply []byte, ok bool) {
-	l, ok := c.takeLease(req.Key())
+func (h herdCmd) store(req *protocol.Request) (reply []byte, ok bool) {
+	l, ok := h.c.takeLease(req.Key(), h.g.Now())
 	if !ok {
 		return nil, false
 	}
@@ -273,13 +306,12 @@ func (c *client) herdStore(req *protocol.Request) (reply []byte, ok bool) {
 	exptime, _ := strconv.ParseInt(string(req.Args[1]), 10, 64)
 	ctx, cancel := context.WithTimeout(context.Background(), herdTimeout)
 	defer cancel()
-	b := herdBackend{route: c.route, lane: c.lane}
-	stored, err := c.herd.Store(ctx, b, req.Key(), req.Data, uint32(flags), exptime, l)
+	stored, err := h.g.Store(ctx, h.b, req.Key(), req.Data, uint32(flags), exptime, l)
 	switch {
 	case req.Noreply:
 		return nil, true
 	case err != nil:
-		c.s.m.serverErrors.Add(1)
+		h.c.s.m.serverErrors.Add(1)
 		return []byte("SERVER_ERROR " + errText(err) + "\r\n"), true
 	case stored:
 		return []byte("STORED\r\n"), true

@@ -12,6 +12,7 @@ import (
 
 	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/internal/mctest"
+	"github.com/shepherd-proxy/shepherd/proxy"
 )
 
 const (
@@ -295,4 +296,26 @@ func TestHerdSlowFiller(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHerdPipelinedOrder: a pipelining client's commands keep their
+// order around protected reads, which run in the background: a set sent
+// after a get does not overtake it, and an unprotected get sent after a
+// held read is answered after it.
+func TestHerdPipelinedOrder(t *testing.T) {
+	t.Parallel()
+	f := startShepherd(t, mctest.StartN(t, 3), func(cfg *proxy.Config) {
+		cfg.Herd = &proxy.HerdConfig{Rules: []herd.Rule{{Prefix: "po:", Hold: 200 * time.Millisecond}}}
+	})
+	a, b := dial(t, f.addr), dial(t, f.addr)
+	a.send("set plain 0 0 1\r\np\r\n")
+	a.expect("STORED")
+	// The refill winner pipelines its read, refill and re-read.
+	a.send("get po:1\r\nset po:1 0 0 1\r\nx\r\nget po:1 plain\r\n")
+	a.expect("END", "STORED", "VALUE po:1 0 1", "x", "VALUE plain 0 1", "p", "END")
+	// B is held on A's placeholder; its next commands wait their turn.
+	a.send("get po:2\r\n")
+	a.expect("END")
+	b.send("get po:2\r\nget plain\r\nadd po:2 0 0 1\r\ny\r\nget po:2\r\n")
+	b.expect("END", "VALUE plain 0 1", "p", "END", "STORED", "VALUE po:2 0 1", "y", "END")
 }

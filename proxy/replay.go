@@ -121,41 +121,17 @@ func (n *node) replayWrite(k []byte, read *op) *op {
 		return sendMeta(n, "md", k, nil, "")
 	}
 	defer putOp(read)
-	if err := read.wait(); err != nil || !bytes.HasPrefix(read.reply.Raw, []byte("VA ")) || invalidated(read.reply.Raw) {
+	var r protocol.MetaReply
+	err := read.wait()
+	if err == nil {
+		r, err = protocol.ParseMetaReply(read.reply.Raw)
+	}
+	if err != nil || r.Code != protocol.MetaValue || r.Stale { // a stale value copied would turn fresh
 		n.deletes.Add(1)
 		return sendMeta(n, "md", k, nil, "")
 	}
-	data, flags, ttl := parseVA(read.reply.Raw)
 	n.copies.Add(1)
-	return sendMeta(n, "ms", k, data, fmt.Sprintf("F%s T%d", flags, ttl))
-}
-
-// invalidated reports whether a VA reply carries the X flag: the value
-// was deleted into herd's stale window. A copy would make it fresh again.
-func invalidated(raw []byte) bool {
-	line, _, _ := bytes.Cut(raw, []byte("\r\n"))
-	for _, f := range bytes.Fields(line) {
-		if string(f) == "X" {
-			return true
-		}
-	}
-	return false
-}
-
-// parseVA splits "VA <n> f<flags> t<ttl>\r\n<data>\r\n"; t-1 (no expiry)
-// becomes 0.
-func parseVA(raw []byte) (data []byte, flags string, ttl int64) {
-	nl := bytes.IndexByte(raw, '\n')
-	flags = "0"
-	for _, tok := range strings.Fields(string(raw[:nl])) {
-		switch tok[0] {
-		case 'f':
-			flags = tok[1:]
-		case 't':
-			ttl, _ = strconv.ParseInt(tok[1:], 10, 64)
-		}
-	}
-	return raw[nl+1 : len(raw)-2], flags, max(ttl, 0)
+	return sendMeta(n, "ms", k, r.Value, fmt.Sprintf("F%d T%d", r.Flags, max(r.TTL, 0))) // t-1 (no expiry) is T0
 }
 
 // sendMeta sends "<cmd> <base64 key> [<len>] b <flags>" (and data for ms)

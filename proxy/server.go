@@ -218,6 +218,9 @@ func (s *Server) Close() {
 		defer s.reloadMu.Unlock()
 		s.closed = true
 		close(s.quit)
+		if g := s.herd(); g != nil {
+			g.Close() // its fills end before the pools they write to
+		}
 		for _, p := range s.pools() {
 			p.close()
 		}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/shepherd-proxy/shepherd/protocol"
 	"github.com/shepherd-proxy/shepherd/ring"
 )
 
@@ -155,8 +156,9 @@ func TestInvalidated(t *testing.T) {
 		"VA 1 f0 t-1\r\nX\r\n":     false, // X is the value, not a flag
 		"VA 2 f0 t5 W\r\nXX\r\n":   false,
 	} {
-		if got := invalidated([]byte(raw)); got != want {
-			t.Errorf("invalidated(%q) = %v; want %v", raw, got, want)
+		r, err := protocol.ParseMetaReply([]byte(raw))
+		if err != nil || r.Stale != want {
+			t.Errorf("ParseMetaReply(%q): stale %v, %v; want %v (a stale value is deleted, not copied)", raw, r.Stale, err, want)
 		}
 	}
 }
