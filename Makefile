@@ -2,8 +2,10 @@
 
 GO      ?= go
 BIN     ?= bin
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+# VERSION, when given (make build VERSION=1.2.3), replaces proxy.Version, the
+# one version shepherd reports everywhere; it must start with x.y.z.
+VERSION ?=
+LDFLAGS := $(if $(VERSION),-X github.com/shepherd-proxy/shepherd/proxy.Version=$(VERSION) -X main.version=$(VERSION))
 
 .PHONY: all build test vet race scenarios bench demo clean
 

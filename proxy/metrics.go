@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/protocol"
@@ -39,6 +40,11 @@ func newMetrics() *metrics {
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 	}, []string{"pool", "node"})
 	m.reg.MustRegister(m.backendLatency)
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "shepherd_build_info", Help: "Always 1; the labels say which build is running.",
+		ConstLabels: prometheus.Labels{"version": Version, "go_version": GoVersion(), "revision": Revision()},
+	}, func() float64 { return 1 }))
 	for _, c := range protocol.Commands() {
 		m.counter("shepherd_requests_total", "Client requests by command.",
 			prometheus.Labels{"command": c.String()}, &m.commands[c])

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -36,6 +37,11 @@ func TestMetricsAndStats(t *testing.T) {
 		`shepherd_backend_state{node="` + f.nodes[1].Addr + `",pool="main"} 0`,
 		`shepherd_herd_wins_total 1`,
 		`shepherd_herd_fleet_mode 1`,
+		`shepherd_build_info{go_version="` + runtime.Version() + `",revision="` + proxy.Revision() + `",version="` + proxy.Version + `"} 1`,
+		`go_goroutines `,
+		`process_resident_memory_bytes `,
+		`process_open_fds `,
+		`process_cpu_seconds_total `,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -24,9 +24,6 @@ import (
 	"github.com/shepherd-proxy/shepherd/protocol"
 )
 
-// Version is shepherd's version, answered to the version command.
-var Version = "0.1.0"
-
 // DrainTimeout bounds how long Serve waits for in-flight requests at shutdown.
 const DrainTimeout = 5 * time.Second
 
@@ -74,7 +71,7 @@ func New(cfg *Config) (*Server, error) {
 		log:          cfg.Logger,
 		limits:       protocol.Limits{MaxValue: cfg.MaxItemSize},
 		m:            newMetrics(),
-		versionReply: []byte("VERSION shepherd-" + Version + "\r\n"),
+		versionReply: []byte("VERSION " + ProtocolVersion() + "\r\n"),
 		started:      time.Now(),
 		quit:         make(chan struct{}),
 		clients:      map[*client]struct{}{},

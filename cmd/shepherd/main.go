@@ -27,9 +27,6 @@ import (
 	"github.com/shepherd-proxy/shepherd/proxy"
 )
 
-// version is set at build time: -ldflags "-X main.version=v1.2.3".
-var version = "dev"
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -46,7 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if v, _ := fs.GetBool("version"); v {
-		fmt.Fprintf(stdout, "shepherd %s\n", version)
+		fmt.Fprintln(stdout, versionLine())
 		return 0
 	}
 	if fs.NArg() > 0 {
@@ -104,7 +101,7 @@ func logStart(logger *slog.Logger, s *settings) {
 		admin = "off"
 	}
 	logger.Info("shepherd starting",
-		"version", version, "config", s.File, "format", s.Format,
+		"version", proxy.Version, "revision", proxy.Revision(), "config", s.File, "format", s.Format,
 		"listen", cfg.Listen, "admin", admin,
 		"pools", len(cfg.Pools), "nodes", nodes, "default_pool", cfg.DefaultPool)
 	for _, name := range s.Order {
@@ -131,4 +128,14 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// versionLine is what --version prints: shepherd's version (set once at
+// build time, see proxy.Version), the Go release and the VCS revision.
+func versionLine() string {
+	line := "shepherd " + proxy.Version + " " + proxy.GoVersion()
+	if rev := proxy.Revision(); rev != "" {
+		line += " " + rev
+	}
+	return line
 }
