@@ -259,7 +259,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		srv := &http.Server{Handler: s.AdminHandler(), ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(al)
 		defer srv.Close()
-		s.log.Info("admin listening", "addr", al.Addr().String(), "paths", "/metrics /healthz")
+		s.log.Info("admin listening", "addr", al.Addr().String(), "paths", "/metrics /healthz /readyz")
 	}
 	errc := make(chan error, len(ls))
 	for _, x := range ls {
@@ -302,7 +302,9 @@ func Listen(addr string) (net.Listener, error) {
 	return l, nil
 }
 
-// AdminHandler serves /metrics (Prometheus) and /healthz.
+// AdminHandler serves /metrics (Prometheus), /healthz (liveness: the
+// process answers; always 200) and /readyz (readiness: 200 when every pool
+// can serve, 503 when a pool has no node to send to).
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.GathererFunc(s.gather), promhttp.HandlerOpts{}))
@@ -310,6 +312,7 @@ func (s *Server) AdminHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintln(w, "ok")
 	})
+	mux.HandleFunc("/readyz", s.serveReady)
 	return mux
 }
 
