@@ -70,7 +70,7 @@ func (m *metrics) registerHealth(n *node) {
 	counter("shepherd_backend_ejections_total", "Times the node was ejected.", func() float64 { return float64(n.h.Ejections()) })
 	counter("shepherd_backend_probes_total", "Background probes sent to the node while it was out.", func() float64 { return float64(n.h.Probes()) })
 	counter("shepherd_backend_probe_failures_total", "Probes (or spool replays) that failed.", func() float64 { return float64(n.h.ProbeFailures()) })
-	gauge("shepherd_backend_spooled_keys", "Keys spooled for deletion on the node's return.", func() float64 { return float64(n.sp.size()) })
+	gauge("shepherd_backend_spool_pending_keys", "Keys in the node's spool now, to bring up to date on its return.", func() float64 { return float64(n.sp.size()) })
 	counter("shepherd_backend_spooled_keys_total", "Keys ever spooled for the node.", func() float64 { return float64(n.sp.total.Load()) })
 	counter("shepherd_backend_replayed_keys_total", "Spooled keys deleted on the node before readmission.", func() float64 { return float64(n.sp.replayed.Load()) })
 	counter("shepherd_backend_failover_requests_total", "Requests for the node's keys served by another node or the gutter while it was out.", func() float64 { return float64(n.failovers.Load()) })

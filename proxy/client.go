@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/protocol"
@@ -37,6 +38,7 @@ var (
 // (static) or backend ops to wait for.
 type call struct {
 	cmd     protocol.Command
+	start   time.Time // when the command was read, for its latency
 	static  []byte
 	ops     []*op
 	keyOp   []int    // multi-node retrieval: which op holds each key
@@ -52,7 +54,7 @@ var callPool = sync.Pool{New: func() any { return new(call) }}
 
 func getCall(cmd protocol.Command) *call {
 	c := callPool.Get().(*call)
-	c.cmd = cmd
+	c.cmd, c.start = cmd, time.Now()
 	return c
 }
 
@@ -450,6 +452,7 @@ func (c *client) writeCall(cl *call) {
 	default:
 		c.writeSingle(cl)
 	}
+	c.s.m.observe(cl.cmd, cl.start)
 }
 
 func (c *client) writeValues(cl *call) {

@@ -42,7 +42,7 @@ func (s *Server) appendGeneralStats(b []byte) []byte {
 	b = stat(b, "uptime", int64(now.Sub(s.started).Seconds()))
 	b = stat(b, "time", now.Unix())
 	b = stat(b, "version", ProtocolVersion())
-	b = stat(b, "shepherd_version", Version)
+	b = stat(b, "build_version", Version)
 	b = stat(b, "pointer_size", 64)
 	b = stat(b, "curr_connections", m.currConns.Load())
 	b = stat(b, "total_connections", m.totalConns.Load())
