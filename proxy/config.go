@@ -4,8 +4,6 @@ package proxy
 import (
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -36,8 +34,9 @@ type Config struct {
 	Logger         *slog.Logger
 
 	// SpoolDir keeps, per ejected node, the keys written elsewhere while it
-	// was out (replayed as deletes before it returns). Default: a
-	// "shepherd-spool" directory under the OS temp dir.
+	// was out (replayed as deletes before it returns). Default:
+	// DefaultSpoolDir(Listen), one per instance under the state directory.
+	// A running server locks it: no two shepherds share a spool.
 	SpoolDir string
 	// SpoolLimit bounds spooled keys per node; past it the node is flushed
 	// on return instead. Default 100,000.
@@ -94,7 +93,7 @@ func (c *Config) Validate() error {
 		c.Logger = slog.Default()
 	}
 	if c.SpoolDir == "" {
-		c.SpoolDir = filepath.Join(os.TempDir(), "shepherd-spool")
+		c.SpoolDir = DefaultSpoolDir(c.Listen)
 	}
 	if c.SpoolLimit <= 0 {
 		c.SpoolLimit = DefaultSpoolLimit

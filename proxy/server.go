@@ -35,6 +35,7 @@ type Server struct {
 	m            *metrics
 	live         atomic.Pointer[state] // what Reload replaces
 	versionReply []byte
+	spoolLock    *spoolLock // held from New to Close
 	started      time.Time
 	quit         chan struct{}
 	startOnce    sync.Once
@@ -61,8 +62,9 @@ type state struct {
 	herdReg *prometheus.Registry // herd's metrics, nil without herd rules
 }
 
-// New validates cfg and builds a server; it does no I/O. The server owns
-// cfg from then on.
+// New validates cfg and builds a server; its only I/O is on the spool
+// directory, which it locks (ErrSpoolInUse when another shepherd holds it)
+// until Close. The server owns cfg from then on.
 func New(cfg *Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -76,10 +78,16 @@ func New(cfg *Config) (*Server, error) {
 		quit:         make(chan struct{}),
 		clients:      map[*client]struct{}{},
 	}
-	ch, err := s.plan(&state{cfg: &Config{}}, cfg)
+	lock, err := lockSpoolDir(cfg.SpoolDir)
 	if err != nil {
 		return nil, err
 	}
+	ch, err := s.plan(&state{cfg: &Config{}}, cfg)
+	if err != nil {
+		lock.close()
+		return nil, err
+	}
+	s.spoolLock = lock
 	s.apply(ch)
 	return s, nil
 }
@@ -218,6 +226,7 @@ func (s *Server) Close() {
 		for _, p := range s.pools() {
 			p.close()
 		}
+		s.spoolLock.close()
 	})
 }
 

@@ -32,7 +32,17 @@ func runChildOrTests(m *testing.M) {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	// Shepherds the tests start without spool_dir keep their spools (see
+	// proxy.DefaultSpoolDir) here, not in the machine's state directory.
+	state, err := os.MkdirTemp("", "shepherd-test-state-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("STATE_DIRECTORY", state)
+	code := m.Run()
+	os.RemoveAll(state)
+	os.Exit(code)
 }
 
 func TestRunVersion(t *testing.T) {
