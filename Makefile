@@ -11,10 +11,12 @@ LDFLAGS := $(if $(VERSION),-X github.com/shepherd-proxy/shepherd/proxy.Version=$
 
 all: build
 
-## build: every command under cmd/ into bin/ (bin/shepherd, ...)
+## build: every command under cmd/ into bin/ (bin/shepherd, ...), statically
+## linked (CGO_ENABLED=0: pure-Go DNS and no libc), so bin/shepherd runs in
+## an empty root (distroless/static, scratch); see Containerfile
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
 ## test: what CI runs (.ci/run): vet, then all tests with the race detector
 test: vet race scenarios
@@ -35,7 +37,7 @@ scenarios:
 ## (package micro-benchmarks: go test -run=NONE -bench=. -benchmem ./...)
 bench:
 	@mkdir -p $(BIN) out
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/shepherd ./cmd/herdbench ./cmd/comments
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/shepherd ./cmd/herdbench ./cmd/comments
 	$(BIN)/herdbench run bench/scenarios/throughput.yaml bench/scenarios/herd.yaml \
 		bench/scenarios/failover.yaml bench/scenarios/rebalance.yaml bench/scenarios/comments.yaml \
 		--shepherd $(BIN)/shepherd --comments $(BIN)/comments --json out/results.json --report out/report.html
