@@ -2,8 +2,8 @@
 
 GO      ?= go
 BIN     ?= bin
-# VERSION, when given (make build VERSION=1.2.3), replaces proxy.Version, the
-# one version shepherd reports everywhere; it must start with x.y.z.
+# VERSION, when given (make build VERSION=2.1.0), replaces proxy.Version, the
+# one version shepherd reports everywhere; x.y.z, at least 1.6.0 (see proxy/version.go).
 VERSION ?=
 LDFLAGS := $(if $(VERSION),-X github.com/shepherd-proxy/shepherd/proxy.Version=$(VERSION) -X main.version=$(VERSION))
 

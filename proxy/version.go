@@ -7,14 +7,17 @@ import (
 	"runtime/debug"
 )
 
-// Version is shepherd's version, "x.y.z" with an optional "-suffix", and x
-// at least 1: libmemcached (memcstat, php-memcached, pylibmc) treats a
-// VERSION reply whose major number is 0 as a read failure. It is
+// Version is shepherd's version, "x.y.z" with an optional "-suffix", and at
+// least 1.6.0, because clients read a VERSION reply as memcached's version
+// and act on it: libmemcached (memcstat, php-memcached, pylibmc) treats a
+// major number of 0 as a read failure, and its memccapable holds a server
+// below 1.6 to older memcached's stricter command parsing. Shepherd's
+// numbering therefore starts at 2.0.0, clear of memcached's own 1.x. It is
 // set once, at build time (make build: -ldflags "-X
 // github.com/shepherd-proxy/shepherd/proxy.Version=1.2.3"); a plain go
 // build keeps this value. --version, the protocol's VERSION reply, `stats`
 // and shepherd_build_info all read it.
-var Version = "1.0.0"
+var Version = "2.0.0"
 
 // numericVersion matches the "x.y.z" that libmemcached and php-memcached
 // parse out of a VERSION reply (they read three numbers and nothing else).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,11 +14,18 @@ import (
 )
 
 // TestVersionReply: the version command answers "VERSION x.y.z" with
-// numbers only and a major version of at least 1, which libmemcached needs.
+// numbers only, at least 1.6.0, which libmemcached-based clients need (see
+// proxy.Version).
 func TestVersionReply(t *testing.T) {
 	t.Parallel()
-	if !regexp.MustCompile(`^[1-9][0-9]*\.[0-9]+\.[0-9]+$`).MatchString(proxy.ProtocolVersion()) {
-		t.Fatalf("ProtocolVersion: got %q; want x.y.z with x ≥ 1", proxy.ProtocolVersion())
+	m := regexp.MustCompile(`^([0-9]+)\.([0-9]+)\.[0-9]+$`).FindStringSubmatch(proxy.ProtocolVersion())
+	if m == nil {
+		t.Fatalf("ProtocolVersion: got %q; want x.y.z", proxy.ProtocolVersion())
+	}
+	major, _ := strconv.Atoi(m[1])
+	minor, _ := strconv.Atoi(m[2])
+	if major < 1 || major == 1 && minor < 6 {
+		t.Fatalf("ProtocolVersion: got %q; want at least 1.6.0", proxy.ProtocolVersion())
 	}
 	f := startShepherd(t, mctest.StartN(t, 1), nil)
 	c := dial(t, f.addr)
