@@ -4,6 +4,7 @@ package proxy
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/shepherd-proxy/shepherd/protocol"
@@ -23,8 +24,17 @@ func (s *Server) statsReply(args [][]byte) []byte {
 		b = s.appendBackendStats(b)
 	case "herd":
 		b = s.appendHerdStats(b)
-	case "detail", "settings", "items", "slabs", "sizes", "conns", "reset":
-		// Per-node memcached internals are not merged; ask nodes directly.
+	case "settings":
+		b = s.appendSettingsStats(b)
+	case "items", "slabs":
+		// Summed over healthy nodes, slab class by slab class: nodes started
+		// with the same -m/-f/-n share their slab classes.
+		for _, st := range aggregate(s.nodeStats(group), keepAll) {
+			b = stat(b, st.name, st.value)
+		}
+	case "detail", "sizes", "conns", "reset":
+		// Per-node or per-connection internals with no meaning summed
+		// (detail, sizes, conns) or a reset shepherd will not fan out.
 	default:
 		return replyError
 	}
@@ -53,12 +63,70 @@ func (s *Server) appendGeneralStats(b []byte) []byte {
 	b = stat(b, "get_failed_keys", m.failedKeys.Load())
 	b = stat(b, "client_errors", m.clientErrors.Load())
 	b = stat(b, "server_errors", m.serverErrors.Load())
+	b = stat(b, "threads", runtime.GOMAXPROCS(0))
 	for _, c := range protocol.Commands() {
 		if v := m.commands[c].Load(); v > 0 {
 			b = stat(b, "cmd_"+c.String(), v)
 		}
 	}
+	return s.appendSummedStats(b)
+}
+
+// appendSummedStats adds memcached's cache-content fields (summedStats)
+// summed over the healthy nodes that answered, and how many did.
+func (s *Server) appendSummedStats(b []byte) []byte {
+	replies := s.nodeStats("")
+	for _, st := range aggregate(replies, isSummedStat) {
+		b = stat(b, st.name, st.value)
+	}
+	return stat(b, "nodes_summed", len(replies))
+}
+
+// appendSettingsStats answers "stats settings" with shepherd's settings,
+// under memcached's names where memcached has one.
+func (s *Server) appendSettingsStats(b []byte) []byte {
+	cfg := s.cfg()
+	b = stat(b, "maxconns", cfg.MaxConnections)
+	b = stat(b, "item_size_max", cfg.MaxItemSize)
+	b = stat(b, "listen", cfg.Listen)
+	b = stat(b, "admin", orOff(cfg.Admin))
+	b = stat(b, "spool_dir", cfg.SpoolDir)
+	b = stat(b, "spool_limit", cfg.SpoolLimit)
+	b = stat(b, "default_pool", cfg.DefaultPool)
+	b = stat(b, "herd", cfg.Herd != nil)
+	for _, name := range sortedNames(cfg.Pools) {
+		b = appendPoolSettings(b, cfg.Pools[name])
+	}
 	return b
+}
+
+func appendPoolSettings(b []byte, p *PoolConfig) []byte {
+	pfx := p.Name + ":"
+	b = stat(b, pfx+"distribution", orDefaultName(p.Ring.Distribution, "ketama"))
+	b = stat(b, pfx+"hash", orDefaultName(p.Ring.Hash, "md5"))
+	b = stat(b, pfx+"servers", len(p.Servers))
+	b = stat(b, pfx+"timeout", p.Timeout.Seconds())
+	b = stat(b, pfx+"connect_timeout", p.ConnectTimeout.Seconds())
+	b = stat(b, pfx+"connections", p.Connections)
+	b = stat(b, pfx+"max_inflight", p.MaxInflight)
+	b = stat(b, pfx+"failure_limit", p.FailureLimit)
+	b = stat(b, pfx+"retry_timeout", p.RetryTimeout.Seconds())
+	b = stat(b, pfx+"retry_max", p.RetryMax.Seconds())
+	b = stat(b, pfx+"on_eject", p.OnEject)
+	if p.Gutter != "" {
+		b = stat(b, pfx+"gutter", p.Gutter)
+		b = stat(b, pfx+"gutter_ttl", p.GutterTTL.Seconds())
+	}
+	return b
+}
+
+func orOff(s string) string { return orDefaultName(s, "off") }
+
+func orDefaultName(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func (s *Server) appendBackendStats(b []byte) []byte {
