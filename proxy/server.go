@@ -62,10 +62,11 @@ type state struct {
 	herdReg *prometheus.Registry // herd's metrics, nil without herd rules
 }
 
-// New validates cfg and builds a server; its only I/O is on the spool
+// New fills cfg's defaults, validates it and builds a server; its only I/O is on the spool
 // directory, which it locks (ErrSpoolInUse when another shepherd holds it)
 // until Close. The server owns cfg from then on.
 func New(cfg *Config) (*Server, error) {
+	cfg.FillDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

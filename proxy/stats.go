@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/shepherd-proxy/shepherd/protocol"
@@ -133,6 +134,7 @@ func (s *Server) appendBackendStats(b []byte) []byte {
 	for _, st := range s.Backends() {
 		pfx := st.Pool + ":" + st.Addr + ":"
 		b = stat(b, pfx+"state", st.State)
+		b = stat(b, pfx+"resolve", strings.Fields(st.Resolve)[0]) // "ok" or "unresolved:"; the error is in the log
 		b = stat(b, pfx+"requests", st.Requests)
 		b = stat(b, pfx+"errors", st.Errors)
 		b = stat(b, pfx+"ejections", st.Ejections)
