@@ -132,6 +132,13 @@ func (p *PoolConfig) fillDefaults() {
 	setDefault(&p.GutterTTL, DefaultGutterTTL)
 }
 
+// RuleWithDefaults returns r with FillDefaults' defaults, for checking a
+// rule on its own.
+func RuleWithDefaults(r herd.Rule) herd.Rule {
+	fillRuleDefaults(&r)
+	return r
+}
+
 // fillRuleDefaults gives a herd rule's zero durations herd's defaults (TTL
 // stays: zero means no expiry).
 func fillRuleDefaults(r *herd.Rule) {

@@ -82,7 +82,6 @@ func ruleFields(r *herd.Rule) fields {
 // checkRule runs herd's checks on a copy of r with its defaults filled,
 // leaving r as the file wrote it.
 func checkRule(r herd.Rule) error {
-	c := proxy.Config{Herd: &proxy.HerdConfig{Default: &r}}
-	c.FillDefaults()
-	return r.Validate()
+	filled := proxy.RuleWithDefaults(r)
+	return filled.Validate()
 }
