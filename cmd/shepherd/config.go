@@ -57,6 +57,7 @@ func newFlagSet(w io.Writer) *pflag.FlagSet {
 	fs.String("admin", "", "admin listener for /metrics and /healthz, \"off\" disables (env SHEPHERD_ADMIN; default "+DefaultAdmin+")")
 	fs.String("log-level", "", "debug, info, warn or error (env SHEPHERD_LOG_LEVEL; default info)")
 	fs.Bool("version", false, "print the version and exit")
+	fs.BoolP("test-config", "t", false, "check the config, print it with its defaults and each node's share of the ring, and exit (non-zero when invalid)")
 	fs.Usage = func() {
 		fmt.Fprintf(w, "Usage: shepherd --config FILE [flags]\n\nshepherd is a memcached sidecar proxy.\n\n%s", fs.FlagUsages())
 	}

@@ -5,6 +5,7 @@
 //
 //	shepherd --config /etc/shepherd/shepherd.yaml
 //	shepherd -c nutcracker.yml --listen 127.0.0.1:11211 --admin off
+//	shepherd --test-config -c shepherd.yaml   # check, print resolved, exit
 //
 // SIGINT and SIGTERM drain: shepherd stops accepting, finishes in-flight
 // requests and exits. SIGHUP, and any change to the config file, reloads
@@ -54,6 +55,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "shepherd: %v\n", err)
 		return 2
+	}
+	if t, _ := fs.GetBool("test-config"); t {
+		printConfig(stdout, s)
+		for _, note := range s.Notes {
+			fmt.Fprintf(stderr, "shepherd: note: %s\n", note)
+		}
+		return 0
 	}
 	level := new(slog.LevelVar)
 	level.Set(s.LogLevel)
