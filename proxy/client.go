@@ -89,15 +89,16 @@ type client struct {
 }
 
 func (s *Server) newClient(nc net.Conn, route *router) *client {
-	return &client{
+	c := &client{
 		lane:  uint32(s.m.totalConns.Load()),
 		s:     s,
 		nc:    nc,
-		rd:    protocol.NewReader(nc, s.limits),
 		bw:    bufio.NewWriterSize(nc, 16<<10),
 		fixed: route,
 		calls: make(chan *call, pipelineDepth),
 	}
+	c.rd = protocol.NewReader(idleReader{c}, s.limits) // idle.go
+	return c
 }
 
 // serve runs the connection until the client quits or the server drains.

@@ -30,6 +30,7 @@ type metrics struct {
 	totalConns    atomic.Uint64
 	rejectedConns atomic.Uint64
 	panics        atomic.Uint64
+	idleClosed    atomic.Uint64 // client connections closed by client_idle_timeout
 
 	backendLatency *prometheus.HistogramVec
 	clientLatency  [32]prometheus.Observer // by protocol.Command; nil for CmdUnknown
@@ -69,6 +70,7 @@ func newMetrics() *metrics {
 	m.counter("shepherd_connections_total", "Client connections accepted.", nil, &m.totalConns)
 	m.counter("shepherd_rejected_connections_total", "Client connections refused over max_connections.", nil, &m.rejectedConns)
 	m.counter("shepherd_panics_total", "Client connections ended by a recovered panic.", nil, &m.panics)
+	m.counter("shepherd_idle_connections_closed_total", "Client connections closed after client_idle_timeout without a request.", nil, &m.idleClosed)
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "shepherd_open_connections", Help: "Open client connections.",
 	}, func() float64 { return float64(m.currConns.Load()) }))

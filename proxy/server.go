@@ -38,6 +38,7 @@ type Server struct {
 	spoolLock    *spoolLock // held from New to Close
 	started      time.Time
 	quit         chan struct{}
+	draining     atomic.Bool // set once Serve starts draining: idle deadlines stop
 	startOnce    sync.Once
 	stopOnce     sync.Once
 
@@ -198,6 +199,7 @@ func (s *Server) accept(nc net.Conn, route *router) {
 // drain stops every client's reading, waits for in-flight replies and
 // closes what is left after DrainTimeout.
 func (s *Server) drain() {
+	s.draining.Store(true)
 	s.mu.Lock()
 	for c := range s.clients {
 		c.nc.SetReadDeadline(time.Now())

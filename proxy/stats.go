@@ -94,6 +94,7 @@ func (s *Server) appendSettingsStats(b []byte) []byte {
 	b = stat(b, "spool_dir", cfg.SpoolDir)
 	b = stat(b, "spool_limit", cfg.SpoolLimit)
 	b = stat(b, "default_pool", cfg.DefaultPool)
+	b = stat(b, "idle_timeout", int64(cfg.ClientIdleTimeout.Seconds())) // memcached's name; 0: off
 	b = stat(b, "herd", cfg.Herd != nil)
 	for _, name := range sortedNames(cfg.Pools) {
 		b = appendPoolSettings(b, cfg.Pools[name])
