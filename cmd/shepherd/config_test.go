@@ -587,7 +587,7 @@ func TestNoConfig(t *testing.T) {
 // TestExampleConfigs loads the files shipped in configs/.
 func TestExampleConfigs(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{"shepherd.yaml", "nutcracker.yml"} {
+	for _, name := range []string{"shepherd.yaml", "nutcracker.yml", "quickstart.yaml"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			fs := newFlagSet(io.Discard)
