@@ -28,17 +28,8 @@ func TestStaticBinaryInEmptyRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("chroot(2) needs root; run the tests as root (CI does) to check the static binary")
 	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go tool on PATH to build the static binary")
-	}
 	root := t.TempDir()
-	bin := filepath.Join(root, "shepherd")
-	build := exec.Command(gobin, "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("CGO_ENABLED=0 go build: %v\n%s", err, out)
-	}
+	bin := buildStatic(t, root)
 	checkStatic(t, bin)
 
 	node := mctest.Start(t)
@@ -81,6 +72,22 @@ func TestStaticBinaryInEmptyRoot(t *testing.T) {
 	if _, err := os.Stat(spool); err != nil {
 		t.Errorf("default spool in the empty root: %v; want %s", err, spool)
 	}
+}
+
+// buildStatic builds shepherd as make build does into dir/shepherd.
+func buildStatic(t *testing.T, dir string) string {
+	t.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool on PATH to build shepherd")
+	}
+	bin := filepath.Join(dir, "shepherd")
+	build := exec.Command(gobin, "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("CGO_ENABLED=0 go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // checkStatic fails unless bin is an ELF file with no interpreter and no
