@@ -58,21 +58,11 @@ func (n *node) status() NodeStatus {
 	}
 }
 
-// registerHealth exports one node's health counters.
+// registerHealth exports the node's state; registerNode (counters.go)
+// exports its numbers.
 func (m *metrics) registerHealth(n *node) {
 	labels := prometheus.Labels{"pool": n.pool.name, "node": n.addr}
-	gauge := func(name, help string, f func() float64) {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, f))
-	}
-	counter := func(name, help string, f func() float64) {
-		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels}, f))
-	}
-	gauge("shepherd_backend_state", "Node state: 0 healthy, 1 ejected, 2 probing.", func() float64 { return float64(n.h.State()) })
-	counter("shepherd_backend_ejections_total", "Times the node was ejected.", func() float64 { return float64(n.h.Ejections()) })
-	counter("shepherd_backend_probes_total", "Background probes sent to the node while it was out.", func() float64 { return float64(n.h.Probes()) })
-	counter("shepherd_backend_probe_failures_total", "Probes (or spool replays) that failed.", func() float64 { return float64(n.h.ProbeFailures()) })
-	gauge("shepherd_backend_spool_pending_keys", "Keys in the node's spool now, to bring up to date on its return.", func() float64 { return float64(n.sp.size()) })
-	counter("shepherd_backend_spooled_keys_total", "Keys ever spooled for the node.", func() float64 { return float64(n.sp.total.Load()) })
-	counter("shepherd_backend_replayed_keys_total", "Spooled keys deleted on the node before readmission.", func() float64 { return float64(n.sp.replayed.Load()) })
-	counter("shepherd_backend_failover_requests_total", "Requests for the node's keys served by another node or the gutter while it was out.", func() float64 { return float64(n.failovers.Load()) })
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "shepherd_backend_state", Help: "Node state: 0 healthy, 1 ejected, 2 probing.", ConstLabels: labels,
+	}, func() float64 { return float64(n.h.State()) }))
 }

@@ -4,7 +4,6 @@ package proxy
 
 import (
 	"errors"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -62,15 +61,7 @@ func newMetrics() *metrics {
 		m.counter("shepherd_requests_total", "Client requests by command.",
 			prometheus.Labels{"command": c.String()}, &m.commands[c])
 	}
-	m.counter("shepherd_get_hits_total", "Keys found by get-family requests.", nil, &m.hits)
-	m.counter("shepherd_get_misses_total", "Keys not found by get-family requests.", nil, &m.misses)
-	m.counter("shepherd_client_errors_total", "CLIENT_ERROR and ERROR replies sent to clients.", nil, &m.clientErrors)
-	m.counter("shepherd_server_errors_total", "SERVER_ERROR replies sent to clients.", nil, &m.serverErrors)
-	m.counter("shepherd_failed_keys_total", "Get keys answered as misses because their node failed.", nil, &m.failedKeys)
-	m.counter("shepherd_connections_total", "Client connections accepted.", nil, &m.totalConns)
-	m.counter("shepherd_rejected_connections_total", "Client connections refused over max_connections.", nil, &m.rejectedConns)
-	m.counter("shepherd_panics_total", "Client connections ended by a recovered panic.", nil, &m.panics)
-	m.counter("shepherd_idle_connections_closed_total", "Client connections closed after client_idle_timeout without a request.", nil, &m.idleClosed)
+	m.registerServerCounters() // counters.go
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "shepherd_open_connections", Help: "Open client connections.",
 	}, func() float64 { return float64(m.currConns.Load()) }))
@@ -141,31 +132,9 @@ func (m *metrics) counter(name, help string, labels prometheus.Labels, v *atomic
 	}, func() float64 { return float64(v.Load()) }))
 }
 
-// registerNode exports one backend node's counters.
-func (m *metrics) registerNode(n *node) {
-	labels := prometheus.Labels{"pool": n.pool.name, "node": n.addr}
-	m.counter("shepherd_backend_requests_total", "Requests sent to a backend node.", labels, &n.requests)
-	m.counter("shepherd_backend_errors_total", "Backend requests that failed (timeout, refused, reset, busy).", labels, &n.errors)
-	m.counter("shepherd_backend_connection_errors_total", "Backend connections that failed to open or died with requests pending.", labels, &n.connErrors)
-	m.counter("shepherd_backend_dials_total", "Backend connections opened.", labels, &n.dials)
-	m.counter("shepherd_backend_rejected_total", "Requests refused at once because max_inflight requests were already in flight to the node.", labels, &n.rejected)
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "shepherd_backend_inflight", Help: "Requests in flight to a backend node.", ConstLabels: labels,
-	}, func() float64 { return float64(n.inflight.Load()) }))
-}
-
 // registerHerd exports herd's counters.
 func (m *metrics) registerHerd(g *herd.Group) {
-	st := &g.Stats
-	for name, v := range map[string]*atomic.Uint64{
-		"wins": &st.Wins, "stale_served": &st.StaleServed, "holds": &st.Holds,
-		"hold_wakeups": &st.HoldWakeups, "hold_timeouts": &st.HoldTimeouts,
-		"coalesced": &st.Coalesced, "invalidations": &st.Invalidations,
-		"origin_fetches": &st.OriginFetches, "origin_failures": &st.OriginFailures,
-		"late_fills_rejected": &st.LateFillsRejected,
-	} {
-		m.counter("shepherd_herd_"+name+"_total", "Herd protection: "+strings.ReplaceAll(name, "_", " ")+".", nil, v)
-	}
+	m.registerHerdCounters(&g.Stats) // counters.go
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "shepherd_herd_fleet_mode", Help: "1 when herd protection uses the meta protocol fleet-wide, 0 when it only coalesces.",
 	}, func() float64 {

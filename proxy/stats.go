@@ -56,14 +56,12 @@ func (s *Server) appendGeneralStats(b []byte) []byte {
 	b = stat(b, "build_version", Version)
 	b = stat(b, "pointer_size", 64)
 	b = stat(b, "curr_connections", m.currConns.Load())
-	b = stat(b, "total_connections", m.totalConns.Load())
-	b = stat(b, "rejected_connections", m.rejectedConns.Load())
 	b = stat(b, "max_connections", s.cfg().MaxConnections)
-	b = stat(b, "get_hits", m.hits.Load())
-	b = stat(b, "get_misses", m.misses.Load())
-	b = stat(b, "get_failed_keys", m.failedKeys.Load())
-	b = stat(b, "client_errors", m.clientErrors.Load())
-	b = stat(b, "server_errors", m.serverErrors.Load())
+	for _, c := range serverCounters {
+		if c.stat != "" {
+			b = stat(b, c.stat, c.v(m).Load())
+		}
+	}
 	b = stat(b, "threads", runtime.GOMAXPROCS(0))
 	for _, c := range protocol.Commands() {
 		if v := m.commands[c].Load(); v > 0 {
@@ -132,20 +130,16 @@ func orDefaultName(s, def string) string {
 }
 
 func (s *Server) appendBackendStats(b []byte) []byte {
-	for _, st := range s.Backends() {
-		pfx := st.Pool + ":" + st.Addr + ":"
-		b = stat(b, pfx+"state", st.State)
-		b = stat(b, pfx+"resolve", strings.Fields(st.Resolve)[0]) // "ok" or "unresolved:"; the error is in the log
-		b = stat(b, pfx+"requests", st.Requests)
-		b = stat(b, pfx+"errors", st.Errors)
-		b = stat(b, pfx+"ejections", st.Ejections)
-		b = stat(b, pfx+"probes", st.Probes)
-		b = stat(b, pfx+"probe_failures", st.ProbeFailures)
-		b = stat(b, pfx+"spooled", st.Spooled)
-		b = stat(b, pfx+"spooled_total", st.SpooledTotal)
-		b = stat(b, pfx+"replayed", st.Replayed)
-		b = stat(b, pfx+"flushes", st.Flushes)
-		b = stat(b, pfx+"failovers", st.Failovers)
+	pools := s.pools()
+	for _, name := range sortedNames(pools) {
+		for _, n := range pools[name].members().nodes {
+			pfx := name + ":" + n.addr + ":"
+			b = stat(b, pfx+"state", n.h.State())
+			b = stat(b, pfx+"resolve", strings.Fields(n.resolveState())[0]) // "ok" or "unresolved:"; the error is in the log
+			for _, c := range nodeNumbers {
+				b = stat(b, pfx+c.stat, c.v(n))
+			}
+		}
 	}
 	return b
 }
@@ -161,16 +155,8 @@ func (s *Server) appendHerdStats(b []byte) []byte {
 		mode = "coalesce_only"
 	}
 	b = stat(b, "mode", mode)
-	st := &g.Stats
-	b = stat(b, "wins", st.Wins.Load())
-	b = stat(b, "stale_served", st.StaleServed.Load())
-	b = stat(b, "holds", st.Holds.Load())
-	b = stat(b, "hold_wakeups", st.HoldWakeups.Load())
-	b = stat(b, "hold_timeouts", st.HoldTimeouts.Load())
-	b = stat(b, "coalesced", st.Coalesced.Load())
-	b = stat(b, "invalidations", st.Invalidations.Load())
-	b = stat(b, "origin_fetches", st.OriginFetches.Load())
-	b = stat(b, "origin_failures", st.OriginFailures.Load())
-	b = stat(b, "late_fills_rejected", st.LateFillsRejected.Load())
+	for _, c := range herdCounters {
+		b = stat(b, c.stat, c.v(&g.Stats).Load())
+	}
 	return b
 }
