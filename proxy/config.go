@@ -43,7 +43,8 @@ type Config struct {
 	// SpoolDir keeps, per ejected node, the keys written elsewhere while it
 	// was out (replayed as deletes before it returns). Default:
 	// DefaultSpoolDir(Listen), one per instance under the state directory.
-	// A running server locks it: no two shepherds share a spool.
+	// A running server locks it: no two shepherds share a spool, so two
+	// servers in one process (tests) each need their own SpoolDir.
 	SpoolDir string
 	// SpoolLimit bounds spooled keys per node; past it the node is flushed
 	// on return instead. Default 100,000.
