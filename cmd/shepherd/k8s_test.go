@@ -116,3 +116,51 @@ func TestExampleK8sReadOnlyRoot(t *testing.T) { // not parallel: it sets STATE_D
 		t.Errorf("resources: got %+v; want cpu and memory requests and a memory limit", side.Resources)
 	}
 }
+
+// TestContainerfile: the image is built in two stages with make build (the
+// static, CGO_ENABLED=0 binary), runs on a static base as a non-root user,
+// and sets the STATE_DIRECTORY the manifest mounts its spool volume at.
+// (Building it needs a container engine; this checks the file's shape.)
+func TestContainerfile(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(filepath.Join("..", "..", "Containerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var froms, runs []string
+	env := map[string]string{}
+	user := ""
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "FROM":
+			froms = append(froms, f[1])
+		case "RUN":
+			runs = append(runs, strings.Join(f[1:], " "))
+		case "ENV":
+			k, v, _ := strings.Cut(f[1], "=")
+			env[k] = v
+		case "USER":
+			user = f[1]
+		}
+	}
+	if len(froms) != 2 || !strings.Contains(froms[1], "static") {
+		t.Errorf("FROM: got %v; want a build stage and a static final stage", froms)
+	}
+	if !strings.Contains(strings.Join(runs, "\n"), "make build") {
+		t.Errorf("RUN: got %v; want make build (CGO_ENABLED=0)", runs)
+	}
+	if user == "" || strings.HasPrefix(user, "0") || user == "root" {
+		t.Errorf("USER: got %q; want a non-root user", user)
+	}
+	if env["STATE_DIRECTORY"] != "/var/lib/shepherd" {
+		t.Errorf("ENV STATE_DIRECTORY: got %q; want /var/lib/shepherd, where the manifest mounts the spool", env["STATE_DIRECTORY"])
+	}
+	mk, _ := os.ReadFile(filepath.Join("..", "..", "Makefile"))
+	if !strings.Contains(string(mk), "CGO_ENABLED=0 $(GO) build") {
+		t.Error("Makefile: make build does not build with CGO_ENABLED=0")
+	}
+}
