@@ -2,17 +2,21 @@
 
 GO      ?= go
 BIN     ?= bin
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+# VERSION, when given (make build VERSION=2.1.0), replaces proxy.Version, the
+# one version shepherd reports everywhere; x.y.z, at least 1.6.0 (see proxy/version.go).
+VERSION ?=
+LDFLAGS := $(if $(VERSION),-X github.com/shepherd-proxy/shepherd/proxy.Version=$(VERSION) -X main.version=$(VERSION))
 
 .PHONY: all build test vet race scenarios bench demo mutate clean
 
 all: build
 
-## build: every command under cmd/ into bin/ (bin/shepherd, ...)
+## build: every command under cmd/ into bin/ (bin/shepherd, ...), statically
+## linked (CGO_ENABLED=0: pure-Go DNS and no libc), so bin/shepherd runs in
+## an empty root (distroless/static, scratch); see Containerfile
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
 ## test: what CI runs (.ci/run): vet, then all tests with the race detector
 test: vet race scenarios
@@ -36,7 +40,7 @@ scenarios:
 ## (package micro-benchmarks: go test -run=NONE -bench=. -benchmem ./...)
 bench:
 	@mkdir -p $(BIN) out
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/shepherd ./cmd/herdbench ./cmd/comments
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/shepherd ./cmd/herdbench ./cmd/comments
 	$(BIN)/herdbench run bench/scenarios/throughput.yaml bench/scenarios/herd.yaml \
 		bench/scenarios/failover.yaml bench/scenarios/rebalance.yaml bench/scenarios/comments.yaml \
 		--shepherd $(BIN)/shepherd --comments $(BIN)/comments --json out/results.json --report out/report.html

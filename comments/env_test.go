@@ -102,7 +102,7 @@ func startShepherd(t testing.TB, nodes []*mctest.Server, tweak func(*proxy.Confi
 	for i, n := range nodes {
 		pc.Servers = append(pc.Servers, ring.Node{Addr: n.Addr, Weight: 1, Name: fmt.Sprintf("node-%d", i)})
 	}
-	cfg := &proxy.Config{Pools: map[string]*proxy.PoolConfig{"main": pc}, Logger: quietLogger()}
+	cfg := &proxy.Config{Pools: map[string]*proxy.PoolConfig{"main": pc}, Logger: quietLogger(), SpoolDir: t.TempDir()} // one spool per shepherd: the default would be shared, and is locked
 	if tweak != nil {
 		tweak(cfg)
 	}

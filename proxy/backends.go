@@ -12,6 +12,7 @@ import (
 type NodeStatus struct {
 	Pool, Addr    string
 	State         string // healthy, ejected or probing
+	Resolve       string // "ok", or "unresolved: <error>" when its host name did not resolve at start
 	Admitted      bool   // writes go to the node (set at the end of a replay, just before it turns healthy)
 	Requests      uint64 // requests sent to the node
 	Errors        uint64 // requests that failed
@@ -49,7 +50,7 @@ func (s *Server) Backends() []NodeStatus {
 
 func (n *node) status() NodeStatus {
 	return NodeStatus{
-		Pool: n.pool.name, Addr: n.addr, State: n.h.State().String(), Admitted: n.sp.isAdmitted(),
+		Pool: n.pool.name, Addr: n.addr, State: n.h.State().String(), Resolve: n.resolveState(), Admitted: n.sp.isAdmitted(),
 		Requests: n.requests.Load(), Errors: n.errors.Load(),
 		Ejections: n.h.Ejections(), Probes: n.h.Probes(), ProbeFailures: n.h.ProbeFailures(),
 		Spooled: n.sp.size(), SpooledTotal: n.sp.total.Load(), Replayed: n.sp.replayed.Load(), Copied: n.copies.Load(), Deleted: n.deletes.Load(),
@@ -57,21 +58,11 @@ func (n *node) status() NodeStatus {
 	}
 }
 
-// registerHealth exports one node's health counters.
+// registerHealth exports the node's state; registerNode (counters.go)
+// exports its numbers.
 func (m *metrics) registerHealth(n *node) {
 	labels := prometheus.Labels{"pool": n.pool.name, "node": n.addr}
-	gauge := func(name, help string, f func() float64) {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, f))
-	}
-	counter := func(name, help string, f func() float64) {
-		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels}, f))
-	}
-	gauge("shepherd_backend_state", "Node state: 0 healthy, 1 ejected, 2 probing.", func() float64 { return float64(n.h.State()) })
-	counter("shepherd_backend_ejections_total", "Times the node was ejected.", func() float64 { return float64(n.h.Ejections()) })
-	counter("shepherd_backend_probes_total", "Background probes sent to the node while it was out.", func() float64 { return float64(n.h.Probes()) })
-	counter("shepherd_backend_probe_failures_total", "Probes (or spool replays) that failed.", func() float64 { return float64(n.h.ProbeFailures()) })
-	gauge("shepherd_backend_spooled_keys", "Keys spooled for deletion on the node's return.", func() float64 { return float64(n.sp.size()) })
-	counter("shepherd_backend_spooled_keys_total", "Keys ever spooled for the node.", func() float64 { return float64(n.sp.total.Load()) })
-	counter("shepherd_backend_replayed_keys_total", "Spooled keys deleted on the node before readmission.", func() float64 { return float64(n.sp.replayed.Load()) })
-	counter("shepherd_backend_failover_requests_total", "Requests for the node's keys served by another node or the gutter while it was out.", func() float64 { return float64(n.failovers.Load()) })
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "shepherd_backend_state", Help: "Node state: 0 healthy, 1 ejected, 2 probing.", ConstLabels: labels,
+	}, func() float64 { return float64(n.h.State()) }))
 }

@@ -44,6 +44,7 @@ var (
 // (static) or backend ops to wait for.
 type call struct {
 	cmd     protocol.Command
+	start   time.Time // when the command was read, for its latency
 	static  []byte
 	ops     []*op
 	keyOp   []int    // multi-node retrieval: which op holds each key
@@ -60,7 +61,7 @@ var callPool = sync.Pool{New: func() any { return new(call) }}
 
 func getCall(cmd protocol.Command) *call {
 	c := callPool.Get().(*call)
-	c.cmd = cmd
+	c.cmd, c.start = cmd, time.Now()
 	return c
 }
 
@@ -95,15 +96,16 @@ type client struct {
 }
 
 func (s *Server) newClient(nc net.Conn, route *router) *client {
-	return &client{
+	c := &client{
 		lane:  uint32(s.m.totalConns.Load()),
 		s:     s,
 		nc:    nc,
-		rd:    protocol.NewReader(nc, s.limits),
 		bw:    bufio.NewWriterSize(nc, 16<<10),
 		fixed: route,
 		calls: make(chan *call, pipelineDepth),
 	}
+	c.rd = protocol.NewReader(idleReader{c}, s.limits) // idle.go
+	return c
 }
 
 // serve runs the connection until the client quits or the server drains.
@@ -486,6 +488,7 @@ func (c *client) writeCall(cl *call) {
 	default:
 		c.writeSingle(cl)
 	}
+	c.s.m.observe(cl.cmd, cl.start)
 }
 
 // writeValues relays a one-node get. A small reply arrives whole; a large

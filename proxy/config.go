@@ -4,17 +4,18 @@ package proxy
 import (
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/shepherd-proxy/shepherd/health"
 	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/ring"
 )
 
-// Defaults applied by Config.Validate to zero fields.
+// Defaults that Config.FillDefaults gives zero fields.
 const (
+	DefaultListen         = "127.0.0.1:11211"
 	DefaultMaxConnections = 4096
 	DefaultMaxItemSize    = 1 << 20
 	DefaultTimeout        = 250 * time.Millisecond
@@ -24,7 +25,11 @@ const (
 	DefaultSpoolLimit     = 100000
 )
 
-// Config is everything a Server needs. Zero fields mean the default.
+// EjectPolicies are the values of PoolConfig.OnEject, the default first.
+var EjectPolicies = []string{EjectRehash, EjectGutter, EjectFail}
+
+// Config is everything a Server needs. Zero fields mean the default, which
+// FillDefaults writes in; negative ones are refused by Validate.
 type Config struct {
 	Listen         string // "127.0.0.1:11211" or "unix:/path/to.sock"
 	Admin          string // /metrics and /healthz; empty disables
@@ -36,14 +41,20 @@ type Config struct {
 	Logger         *slog.Logger
 
 	// SpoolDir keeps, per ejected node, the keys written elsewhere while it
-	// was out (replayed as deletes before it returns). Default: a
-	// "shepherd-spool" directory under the OS temp dir.
+	// was out (replayed as deletes before it returns). Default:
+	// DefaultSpoolDir(Listen), one per instance under the state directory.
+	// A running server locks it: no two shepherds share a spool, so two
+	// servers in one process (tests) each need their own SpoolDir.
 	SpoolDir string
 	// SpoolLimit bounds spooled keys per node; past it the node is flushed
 	// on return instead. Default 100,000.
 	SpoolLimit int
 	// Herd protects hot keys; nil or empty leaves every key unprotected.
 	Herd *HerdConfig
+	// ClientIdleTimeout closes a client connection that sent nothing for
+	// this long with no request of its own in flight, as memcached's
+	// idle_timeout does. Zero (the default) never closes idle clients.
+	ClientIdleTimeout time.Duration
 }
 
 // HerdConfig lists the herd rules. Default applies to keys no rule names;
@@ -79,25 +90,77 @@ type Route struct {
 	Pool   string
 }
 
-// Validate fills defaults and checks the config once, before any I/O.
-func (c *Config) Validate() error {
-	if c.Listen == "" {
-		c.Listen = "127.0.0.1:11211"
-	}
-	if c.MaxConnections <= 0 {
-		c.MaxConnections = DefaultMaxConnections
-	}
-	if c.MaxItemSize <= 0 {
-		c.MaxItemSize = DefaultMaxItemSize
-	}
+// FillDefaults gives every zero field its default, in place: the one
+// step that fills defaults (New and Reload call it, then Validate). It
+// fills only zero fields, so a negative value stays for Validate to refuse.
+func (c *Config) FillDefaults() {
+	setDefault(&c.Listen, DefaultListen)
+	setDefault(&c.MaxConnections, DefaultMaxConnections)
+	setDefault(&c.MaxItemSize, DefaultMaxItemSize)
+	setDefault(&c.SpoolDir, DefaultSpoolDir(c.Listen))
+	setDefault(&c.SpoolLimit, DefaultSpoolLimit)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.SpoolDir == "" {
-		c.SpoolDir = filepath.Join(os.TempDir(), "shepherd-spool")
+	if c.DefaultPool == "" && len(c.Pools) == 1 {
+		for name := range c.Pools {
+			c.DefaultPool = name
+		}
 	}
-	if c.SpoolLimit <= 0 {
-		c.SpoolLimit = DefaultSpoolLimit
+	for name, p := range c.Pools {
+		p.Name = name
+		p.fillDefaults()
+	}
+	if h := c.Herd; h != nil {
+		if h.Default != nil {
+			fillRuleDefaults(h.Default)
+		}
+		for i := range h.Rules {
+			fillRuleDefaults(&h.Rules[i])
+		}
+	}
+}
+
+func (p *PoolConfig) fillDefaults() {
+	setDefault(&p.Timeout, DefaultTimeout)
+	setDefault(&p.ConnectTimeout, DefaultConnectTimeout)
+	setDefault(&p.Connections, DefaultConnections)
+	setDefault(&p.MaxInflight, DefaultMaxInflight)
+	setDefault(&p.FailureLimit, health.DefaultFailureLimit)
+	setDefault(&p.RetryTimeout, health.DefaultRetryTimeout)
+	setDefault(&p.RetryMax, max(health.DefaultRetryMax, p.RetryTimeout))
+	setDefault(&p.OnEject, EjectPolicies[0])
+	setDefault(&p.GutterTTL, DefaultGutterTTL)
+}
+
+// RuleWithDefaults returns r with FillDefaults' defaults, for checking a
+// rule on its own.
+func RuleWithDefaults(r herd.Rule) herd.Rule {
+	fillRuleDefaults(&r)
+	return r
+}
+
+// fillRuleDefaults gives a herd rule's zero durations herd's defaults (TTL
+// stays: zero means no expiry).
+func fillRuleDefaults(r *herd.Rule) {
+	setDefault(&r.StaleTTL, herd.DefaultStaleTTL)
+	setDefault(&r.Hold, herd.DefaultHold)
+	setDefault(&r.LeaseTTL, herd.DefaultLeaseTTL)
+	setDefault(&r.OriginTimeout, herd.DefaultOriginTimeout)
+}
+
+func setDefault[T comparable](field *T, def T) {
+	var zero T
+	if *field == zero {
+		*field = def
+	}
+}
+
+// Validate checks a config that FillDefaults has completed, before any
+// I/O, and changes nothing. Each error names the setting.
+func (c *Config) Validate() error {
+	if err := c.checkLimits(); err != nil {
+		return err
 	}
 	if err := c.validateHerd(); err != nil {
 		return err
@@ -105,25 +168,19 @@ func (c *Config) Validate() error {
 	if len(c.Pools) == 0 {
 		return fmt.Errorf("proxy: config has no pools")
 	}
-	for name, p := range c.Pools {
-		p.Name = name
-		if err := p.validate(); err != nil {
+	for _, name := range sortedNames(c.Pools) {
+		if err := c.Pools[name].validate(name); err != nil {
 			return err
 		}
 	}
 	if c.DefaultPool == "" {
-		if len(c.Pools) > 1 {
-			return fmt.Errorf("proxy: default_pool is required with %d pools", len(c.Pools))
-		}
-		for name := range c.Pools {
-			c.DefaultPool = name
-		}
+		return fmt.Errorf("proxy: default_pool is required with %d pools", len(c.Pools))
 	}
 	if c.Pools[c.DefaultPool] == nil {
 		return fmt.Errorf("proxy: default_pool %q is not a pool", c.DefaultPool)
 	}
-	for _, p := range c.Pools {
-		if err := c.checkGutter(p); err != nil {
+	for _, name := range sortedNames(c.Pools) {
+		if err := c.checkGutter(c.Pools[name]); err != nil {
 			return err
 		}
 	}
@@ -138,47 +195,68 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-func (p *PoolConfig) validate() error {
+// checkLimits checks the server-wide settings.
+func (c *Config) checkLimits() error {
+	switch {
+	case c.Listen == "":
+		return fmt.Errorf("proxy: listen is empty")
+	case c.MaxConnections < 1:
+		return fmt.Errorf("proxy: max_connections %d: want at least 1", c.MaxConnections)
+	case c.MaxItemSize < 1:
+		return fmt.Errorf("proxy: max_item_size %d: want at least 1 byte", c.MaxItemSize)
+	case c.SpoolDir == "":
+		return fmt.Errorf("proxy: spool_dir is empty")
+	case c.SpoolLimit < 1:
+		return fmt.Errorf("proxy: spool_limit %d: want at least 1 key", c.SpoolLimit)
+	case c.ClientIdleTimeout < 0:
+		return fmt.Errorf("proxy: client_idle_timeout %v: want 0 (off) or more", c.ClientIdleTimeout)
+	}
+	return nil
+}
+
+func (p *PoolConfig) validate(name string) error {
+	if p.Name != name {
+		return fmt.Errorf("proxy: pool %q is named %q in its config", name, p.Name)
+	}
 	if len(p.Servers) == 0 {
 		return fmt.Errorf("proxy: pool %q has no servers", p.Name)
 	}
-	if p.Timeout <= 0 {
-		p.Timeout = DefaultTimeout
-	}
-	if p.ConnectTimeout <= 0 {
-		p.ConnectTimeout = DefaultConnectTimeout
-	}
-	if p.Connections <= 0 {
-		p.Connections = DefaultConnections
-	}
-	if p.MaxInflight <= 0 {
-		p.MaxInflight = DefaultMaxInflight
-	}
-	switch p.OnEject {
-	case "":
-		p.OnEject = EjectRehash
-	case EjectRehash, EjectGutter, EjectFail:
-	default:
-		return fmt.Errorf("proxy: pool %q: on_eject %q: want rehash, gutter or fail", p.Name, p.OnEject)
-	}
-	if p.GutterTTL <= 0 {
-		p.GutterTTL = DefaultGutterTTL
-	}
-	if p.FailureLimit < 0 || p.RetryTimeout < 0 || p.RetryMax < 0 {
-		return fmt.Errorf("proxy: pool %q: failure_limit, retry_timeout and retry_max must not be negative", p.Name)
-	}
-	seen := map[string]bool{}
-	for _, s := range p.Servers {
-		if seen[s.Addr] {
-			return fmt.Errorf("proxy: pool %q lists %s twice", p.Name, s.Addr)
-		}
-		seen[s.Addr] = true
-		if strings.HasPrefix(s.Addr, "unix:") {
-			continue
-		}
-	}
-	if _, err := ring.New(p.Servers, p.Ring); err != nil {
+	if err := p.checkNumbers(); err != nil {
 		return fmt.Errorf("proxy: pool %q: %w", p.Name, err)
+	}
+	if !slices.Contains(EjectPolicies, p.OnEject) {
+		return fmt.Errorf("proxy: pool %q: on_eject %q: want %s", p.Name, p.OnEject, strings.Join(EjectPolicies, ", "))
+	}
+	if _, err := ring.New(p.Servers, p.Ring); err != nil { // also refuses a server listed twice
+		return fmt.Errorf("proxy: pool %q: %w", p.Name, err)
+	}
+	return nil
+}
+
+// checkNumbers refuses zero and negative counts and durations.
+func (p *PoolConfig) checkNumbers() error {
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+		min time.Duration
+	}{
+		{"timeout", p.Timeout, time.Nanosecond},
+		{"connect_timeout", p.ConnectTimeout, time.Nanosecond},
+		{"retry_timeout", p.RetryTimeout, time.Nanosecond},
+		{"retry_max", p.RetryMax, p.RetryTimeout},
+		{"gutter_ttl", p.GutterTTL, time.Second}, // memcached TTLs are whole seconds
+	} {
+		if d.v < d.min {
+			return fmt.Errorf("%s %v: want at least %v", d.key, d.v, max(d.min, 0))
+		}
+	}
+	for _, n := range []struct {
+		key string
+		v   int
+	}{{"connections", p.Connections}, {"max_inflight", p.MaxInflight}, {"failure_limit", p.FailureLimit}} {
+		if n.v < 1 {
+			return fmt.Errorf("%s %d: want at least 1", n.key, n.v)
+		}
 	}
 	return nil
 }
@@ -187,26 +265,38 @@ func (c *Config) validateHerd() error {
 	if c.Herd == nil {
 		return nil
 	}
-	if c.Herd.Default != nil {
-		c.Herd.Default.Prefix = ""
-		if err := c.Herd.Default.Validate(); err != nil {
+	if d := c.Herd.Default; d != nil {
+		if d.Prefix != "" {
+			return fmt.Errorf("proxy: herd default rule has prefix %q; the default rule has none", d.Prefix)
+		}
+		if err := validateRule(*d); err != nil {
 			return err
 		}
 	}
-	for i := range c.Herd.Rules {
-		r := &c.Herd.Rules[i]
+	for i, r := range c.Herd.Rules {
 		if r.Prefix == "" {
 			return fmt.Errorf("proxy: herd rule %d has no prefix (use herd.default for every key)", i)
 		}
-		if err := r.Validate(); err != nil {
+		if err := validateRule(r); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// validateRule checks a filled rule with herd's own checks, on a copy:
+// herd's Validate also fills defaults, and Validate here changes nothing.
+func validateRule(r herd.Rule) error {
+	if r.Hold < 0 || r.OriginTimeout < 0 || r.TTL < 0 {
+		return fmt.Errorf("herd: rule %q: hold, origin_timeout and ttl must not be negative", r.Prefix)
+	}
+	return r.Validate()
+}
+
 func (c *Config) checkGutter(p *PoolConfig) error {
 	switch {
+	case p.Gutter != "" && p.OnEject != EjectGutter:
+		return fmt.Errorf("proxy: pool %q: gutter %q is set but on_eject is %q; set on_eject: gutter", p.Name, p.Gutter, p.OnEject)
 	case p.OnEject != EjectGutter:
 		return nil
 	case p.Gutter == "":

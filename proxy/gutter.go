@@ -15,11 +15,7 @@ const DefaultGutterTTL = 10 * time.Second
 
 // gutterTTL returns the TTL cap, in seconds, for keys of from written to p.
 func (p *pool) gutterTTL(from *pool) int64 {
-	ttl := from.settings().GutterTTL
-	if ttl <= 0 {
-		ttl = DefaultGutterTTL
-	}
-	return max(int64(ttl/time.Second), 1)
+	return max(int64(from.settings().GutterTTL/time.Second), 1) // FillDefaults set it
 }
 
 // capTTL rewrites req's expiration to at most ttl seconds: for the storage

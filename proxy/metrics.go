@@ -3,10 +3,12 @@
 package proxy
 
 import (
-	"strings"
+	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/protocol"
@@ -27,34 +29,101 @@ type metrics struct {
 	totalConns    atomic.Uint64
 	rejectedConns atomic.Uint64
 	panics        atomic.Uint64
+	idleClosed    atomic.Uint64 // client connections closed by client_idle_timeout
 
 	backendLatency *prometheus.HistogramVec
+	clientLatency  [32]prometheus.Observer // by protocol.Command; nil for CmdUnknown
+
+	reloadsOK, reloadsFailed atomic.Uint64
+	lastReloadOK             atomic.Bool
+	lastReloadSuccess        atomic.Int64 // unix nanoseconds; the start counts as one
 }
+
+// latencyBuckets are the bounds, in seconds, of both latency histograms.
+var latencyBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
 
 func newMetrics() *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.backendLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "shepherd_backend_request_duration_seconds",
 		Help:    "Time from queueing a request for a backend node to its reply.",
-		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		Buckets: latencyBuckets,
 	}, []string{"pool", "node"})
 	m.reg.MustRegister(m.backendLatency)
+	m.registerClientLatency()
+	m.registerReloads()
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "shepherd_build_info", Help: "Always 1; the labels say which build is running.",
+		ConstLabels: prometheus.Labels{"version": Version, "go_version": GoVersion(), "revision": Revision()},
+	}, func() float64 { return 1 }))
 	for _, c := range protocol.Commands() {
 		m.counter("shepherd_requests_total", "Client requests by command.",
 			prometheus.Labels{"command": c.String()}, &m.commands[c])
 	}
-	m.counter("shepherd_get_hits_total", "Keys found by get-family requests.", nil, &m.hits)
-	m.counter("shepherd_get_misses_total", "Keys not found by get-family requests.", nil, &m.misses)
-	m.counter("shepherd_client_errors_total", "CLIENT_ERROR and ERROR replies sent to clients.", nil, &m.clientErrors)
-	m.counter("shepherd_server_errors_total", "SERVER_ERROR replies sent to clients.", nil, &m.serverErrors)
-	m.counter("shepherd_failed_keys_total", "Get keys answered as misses because their node failed.", nil, &m.failedKeys)
-	m.counter("shepherd_connections_total", "Client connections accepted.", nil, &m.totalConns)
-	m.counter("shepherd_rejected_connections_total", "Client connections refused over max_connections.", nil, &m.rejectedConns)
-	m.counter("shepherd_panics_total", "Client connections ended by a recovered panic.", nil, &m.panics)
+	m.registerServerCounters() // counters.go
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "shepherd_connections", Help: "Open client connections.",
+		Name: "shepherd_open_connections", Help: "Open client connections.",
 	}, func() float64 { return float64(m.currConns.Load()) }))
 	return m
+}
+
+// registerClientLatency makes one histogram per command up front, so that
+// observing one on the request path is a few atomic adds and no lookup.
+func (m *metrics) registerClientLatency() {
+	vec := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "shepherd_request_duration_seconds",
+		Help:    "Time from reading a client command to writing its reply, by command.",
+		Buckets: latencyBuckets,
+	}, []string{"command"})
+	m.reg.MustRegister(vec)
+	for _, c := range protocol.Commands() {
+		m.clientLatency[c] = vec.WithLabelValues(c.String())
+	}
+}
+
+// observe records how long cmd took since start; nothing for a command
+// that did not parse.
+func (m *metrics) observe(cmd protocol.Command, start time.Time) {
+	if h := m.clientLatency[cmd]; h != nil {
+		h.Observe(time.Since(start).Seconds())
+	}
+}
+
+func (m *metrics) registerReloads() {
+	m.lastReloadOK.Store(true)
+	m.lastReloadSuccess.Store(time.Now().UnixNano())
+	m.counter("shepherd_config_reloads_total", "Config reloads that took effect.", prometheus.Labels{"result": "success"}, &m.reloadsOK)
+	m.counter("shepherd_config_reloads_total", "Config reloads that took effect.", prometheus.Labels{"result": "failure"}, &m.reloadsFailed)
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "shepherd_config_last_reload_successful", Help: "1 when the last reload (or the start) applied its config, 0 when it was rejected.",
+	}, func() float64 {
+		if m.lastReloadOK.Load() {
+			return 1
+		}
+		return 0
+	}))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "shepherd_config_last_reload_success_timestamp_seconds", Help: "When the config in force was applied (at start or by the last successful reload), in Unix seconds.",
+	}, func() float64 { return float64(m.lastReloadSuccess.Load()) / 1e9 }))
+}
+
+// CountReload records the outcome of one reload attempt: err is nil when
+// the new config took effect, else why it did not (a file that did not
+// parse counts as well as a config Reload rejected). The caller, which
+// reads the config, calls it once per attempt; ErrClosed is not counted.
+func (s *Server) CountReload(err error) {
+	m := s.m
+	switch {
+	case errors.Is(err, ErrClosed):
+	case err != nil:
+		m.reloadsFailed.Add(1)
+		m.lastReloadOK.Store(false)
+	default:
+		m.reloadsOK.Add(1)
+		m.lastReloadOK.Store(true)
+		m.lastReloadSuccess.Store(time.Now().UnixNano())
+	}
 }
 
 func (m *metrics) counter(name, help string, labels prometheus.Labels, v *atomic.Uint64) {
@@ -63,31 +132,9 @@ func (m *metrics) counter(name, help string, labels prometheus.Labels, v *atomic
 	}, func() float64 { return float64(v.Load()) }))
 }
 
-// registerNode exports one backend node's counters.
-func (m *metrics) registerNode(n *node) {
-	labels := prometheus.Labels{"pool": n.pool.name, "node": n.addr}
-	m.counter("shepherd_backend_requests_total", "Requests sent to a backend node.", labels, &n.requests)
-	m.counter("shepherd_backend_errors_total", "Backend requests that failed (timeout, refused, reset, busy).", labels, &n.errors)
-	m.counter("shepherd_backend_connection_errors_total", "Backend connections that failed to open or died with requests pending.", labels, &n.connErrors)
-	m.counter("shepherd_backend_dials_total", "Backend connections opened.", labels, &n.dials)
-	m.counter("shepherd_backend_rejected_total", "Requests refused at once because max_inflight requests were already in flight to the node.", labels, &n.rejected)
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "shepherd_backend_inflight", Help: "Requests in flight to a backend node.", ConstLabels: labels,
-	}, func() float64 { return float64(n.inflight.Load()) }))
-}
-
 // registerHerd exports herd's counters.
 func (m *metrics) registerHerd(g *herd.Group) {
-	st := &g.Stats
-	for name, v := range map[string]*atomic.Uint64{
-		"wins": &st.Wins, "stale_served": &st.StaleServed, "holds": &st.Holds,
-		"hold_wakeups": &st.HoldWakeups, "hold_timeouts": &st.HoldTimeouts,
-		"coalesced": &st.Coalesced, "invalidations": &st.Invalidations,
-		"origin_fetches": &st.OriginFetches, "origin_failures": &st.OriginFailures,
-		"late_fills_rejected": &st.LateFillsRejected,
-	} {
-		m.counter("shepherd_herd_"+name+"_total", "Herd protection: "+strings.ReplaceAll(name, "_", " ")+".", nil, v)
-	}
+	m.registerHerdCounters(&g.Stats) // counters.go
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "shepherd_herd_fleet_mode", Help: "1 when herd protection uses the meta protocol fleet-wide, 0 when it only coalesces.",
 	}, func() float64 {

@@ -61,6 +61,7 @@ type node struct {
 	copies     atomic.Uint64 // values copied to it from stand-ins by replays
 	deletes    atomic.Uint64 // keys deleted on it by replays
 	latency    prometheus.Observer
+	resolveErr atomic.Pointer[string] // why its host name did not resolve at start; nil when it did (resolve.go)
 }
 
 // newNode builds a node of p with cfg's per-node settings (connections,
@@ -94,6 +95,7 @@ func newNode(p *pool, cfg *PoolConfig, rn ring.Node, sp *spool, m *metrics) *nod
 
 func (n *node) start() {
 	n.startConns()
+	go n.checkResolve()
 	if n.sp.pending(func(k []byte) bool { return n.pool.members().owns(n, k) }) {
 		n.pool.log.Warn("node has a spool from an earlier run; replaying it before use", "pool", n.pool.name, "node", n.addr, "keys", n.sp.size())
 		n.h.Eject(time.Millisecond)

@@ -147,7 +147,7 @@ func TestBasicCommands(t *testing.T) {
 	c.send("touch n 100\r\ndelete n\r\ndelete n\r\n")
 	c.expect("TOUCHED", "DELETED", "NOT_FOUND")
 	c.send("version\r\nverbosity 1\r\nmn\r\n")
-	c.expect("VERSION shepherd-"+proxy.Version, "OK", "MN")
+	c.expect("VERSION "+proxy.ProtocolVersion(), "OK", "MN")
 	c.send("set q 0 0 1 noreply\r\nq\r\nget q\r\n")
 	c.expect("VALUE q 0 1", "q", "END")
 	c.send("bogus\r\n")

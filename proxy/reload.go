@@ -60,6 +60,7 @@ func (s *Server) Reload(cfg *Config) error {
 	if s.closed {
 		return ErrClosed
 	}
+	cfg.FillDefaults()
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

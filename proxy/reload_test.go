@@ -331,7 +331,7 @@ func TestReloadMaxConnections(t *testing.T) {
 	f, next := startReloadable(t, nodes)
 	c := dial(t, f.addr)
 	c.send("version\r\n")
-	c.expect("VERSION shepherd-" + proxy.Version)
+	c.expect("VERSION " + proxy.ProtocolVersion())
 	cfg := next(nodes...)
 	cfg.MaxConnections = 1
 	if err := f.srv.Reload(cfg); err != nil {
@@ -339,7 +339,7 @@ func TestReloadMaxConnections(t *testing.T) {
 	}
 	dial(t, f.addr).expect("SERVER_ERROR too many open connections")
 	c.send("version\r\n")
-	c.expect("VERSION shepherd-" + proxy.Version)
+	c.expect("VERSION " + proxy.ProtocolVersion())
 }
 
 // TestReloadPoolsRoutesHerd adds a pool with a route and herd rules, then

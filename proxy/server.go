@@ -24,9 +24,6 @@ import (
 	"github.com/shepherd-proxy/shepherd/protocol"
 )
 
-// Version is shepherd's version, answered to the version command.
-var Version = "0.1.0"
-
 // DrainTimeout bounds how long Serve waits for in-flight requests at shutdown.
 const DrainTimeout = 5 * time.Second
 
@@ -38,8 +35,10 @@ type Server struct {
 	m            *metrics
 	live         atomic.Pointer[state] // what Reload replaces
 	versionReply []byte
+	spoolLock    *spoolLock // held from New to Close
 	started      time.Time
 	quit         chan struct{}
+	draining     atomic.Bool // set once Serve starts draining: idle deadlines stop
 	startOnce    sync.Once
 	stopOnce     sync.Once
 
@@ -64,9 +63,11 @@ type state struct {
 	herdReg *prometheus.Registry // herd's metrics, nil without herd rules
 }
 
-// New validates cfg and builds a server; it does no I/O. The server owns
-// cfg from then on.
+// New fills cfg's defaults, validates it and builds a server; its only I/O is on the spool
+// directory, which it locks (ErrSpoolInUse when another shepherd holds it)
+// until Close. The server owns cfg from then on.
 func New(cfg *Config) (*Server, error) {
+	cfg.FillDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -74,15 +75,21 @@ func New(cfg *Config) (*Server, error) {
 		log:          cfg.Logger,
 		limits:       protocol.Limits{MaxValue: cfg.MaxItemSize},
 		m:            newMetrics(),
-		versionReply: []byte("VERSION shepherd-" + Version + "\r\n"),
+		versionReply: []byte("VERSION " + ProtocolVersion() + "\r\n"),
 		started:      time.Now(),
 		quit:         make(chan struct{}),
 		clients:      map[*client]struct{}{},
 	}
-	ch, err := s.plan(&state{cfg: &Config{}}, cfg)
+	lock, err := lockSpoolDir(cfg.SpoolDir)
 	if err != nil {
 		return nil, err
 	}
+	ch, err := s.plan(&state{cfg: &Config{}}, cfg)
+	if err != nil {
+		lock.close()
+		return nil, err
+	}
+	s.spoolLock = lock
 	s.apply(ch)
 	return s, nil
 }
@@ -192,6 +199,7 @@ func (s *Server) accept(nc net.Conn, route *router) {
 // drain stops every client's reading, waits for in-flight replies and
 // closes what is left after DrainTimeout.
 func (s *Server) drain() {
+	s.draining.Store(true)
 	s.mu.Lock()
 	for c := range s.clients {
 		c.nc.SetReadDeadline(time.Now())
@@ -224,6 +232,7 @@ func (s *Server) Close() {
 		for _, p := range s.pools() {
 			p.close()
 		}
+		s.spoolLock.close()
 	})
 }
 
@@ -265,7 +274,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		srv := &http.Server{Handler: s.AdminHandler(), ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(al)
 		defer srv.Close()
-		s.log.Info("admin listening", "addr", al.Addr().String(), "paths", "/metrics /healthz")
+		s.log.Info("admin listening", "addr", al.Addr().String(), "paths", "/metrics /healthz /readyz")
 	}
 	errc := make(chan error, len(ls))
 	for _, x := range ls {
@@ -308,7 +317,9 @@ func Listen(addr string) (net.Listener, error) {
 	return l, nil
 }
 
-// AdminHandler serves /metrics (Prometheus) and /healthz.
+// AdminHandler serves /metrics (Prometheus), /healthz (liveness: the
+// process answers; always 200) and /readyz (readiness: 200 when every pool
+// can serve, 503 when a pool has no node to send to).
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.GathererFunc(s.gather), promhttp.HandlerOpts{}))
@@ -316,6 +327,7 @@ func (s *Server) AdminHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintln(w, "ok")
 	})
+	mux.HandleFunc("/readyz", s.serveReady)
 	return mux
 }
 

@@ -121,17 +121,9 @@ for p in "${NODES[@]}"; do
 	wait_port "$p" "$!" "memcached-$p"
 done
 
-cat >"$WORK/shepherd.yaml" <<YAML
-listen: 127.0.0.1:$LISTEN_PORT
-admin: 127.0.0.1:$ADMIN_PORT
-pools:
-  main:
-    distribution: ketama
-    hash: md5
-    timeout: 250ms
-    servers:
-$(for i in "${!NODES[@]}"; do echo "      - 127.0.0.1:${NODES[i]}:1 node-$((i + 1))"; done)
-YAML
+# The README's quick start runs the same file; its ports are the ones above.
+cp configs/quickstart.yaml "$WORK/shepherd.yaml"
+export SHEPHERD_SPOOL_DIR="$WORK/spool" # the demo leaves nothing behind
 say "starting shepherd with $WORK/shepherd.yaml"
 sed 's/^/  | /' "$WORK/shepherd.yaml"
 bin/shepherd --config "$WORK/shepherd.yaml" >"$WORK/shepherd.log" 2>&1 &
@@ -153,7 +145,7 @@ for p in "${NODES[@]}"; do
 	echo "  127.0.0.1:$p holds ${items:-?} item(s)"
 done
 
-say "metrics: http://127.0.0.1:$ADMIN_PORT/metrics  (health: /healthz)"
+say "metrics: http://127.0.0.1:$ADMIN_PORT/metrics  (liveness: /healthz, readiness: /readyz)"
 if out=$(http /metrics 2>/dev/null); then
 	metrics=$(awk '/^shepherd_/ && !/_bucket/ && n++ < 20 { print "  " $0 }' <<<"$out")
 	echo "${metrics:-  (no shepherd_ metrics yet)}"
@@ -161,6 +153,7 @@ else
 	echo "  (admin listener not answering yet)"
 fi
 printf '  /healthz: %s\n' "$(http /healthz 2>/dev/null || echo 'not answering')"
+printf '  /readyz: %s\n' "$(http /readyz 2>/dev/null || echo 'not answering')"
 
 # --- comment service ----------------------------------------------------------
 COMMENTS_PORT=8080

@@ -13,6 +13,7 @@
 //	default_pool                   SHEPHERD_DEFAULT_POOL
 //	spool_dir                      SHEPHERD_SPOOL_DIR
 //	spool_limit                    SHEPHERD_SPOOL_LIMIT
+//	client_idle_timeout            SHEPHERD_CLIENT_IDLE_TIMEOUT (0: off)
 //	(the file)       --config, -c  SHEPHERD_CONFIG
 //
 // Pools, routes and herd rules come from the file only.
@@ -25,6 +26,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cast"
 	"github.com/spf13/pflag"
@@ -55,6 +57,7 @@ func newFlagSet(w io.Writer) *pflag.FlagSet {
 	fs.String("admin", "", "admin listener for /metrics and /healthz, \"off\" disables (env SHEPHERD_ADMIN; default "+DefaultAdmin+")")
 	fs.String("log-level", "", "debug, info, warn or error (env SHEPHERD_LOG_LEVEL; default info)")
 	fs.Bool("version", false, "print the version and exit")
+	fs.BoolP("test-config", "t", false, "check the config, print it with its defaults and each node's share of the ring, and exit (non-zero when invalid)")
 	fs.Usage = func() {
 		fmt.Fprintf(w, "Usage: shepherd --config FILE [flags]\n\nshepherd is a memcached sidecar proxy.\n\n%s", fs.FlagUsages())
 	}
@@ -139,29 +142,46 @@ func build(v *viper.Viper, fc *fileConfig) (*settings, error) {
 		SpoolLimit:     spoolLimit,
 		Herd:           fc.herd,
 	}
+	if cfg.ClientIdleTimeout, err = durationSetting(v, "client_idle_timeout"); err != nil {
+		return nil, err
+	}
+	cfg.FillDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if err := distinctListeners(cfg); err != nil {
 		return nil, err
 	}
-	if err := checkGutters(cfg); err != nil {
-		return nil, err
-	}
 	return &settings{Config: cfg, LogLevel: level, Format: fc.format, Order: fc.order, Notes: fc.notes}, nil
 }
 
-// intSetting reads a whole number ≥ 0 that may come from the environment as text.
+// intSetting reads a whole number ≥ 1 that may come from the environment
+// as text; 0 (unset) means the default. The file's own zeros were refused,
+// with their line, when it was parsed.
 func intSetting(v *viper.Viper, key string) (int, error) {
 	raw := v.Get(key)
 	if raw == nil {
 		return 0, nil
 	}
 	n, err := cast.ToIntE(raw)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%s: %q is not a whole number ≥ 0 (env SHEPHERD_%s)", key, fmt.Sprint(raw), strings.ToUpper(key))
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%s: %q is not a whole number ≥ 1 (env SHEPHERD_%s; leave it unset for the default)", key, fmt.Sprint(raw), strings.ToUpper(key))
 	}
 	return n, nil
+}
+
+// durationSetting reads a duration ≥ 0 ("30s") that may come from the
+// environment as text.
+func durationSetting(v *viper.Viper, key string) (time.Duration, error) {
+	raw := v.Get(key)
+	if raw == nil {
+		return 0, nil
+	}
+	d, err := cast.ToDurationE(raw)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%s: %q is not a duration ≥ 0 such as 30s (env SHEPHERD_%s)", key, fmt.Sprint(raw), strings.ToUpper(key))
+	}
+	return d, nil
 }
 
 // distinctListeners rejects two listeners on one address, which would fail
@@ -182,24 +202,6 @@ func distinctListeners(cfg *proxy.Config) error {
 			return fmt.Errorf("pool %q: listen %s is also %s", name, p.Listen, other)
 		}
 		owner[p.Listen] = fmt.Sprintf("pool %q's listen", name)
-	}
-	return nil
-}
-
-// checkGutters makes sure every on_eject: gutter pool names another pool,
-// and that a pool with on_eject: gutter names its gutter.
-func checkGutters(cfg *proxy.Config) error {
-	for name, p := range cfg.Pools {
-		switch {
-		case p.OnEject == "gutter" && p.Gutter == "":
-			return fmt.Errorf("pool %q: on_eject: gutter needs gutter: <pool name>", name)
-		case p.Gutter != "" && p.OnEject != "gutter":
-			return fmt.Errorf("pool %q: gutter %q is set but on_eject is %q; set on_eject: gutter", name, p.Gutter, orDefault(p.OnEject, "rehash"))
-		case p.Gutter == name:
-			return fmt.Errorf("pool %q: gutter: a pool cannot be its own gutter", name)
-		case p.Gutter != "" && cfg.Pools[p.Gutter] == nil:
-			return fmt.Errorf("pool %q: gutter: %q is not a pool", name, p.Gutter)
-		}
 	}
 	return nil
 }

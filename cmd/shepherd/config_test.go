@@ -287,6 +287,22 @@ func TestLoadErrors(t *testing.T) {
 		{"herd stale_ttl under 1s", minimal + "herd:\n  default:\n    stale_ttl: 500ms\n", []string{`herd: default:`, "at least 1s"}},
 		{"herd rules not a list", minimal + "herd:\n  rules: {a: b}\n", []string{"herd: rules: line 6: want a list"}},
 		{"spool_limit negative", "spool_limit: -1\n" + minimal, []string{"top level: spool_limit"}},
+		// A zero that would mean nothing is an error naming the key and its
+		// line, never a silent default (leave the key out for that).
+		{"zero timeout", pool(srv, "timeout: 0s"), []string{`pool "main": timeout: line 4: 0s is not allowed`, "default, 250ms"}},
+		{"zero connect_timeout", pool(srv, "connect_timeout: 0ms"), []string{`pool "main": connect_timeout: line 4: 0ms is not allowed`}},
+		{"zero connections", pool(srv, "connections: 0"), []string{`pool "main": connections: line 4: 0 is not allowed`, "default, 2"}},
+		{"zero max_inflight", pool(srv, "max_inflight: 0"), []string{`pool "main": max_inflight: line 4: 0 is not allowed`}},
+		{"zero failure_limit", pool(srv, "failure_limit: 0"), []string{`pool "main": failure_limit: line 4: 0 is not allowed`, "default, 2"}},
+		{"zero retry_timeout", pool(srv, "retry_timeout: 0s"), []string{`pool "main": retry_timeout: line 4: 0s is not allowed`}},
+		{"retry_max under retry_timeout", pool(srv, "retry_timeout: 10s", "retry_max: 5s"), []string{`pool "main": retry_max 5s: want at least 10s`}},
+		{"zero gutter_ttl", pool(srv, "gutter_ttl: 0s"), []string{`pool "main": gutter_ttl: line 4: 0s is not allowed`}},
+		{"gutter_ttl under 1s", pool(srv, "on_eject: gutter", "gutter: g", "gutter_ttl: 500ms") + "  g:\n    servers: [127.0.0.1:21212:1]\n", []string{`pool "main": gutter_ttl 500ms: want at least 1s`}},
+		{"zero max_connections", "max_connections: 0\n" + minimal, []string{"top level: max_connections: line 1: 0 is not allowed", "default, 4096"}},
+		{"zero max_item_size", "max_item_size: 0\n" + minimal, []string{"top level: max_item_size: line 1: 0 is not allowed"}},
+		{"zero spool_limit", "spool_limit: 0\n" + minimal, []string{"top level: spool_limit: line 1: 0 is not allowed"}},
+		{"negative client_idle_timeout", "client_idle_timeout: -1s\n" + minimal, []string{"top level: client_idle_timeout: line 1"}},
+		{"herd zero hold", minimal + "herd:\n  rules:\n    - prefix: a\n      hold: 0s\n", []string{`herd: rules[0]: hold: line 8: 0s is not allowed`}},
 		{"pool value is null", "pools:\n  main:\n", []string{`pool "main"`, "want a mapping"}},
 	}
 	for _, tt := range tests {
@@ -527,6 +543,10 @@ func TestPrecedence(t *testing.T) {
 	s = mustLoad(t, file)
 	checkEq(t, "empty env admin disables", s.Config.Admin, "")
 
+	t.Setenv("SHEPHERD_MAX_CONNECTIONS", "0")
+	if _, err := load(t, file); err == nil || !strings.Contains(err.Error(), `max_connections: "0" is not a whole number ≥ 1 (env SHEPHERD_MAX_CONNECTIONS`) {
+		t.Fatalf("SHEPHERD_MAX_CONNECTIONS=0: got error %v; want one naming max_connections and its variable", err)
+	}
 	t.Setenv("SHEPHERD_MAX_CONNECTIONS", "lots")
 	if _, err := load(t, file); err == nil || !strings.Contains(err.Error(), `max_connections: "lots"`) {
 		t.Fatalf("bad SHEPHERD_MAX_CONNECTIONS: got error %v; want one naming max_connections", err)
@@ -567,7 +587,7 @@ func TestNoConfig(t *testing.T) {
 // TestExampleConfigs loads the files shipped in configs/.
 func TestExampleConfigs(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{"shepherd.yaml", "nutcracker.yml"} {
+	for _, name := range []string{"shepherd.yaml", "nutcracker.yml", "quickstart.yaml"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			fs := newFlagSet(io.Discard)

@@ -5,9 +5,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/shepherd-proxy/shepherd/health"
 	"github.com/shepherd-proxy/shepherd/proxy"
 )
 
@@ -32,7 +34,6 @@ const (
 var (
 	distributions = []string{"ketama", "jump", "modula"}
 	ketamaCompats = []string{"twemproxy", "libmemcached"}
-	ejectPolicies = []string{"rehash", "gutter", "fail"}
 )
 
 // parseFile reads either config shape from data.
@@ -81,19 +82,21 @@ func parseShepherd(root *yaml.Node) (*fileConfig, error) {
 	fc := &fileConfig{format: formatShepherd, scalars: map[string]any{}, pools: map[string]*proxy.PoolConfig{}}
 	var listen, admin, logLevel, defaultPool, spoolDir string
 	var maxConns, maxItem, spoolLimit int
+	var idle time.Duration // 0: off, as memcached's idle_timeout
 	var poolsNode, routesNode, herdNode *yaml.Node
 	top := fields{
-		"listen":          str(&listen),
-		"admin":           str(&admin),
-		"log_level":       str(&logLevel),
-		"default_pool":    str(&defaultPool),
-		"max_connections": nonNegInt(&maxConns),
-		"max_item_size":   nonNegInt(&maxItem),
-		"spool_dir":       str(&spoolDir),
-		"spool_limit":     nonNegInt(&spoolLimit),
-		"pools":           capture(&poolsNode),
-		"routes":          capture(&routesNode),
-		"herd":            capture(&herdNode),
+		"listen":              str(&listen),
+		"admin":               str(&admin),
+		"log_level":           str(&logLevel),
+		"default_pool":        str(&defaultPool),
+		"max_connections":     positive(&maxConns, proxy.DefaultMaxConnections),
+		"max_item_size":       positive(&maxItem, proxy.DefaultMaxItemSize),
+		"spool_dir":           str(&spoolDir),
+		"spool_limit":         positive(&spoolLimit, proxy.DefaultSpoolLimit),
+		"client_idle_timeout": duration(&idle),
+		"pools":               capture(&poolsNode),
+		"routes":              capture(&routesNode),
+		"herd":                capture(&herdNode),
 	}
 	if err := top.decode(root, "top level"); err != nil {
 		return nil, err
@@ -101,7 +104,7 @@ func parseShepherd(root *yaml.Node) (*fileConfig, error) {
 	setScalars(fc.scalars, root, map[string]any{
 		"listen": listen, "admin": admin, "log_level": logLevel, "default_pool": defaultPool,
 		"max_connections": maxConns, "max_item_size": maxItem,
-		"spool_dir": spoolDir, "spool_limit": spoolLimit,
+		"spool_dir": spoolDir, "spool_limit": spoolLimit, "client_idle_timeout": idle,
 	})
 	if poolsNode == nil {
 		return nil, errors.New("no pools: add a pools: section with at least one pool and its servers")
@@ -154,17 +157,17 @@ func (fc *fileConfig) parsePools(n *yaml.Node) error {
 			"hash":            str(&p.Ring.Hash),
 			"hash_tag":        hashTag(&p.Ring.HashTag),
 			"ketama_compat":   oneOf(&p.Ring.Compat, ketamaCompats...),
-			"timeout":         duration(&p.Timeout),
-			"connect_timeout": duration(&p.ConnectTimeout),
-			"connections":     nonNegInt(&p.Connections),
-			"max_inflight":    nonNegInt(&p.MaxInflight),
+			"timeout":         positiveDuration(&p.Timeout, proxy.DefaultTimeout),
+			"connect_timeout": positiveDuration(&p.ConnectTimeout, proxy.DefaultConnectTimeout),
+			"connections":     positive(&p.Connections, proxy.DefaultConnections),
+			"max_inflight":    positive(&p.MaxInflight, proxy.DefaultMaxInflight),
 			"servers":         servers(&p.Servers),
-			"failure_limit":   nonNegInt(&p.FailureLimit),
-			"retry_timeout":   duration(&p.RetryTimeout),
-			"retry_max":       duration(&p.RetryMax),
-			"on_eject":        oneOf(&p.OnEject, ejectPolicies...),
+			"failure_limit":   positive(&p.FailureLimit, health.DefaultFailureLimit),
+			"retry_timeout":   positiveDuration(&p.RetryTimeout, health.DefaultRetryTimeout),
+			"retry_max":       positiveDuration(&p.RetryMax, health.DefaultRetryMax),
+			"on_eject":        oneOf(&p.OnEject, proxy.EjectPolicies...),
 			"gutter":          str(&p.Gutter),
-			"gutter_ttl":      duration(&p.GutterTTL),
+			"gutter_ttl":      positiveDuration(&p.GutterTTL, proxy.DefaultGutterTTL),
 		}
 		if err := pf.decode(kv[1], where); err != nil {
 			return err

@@ -20,7 +20,8 @@ import (
 //	      stale_ttl: 60s
 //	      origin: http://127.0.0.1:8080/fill?key={key}
 //
-// and validates each rule, so that errors name it.
+// and checks each rule, so that errors name it; defaults are filled later,
+// with the rest of the config (proxy.Config.FillDefaults).
 func parseHerd(n *yaml.Node) (*proxy.HerdConfig, error) {
 	var defNode, rulesNode *yaml.Node
 	if err := (fields{"default": capture(&defNode), "rules": capture(&rulesNode)}).decode(n, "herd"); err != nil {
@@ -32,7 +33,7 @@ func parseHerd(n *yaml.Node) (*proxy.HerdConfig, error) {
 		if err := ruleFields(r).decode(defNode, "herd: default"); err != nil {
 			return nil, err
 		}
-		if err := r.Validate(); err != nil {
+		if err := checkRule(*r); err != nil {
 			return nil, fmt.Errorf("herd: default: %w", err)
 		}
 		h.Default = r
@@ -59,7 +60,7 @@ func parseHerd(n *yaml.Node) (*proxy.HerdConfig, error) {
 			return nil, fmt.Errorf("%s: prefix %q is also rules[%d]", where, r.Prefix, j)
 		}
 		seen[r.Prefix] = i
-		if err := r.Validate(); err != nil {
+		if err := checkRule(r); err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		h.Rules = append(h.Rules, r)
@@ -69,11 +70,18 @@ func parseHerd(n *yaml.Node) (*proxy.HerdConfig, error) {
 
 func ruleFields(r *herd.Rule) fields {
 	return fields{
-		"stale_ttl":      duration(&r.StaleTTL),
-		"hold":           duration(&r.Hold),
-		"lease_ttl":      duration(&r.LeaseTTL),
+		"stale_ttl":      positiveDuration(&r.StaleTTL, herd.DefaultStaleTTL),
+		"hold":           positiveDuration(&r.Hold, herd.DefaultHold),
+		"lease_ttl":      positiveDuration(&r.LeaseTTL, herd.DefaultLeaseTTL),
 		"origin":         str(&r.Origin),
-		"ttl":            duration(&r.TTL),
-		"origin_timeout": duration(&r.OriginTimeout),
+		"ttl":            duration(&r.TTL), // 0: no expiry
+		"origin_timeout": positiveDuration(&r.OriginTimeout, herd.DefaultOriginTimeout),
 	}
+}
+
+// checkRule runs herd's checks on a copy of r with its defaults filled,
+// leaving r as the file wrote it.
+func checkRule(r herd.Rule) error {
+	filled := proxy.RuleWithDefaults(r)
+	return filled.Validate()
 }

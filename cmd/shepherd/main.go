@@ -5,6 +5,7 @@
 //
 //	shepherd --config /etc/shepherd/shepherd.yaml
 //	shepherd -c nutcracker.yml --listen 127.0.0.1:11211 --admin off
+//	shepherd --test-config -c shepherd.yaml   # check, print resolved, exit
 //
 // SIGINT and SIGTERM drain: shepherd stops accepting, finishes in-flight
 // requests and exits. SIGHUP, and any change to the config file, reloads
@@ -27,9 +28,6 @@ import (
 	"github.com/shepherd-proxy/shepherd/proxy"
 )
 
-// version is set at build time: -ldflags "-X main.version=v1.2.3".
-var version = "dev"
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -46,7 +44,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if v, _ := fs.GetBool("version"); v {
-		fmt.Fprintf(stdout, "shepherd %s\n", version)
+		fmt.Fprintln(stdout, versionLine())
 		return 0
 	}
 	if fs.NArg() > 0 {
@@ -57,6 +55,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "shepherd: %v\n", err)
 		return 2
+	}
+	if t, _ := fs.GetBool("test-config"); t {
+		printConfig(stdout, s)
+		for _, note := range s.Notes {
+			fmt.Fprintf(stderr, "shepherd: note: %s\n", note)
+		}
+		return 0
 	}
 	level := new(slog.LevelVar)
 	level.Set(s.LogLevel)
@@ -104,7 +109,7 @@ func logStart(logger *slog.Logger, s *settings) {
 		admin = "off"
 	}
 	logger.Info("shepherd starting",
-		"version", version, "config", s.File, "format", s.Format,
+		"version", proxy.Version, "revision", proxy.Revision(), "config", s.File, "format", s.Format,
 		"listen", cfg.Listen, "admin", admin,
 		"pools", len(cfg.Pools), "nodes", nodes, "default_pool", cfg.DefaultPool)
 	for _, name := range s.Order {
@@ -131,4 +136,14 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// versionLine is what --version prints: shepherd's version (set once at
+// build time, see proxy.Version), the Go release and the VCS revision.
+func versionLine() string {
+	line := "shepherd " + proxy.Version + " " + proxy.GoVersion()
+	if rev := proxy.Revision(); rev != "" {
+		line += " " + rev
+	}
+	return line
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/shepherd-proxy/shepherd/internal/mctest"
+	"github.com/shepherd-proxy/shepherd/proxy"
 )
 
 // childEnv makes the test binary run main instead of the tests, so tests
@@ -30,7 +32,17 @@ func runChildOrTests(m *testing.M) {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	// Shepherds the tests start without spool_dir keep their spools (see
+	// proxy.DefaultSpoolDir) here, not in the machine's state directory.
+	state, err := os.MkdirTemp("", "shepherd-test-state-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("STATE_DIRECTORY", state)
+	code := m.Run()
+	os.RemoveAll(state)
+	os.Exit(code)
 }
 
 func TestRunVersion(t *testing.T) {
@@ -39,8 +51,8 @@ func TestRunVersion(t *testing.T) {
 	if code := run([]string{"--version"}, &out, io.Discard); code != 0 {
 		t.Fatalf("exit code: got %d; want 0", code)
 	}
-	if got, want := out.String(), "shepherd "+version+"\n"; got != want {
-		t.Fatalf("output: got %q; want %q", got, want)
+	if got, want := out.String(), "shepherd "+proxy.Version+" "+runtime.Version(); !strings.HasPrefix(got, want) {
+		t.Fatalf("output: got %q; want it to start %q", got, want)
 	}
 }
 

@@ -77,6 +77,7 @@ func (r *reloader) reload(srv *proxy.Server, trigger string) {
 		s.Config.Logger = r.log
 		err = srv.Reload(s.Config)
 	}
+	srv.CountReload(err)
 	switch {
 	case errors.Is(err, proxy.ErrClosed): // shutting down
 	case err != nil:

@@ -22,6 +22,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/shepherd-proxy/shepherd/health"
 	"github.com/shepherd-proxy/shepherd/proxy"
 )
 
@@ -75,14 +76,14 @@ func (fc *fileConfig) parseTwemproxyPool(name string, n *yaml.Node) (*proxy.Pool
 		"hash":                 str(&p.Ring.Hash),
 		"hash_tag":             hashTag(&p.Ring.HashTag),
 		"distribution":         twemproxyDistribution(&p.Ring.Distribution),
-		"timeout":              millis(&timeout),
-		"server_connections":   nonNegInt(&p.Connections),
+		"timeout":              positiveMillis(&timeout, "shepherd's default, 250ms; twemproxy would wait forever"),
+		"server_connections":   positive(&p.Connections, proxy.DefaultConnections),
 		"client_connections":   nonNegInt(&clientConns),
 		"redis":                boolean(&redis),
 		"servers":              servers(&p.Servers),
 		"auto_eject_hosts":     boolean(&autoEject),
-		"server_failure_limit": nonNegInt(&p.FailureLimit),
-		"server_retry_timeout": millis(&p.RetryTimeout),
+		"server_failure_limit": positive(&p.FailureLimit, health.DefaultFailureLimit),
+		"server_retry_timeout": positiveMillis(&p.RetryTimeout, "twemproxy's default, 30000"),
 	}
 	for _, key := range twemproxyIgnored {
 		pf[key] = func(*yaml.Node) error {

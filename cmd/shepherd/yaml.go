@@ -117,6 +117,34 @@ func nonNegInt(dst *int) func(*yaml.Node) error {
 	}
 }
 
+// positive decodes a whole number ≥ 1 for a key where 0 would mean
+// nothing sensible; leaving the key out gives the default instead.
+func positive(dst *int, def any) func(*yaml.Node) error {
+	return func(n *yaml.Node) error {
+		if err := nonNegInt(dst)(n); err != nil {
+			return err
+		}
+		if *dst == 0 {
+			return fmt.Errorf("line %d: 0 is not allowed; want at least 1 (leave the key out for the default, %v)", n.Line, def)
+		}
+		return nil
+	}
+}
+
+// positiveDuration is duration for a key where 0 would mean nothing
+// sensible; leaving the key out gives the default instead.
+func positiveDuration(dst *time.Duration, def time.Duration) func(*yaml.Node) error {
+	return func(n *yaml.Node) error {
+		if err := duration(dst)(n); err != nil {
+			return err
+		}
+		if *dst == 0 {
+			return fmt.Errorf("line %d: %s is not allowed; want more than 0 (leave the key out for the default, %v)", n.Line, n.Value, def)
+		}
+		return nil
+	}
+}
+
 func boolean(dst *bool) func(*yaml.Node) error {
 	return func(n *yaml.Node) error {
 		if err := scalar(n); err != nil {
@@ -156,6 +184,19 @@ func millis(dst *time.Duration) func(*yaml.Node) error {
 			return fmt.Errorf("%w (twemproxy durations are whole milliseconds)", err)
 		}
 		*dst = time.Duration(ms) * time.Millisecond
+		return nil
+	}
+}
+
+// positiveMillis is millis for a key where 0 would mean nothing sensible.
+func positiveMillis(dst *time.Duration, def string) func(*yaml.Node) error {
+	return func(n *yaml.Node) error {
+		if err := millis(dst)(n); err != nil {
+			return err
+		}
+		if *dst == 0 {
+			return fmt.Errorf("line %d: 0 is not allowed; want at least 1 ms (leave the key out for %s)", n.Line, def)
+		}
 		return nil
 	}
 }

@@ -1,0 +1,72 @@
+package proxy_test
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shepherd-proxy/shepherd/herd"
+	"github.com/shepherd-proxy/shepherd/proxy"
+	"github.com/shepherd-proxy/shepherd/ring"
+)
+
+func minimalConfig() *proxy.Config {
+	return &proxy.Config{
+		Pools: map[string]*proxy.PoolConfig{"main": {Servers: []ring.Node{{Addr: "127.0.0.1:1", Weight: 1}}}},
+		Herd:  &proxy.HerdConfig{Rules: []herd.Rule{{Prefix: "h:"}}},
+	}
+}
+
+// TestFillDefaultsThenValidate: FillDefaults writes every default in one
+// step; Validate then passes and changes nothing.
+func TestFillDefaultsThenValidate(t *testing.T) {
+	t.Parallel()
+	cfg := minimalConfig()
+	cfg.FillDefaults()
+	p := cfg.Pools["main"]
+	for name, got := range map[string]any{
+		"listen": cfg.Listen, "max_connections": cfg.MaxConnections, "default_pool": cfg.DefaultPool,
+		"timeout": p.Timeout, "failure_limit": p.FailureLimit, "retry_max": p.RetryMax, "on_eject": p.OnEject,
+		"gutter_ttl": p.GutterTTL, "herd hold": cfg.Herd.Rules[0].Hold,
+	} {
+		if reflect.ValueOf(got).IsZero() {
+			t.Errorf("%s: got the zero value after FillDefaults; want its default", name)
+		}
+	}
+	before := *p
+	rule := cfg.Herd.Rules[0]
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if !reflect.DeepEqual(*p, before) || !reflect.DeepEqual(cfg.Herd.Rules[0], rule) {
+		t.Errorf("Validate changed the config: pool %+v → %+v, rule %+v → %+v", before, *p, rule, cfg.Herd.Rules[0])
+	}
+}
+
+// TestValidateRefuses: zero fields Validate sees (FillDefaults not run) and
+// negative ones (FillDefaults leaves them) are errors naming the setting.
+func TestValidateRefuses(t *testing.T) {
+	t.Parallel()
+	if err := minimalConfig().Validate(); err == nil || !strings.Contains(err.Error(), "listen is empty") {
+		t.Errorf("Validate without FillDefaults: got %v; want listen is empty", err)
+	}
+	for name, tweak := range map[string]func(*proxy.Config){
+		"timeout":             func(c *proxy.Config) { c.Pools["main"].Timeout = -time.Second },
+		"connections":         func(c *proxy.Config) { c.Pools["main"].Connections = -1 },
+		"failure_limit":       func(c *proxy.Config) { c.Pools["main"].FailureLimit = -2 },
+		"max_connections":     func(c *proxy.Config) { c.MaxConnections = -1 },
+		"client_idle_timeout": func(c *proxy.Config) { c.ClientIdleTimeout = -time.Second },
+		"127.0.0.1:1 appears twice": func(c *proxy.Config) {
+			c.Pools["main"].Servers = append(c.Pools["main"].Servers, ring.Node{Addr: "127.0.0.1:1", Weight: 1})
+		},
+	} {
+		cfg := minimalConfig()
+		tweak(cfg)
+		cfg.FillDefaults()
+		err := cfg.Validate()
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: got %v; want an error naming %s", name, err, name)
+		}
+	}
+}
