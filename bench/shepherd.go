@@ -40,6 +40,7 @@ type HerdRule struct {
 // shepherdConfig is what one shepherd process is started with.
 type shepherdConfig struct {
 	Listen, Admin string
+	SpoolDir      string // "" until tryShepherd makes one in the run's directory
 	Nodes         []string
 	Pool          Pool
 	Herd          []HerdRule // nil: no herd section
@@ -49,7 +50,11 @@ type shepherdConfig struct {
 // yaml renders c in shepherd's config shape.
 func (c *shepherdConfig) yaml() []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "listen: %s\nadmin: %s\nlog_level: warn\npools:\n  main:\n", c.Listen, c.Admin)
+	fmt.Fprintf(&b, "listen: %s\nadmin: %s\nlog_level: warn\n", c.Listen, c.Admin)
+	if c.SpoolDir != "" {
+		fmt.Fprintf(&b, "spool_dir: %s\n", c.SpoolDir)
+	}
+	b.WriteString("pools:\n  main:\n")
 	fmt.Fprintf(&b, "    distribution: ketama\n    hash: md5\n    timeout: %v\n    connect_timeout: %v\n", c.Pool.Timeout, c.Pool.ConnectTimeout)
 	if c.Pool.Connections > 0 {
 		fmt.Fprintf(&b, "    connections: %d\n", c.Pool.Connections)
@@ -139,6 +144,11 @@ func (e *Env) tryShepherd(ctx context.Context, c shepherdConfig) (*Shepherd, err
 			return nil, err
 		}
 	}
+	if c.SpoolDir == "" { // never the host's default spool (/var/lib/shepherd as root)
+		if c.SpoolDir, err = os.MkdirTemp(e.Dir, "spool-*"); err != nil {
+			return nil, err
+		}
+	}
 	s := &Shepherd{Addr: c.Listen, Admin: c.Admin, cfg: c, path: e.tempPath("shepherd-*.yaml")}
 	if err := os.WriteFile(s.path, c.yaml(), 0o644); err != nil {
 		return nil, err
@@ -162,7 +172,7 @@ func (s *Shepherd) Stop() { s.proc.Stop(time.Second) }
 
 // Reload writes c over the config file and sends SIGHUP.
 func (s *Shepherd) Reload(c shepherdConfig) error {
-	c.Listen, c.Admin, c.health, c.herd = s.cfg.Listen, s.cfg.Admin, s.cfg.health, s.cfg.herd
+	c.Listen, c.Admin, c.SpoolDir, c.health, c.herd = s.cfg.Listen, s.cfg.Admin, s.cfg.SpoolDir, s.cfg.health, s.cfg.herd
 	if err := os.WriteFile(s.path, c.yaml(), 0o644); err != nil {
 		return err
 	}
