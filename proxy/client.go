@@ -166,7 +166,7 @@ func (c *client) errorCall(err error) (*call, bool) {
 	case errors.As(err, &ce):
 		c.s.m.clientErrors.Add(1)
 		cl := getCall(protocol.CmdUnknown)
-		cl.static = []byte("CLIENT_ERROR " + ce.Msg + "\r\n")
+		cl.static = ce.Reply()
 		return cl, false
 	case errors.Is(err, protocol.ErrUnknownCommand):
 		c.s.m.clientErrors.Add(1)
