@@ -54,6 +54,12 @@ type ClientError struct {
 	Msg    string
 	Server bool
 	Silent bool
+	// Unlink, when set, is a key memcached deletes as it refuses the
+	// request (a set or ms too large to store: "avoid stale data"); the
+	// refusal is only faithful if the key is deleted too. Unlink64 says
+	// it is in base64 (ms with the b flag).
+	Unlink   []byte
+	Unlink64 bool
 }
 
 func (e *ClientError) Error() string { return "protocol: client error: " + e.Msg }
@@ -75,6 +81,16 @@ func clientErr(msg string) *ClientError { return &ClientError{Msg: msg} }
 func silentIf(e *ClientError, noreply bool) error {
 	if noreply {
 		return &ClientError{Msg: e.Msg, Server: e.Server, Silent: true}
+	}
+	return e
+}
+
+// tooLarge is memcached's refusal of a value too large to store; a set
+// (any ms) also deletes the key's old value.
+func tooLarge(key []byte, unlink, b64, noreply bool) *ClientError {
+	e := &ClientError{Msg: errTooLarge.Msg, Server: true, Silent: noreply}
+	if unlink {
+		e.Unlink, e.Unlink64 = bytes.Clone(key), b64
 	}
 	return e
 }
@@ -440,7 +456,7 @@ func (r *Reader) parseStorage(req *Request, t [][]byte) error {
 		}
 	}
 	if int(size) > r.lim.MaxValue {
-		return r.swallow(int(size), silentIf(errTooLarge, req.Noreply))
+		return r.swallow(int(size), tooLarge(t[1], req.Cmd == CmdSet, false, req.Noreply))
 	}
 	if err := r.readData(req, int(size)); err != nil {
 		if err == errBadChunk {
@@ -639,7 +655,7 @@ func (r *Reader) checkMetaSet(key []byte, flags [][]byte, size int) error {
 		}
 	}
 	if size > r.lim.MaxValue {
-		return errTooLarge
+		return tooLarge(key, true, mf.base64, false)
 	}
 	return nil
 }
@@ -653,7 +669,9 @@ func RouteKey(req *Request, key []byte, scratch []byte) []byte {
 	}
 	k, ok := mcBase64Decode(scratch[:0], key)
 	if !ok {
-		return key
+		// A copy, never key itself: callers keep the result as scratch,
+		// which must not alias the reader's buffer.
+		return append(k[:0], key...)
 	}
 	return k
 }

@@ -165,6 +165,9 @@ func (c *client) errorCall(err error) (*call, bool) {
 	switch {
 	case errors.As(err, &ce):
 		c.s.m.clientErrors.Add(1)
+		if ce.Unlink != nil {
+			c.queue(c.unlink(ce.Unlink, ce.Unlink64))
+		}
 		cl := getCall(protocol.CmdUnknown)
 		cl.static = ce.Reply()
 		return cl, false
@@ -180,6 +183,27 @@ func (c *client) errorCall(err error) (*call, bool) {
 		return cl, true
 	}
 	return nil, true // I/O: the client is gone or the server is draining
+}
+
+// unlink deletes key without a word to the client, as memcached deletes a
+// key whose new value it refused as too large.
+func (c *client) unlink(key []byte, b64 bool) *call {
+	req := protocol.Request{Cmd: protocol.CmdDelete, Keys: [][]byte{key}}
+	if b64 {
+		req = protocol.Request{Cmd: protocol.CmdMetaDelete, Keys: [][]byte{key}, Args: [][]byte{[]byte("b")}, Base64: true}
+	}
+	st := c.s.live.Load()
+	c.route = st.route
+	if c.fixed != nil {
+		c.route = c.fixed
+	}
+	cl := getCall(req.Cmd)
+	c.single(cl, &req)
+	cl.noreply = true
+	if cl.static != nil {
+		cl.static = nil // no node for the key: nothing to delete
+	}
+	return cl
 }
 
 // dispatch starts a command and returns the call its reply will come from.
