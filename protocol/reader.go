@@ -99,7 +99,6 @@ var (
 	errBadFormat  = clientErr("bad command line format")
 	errExptime    = clientErr("invalid exptime argument")
 	errTooLarge   = &ClientError{Msg: "object too large for cache", Server: true}
-	errBadChunk   = clientErr("bad data chunk")
 	errDeleteArgs = clientErr("bad command line format.  Usage: delete <key> [noreply]")
 )
 
@@ -459,9 +458,6 @@ func (r *Reader) parseStorage(req *Request, t [][]byte) error {
 		return r.swallow(int(size), tooLarge(t[1], req.Cmd == CmdSet, false, req.Noreply))
 	}
 	if err := r.readData(req, int(size)); err != nil {
-		if err == errBadChunk {
-			return silentIf(errBadChunk, req.Noreply)
-		}
 		return err
 	}
 	req.Keys = append(req.Keys, t[1])
@@ -477,8 +473,8 @@ func (r *Reader) swallow(size int, cause error) error {
 	return cause
 }
 
-// readData reads size bytes and the two that must follow them, CRLF; any
-// other two bytes are a *ClientError, as memcached answers them.
+// readData reads size bytes and the two that should follow them, CRLF;
+// any other two bytes go in req.Tail, for memcached to refuse.
 func (r *Reader) readData(req *Request, size int) error {
 	if cap(r.data) < size+2 {
 		r.data = make([]byte, size+2)
@@ -487,10 +483,10 @@ func (r *Reader) readData(req *Request, size int) error {
 	if _, err := io.ReadFull(r.br, buf); err != nil {
 		return unexpectedEOF(err)
 	}
-	if buf[size] != '\r' || buf[size+1] != '\n' {
-		return errBadChunk
-	}
 	req.Data = buf[:size]
+	if buf[size] != '\r' || buf[size+1] != '\n' {
+		req.Tail = buf[size:]
+	}
 	if cap(r.data) > 64<<10 {
 		r.data = nil // do not pin a large buffer to an idle connection
 	}

@@ -35,6 +35,9 @@ func show(req *Request) string {
 	if req.Cmd.IsStorage() || req.Cmd == CmdMetaSet {
 		fmt.Fprintf(&b, " data=%q", req.Data)
 	}
+	if req.Tail != nil {
+		fmt.Fprintf(&b, " tail=%q", req.Tail)
+	}
 	if req.Noreply {
 		b.WriteString(" noreply")
 	}
@@ -215,11 +218,11 @@ func storageCases() []readCase {
 
 		// The data block must end in CRLF; exactly size+2 bytes are taken.
 		{"data without CRLF", "set k 0 0 5\r\nhelloXXget a\r\n", Limits{},
-			[]string{"CLIENT_ERROR bad data chunk", "get keys=a"}},
+			[]string{"set keys=k args=0,0,5 data=\"hello\" tail=\"XX\"", "get keys=a"}},
 		{"data with bare LF", "set k 0 0 5\r\nhello\nget a\r\n", Limits{},
-			[]string{"CLIENT_ERROR bad data chunk", "ERROR"}},
+			[]string{"set keys=k args=0,0,5 data=\"hello\" tail=\"\\ng\"", "ERROR"}},
 		{"data too long", "set k 0 0 3\r\nhello\r\n", Limits{},
-			[]string{"CLIENT_ERROR bad data chunk", "ERROR"}},
+			[]string{"set keys=k args=0,0,3 data=\"hel\" tail=\"lo\"", "ERROR"}},
 
 		{"EOF after line", "set k 0 0 5\r\n", Limits{}, []string{"unexpected EOF"}},
 		{"EOF mid data", "set k 0 0 5\r\nhel", Limits{}, []string{"unexpected EOF"}},
@@ -335,7 +338,7 @@ func metaCases() []readCase {
 		{"ms bad base64 swallowed", "ms !!!! 2 b\r\nhi\r\nget a\r\n", Limits{},
 			[]string{"CLIENT_ERROR error decoding key", "get keys=a"}},
 		{"ms data without CRLF", "ms foo 5\r\nhelloXXget a\r\n", Limits{},
-			[]string{"CLIENT_ERROR bad data chunk", "get keys=a"}},
+			[]string{"ms keys=foo args=5 data=\"hello\" tail=\"XX\"", "get keys=a"}},
 		{"ms EOF mid data", "ms foo 5\r\nhel", Limits{}, []string{"unexpected EOF"}},
 	}
 }

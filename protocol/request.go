@@ -88,6 +88,10 @@ type Request struct {
 	Args [][]byte
 	// Data is the data block of a storage command or ms, without its CRLF.
 	Data []byte
+	// Tail holds the two bytes after Data when they are not CRLF: memcached
+	// refuses such a block itself, with the reply its own checks pick (too
+	// large comes first), so the request goes to it as sent. nil otherwise.
+	Tail []byte
 	// Noreply is set for the classic noreply token and the meta q flag.
 	Noreply bool
 	// Base64 is set when a meta command carries the b flag.
@@ -107,6 +111,7 @@ func (r *Request) reset() {
 	r.Keys = r.Keys[:0]
 	r.Args = r.Args[:0]
 	r.Data = nil
+	r.Tail = nil
 	r.Noreply = false
 	r.Base64 = false
 }

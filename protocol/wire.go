@@ -38,7 +38,11 @@ func AppendRequest(dst []byte, req *Request) []byte {
 	dst = append(dst, crlf...)
 	if req.Cmd.IsStorage() || req.Cmd == CmdMetaSet {
 		dst = append(dst, req.Data...)
-		dst = append(dst, crlf...)
+		if req.Tail != nil {
+			dst = append(dst, req.Tail...)
+		} else {
+			dst = append(dst, crlf...)
+		}
 	}
 	if quiet {
 		dst = append(dst, "mn\r\n"...)

@@ -217,7 +217,7 @@ func (c *client) dispatch(req *protocol.Request) *call {
 	if c.fixed != nil {
 		c.route = c.fixed
 	}
-	if c.herd != nil && c.herdDispatch(cl, req) {
+	if c.herd != nil && req.Tail == nil && c.herdDispatch(cl, req) {
 		return cl
 	}
 	switch req.Cmd {

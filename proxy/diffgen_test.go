@@ -76,13 +76,10 @@ func (g *gen) command() {
 // on timing; an allowed difference, tested on its own.
 func longGetKey(s string) bool {
 	for _, line := range strings.Split(s, "\n") {
-		f := strings.Fields(strings.TrimLeft(line, " "))
-		if len(f) == 0 || !(f[0] == "get" || f[0] == "gets" || f[0] == "gat" || f[0] == "gats" || f[0] == "bget") {
-			continue
-		}
-		for _, k := range f[1:] {
+		line, _, _ = strings.Cut(line, "\x00") // memcached reads a C string
+		for _, k := range strings.Split(strings.TrimSuffix(line, "\r"), " ") {
 			if len(k) > 250 {
-				return true
+				return true // any command: a mutation may turn it into a get
 			}
 		}
 	}
