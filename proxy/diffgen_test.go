@@ -27,12 +27,21 @@ func pick[T any](g *gen, xs ...T) T { return xs[g.r.IntN(len(xs))] }
 // chance reports true with probability 1/n.
 func (g *gen) chance(n int) bool { return g.r.IntN(n) == 0 }
 
-// stream returns about n commands' worth of bytes.
+// stream returns about n commands' worth of bytes, or nil when a line of
+// it (perhaps two commands a mutation joined) is a retrieval with a key
+// over 250 bytes: see longGetKey.
 func (g *gen) stream(n int) []byte {
 	for g.cmds < n {
 		g.command()
 	}
-	return []byte(g.b.String())
+	s := g.b.String()
+	for _, line := range strings.Split(s, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && (f[0] == "get" || f[0] == "gets" || f[0] == "gat" || f[0] == "gats" || f[0] == "bget") && longGetKey(line) {
+			return nil
+		}
+	}
+	return []byte(s)
 }
 
 // command appends one command, sometimes mutated.
