@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/protocol"
@@ -112,6 +113,9 @@ func (c *client) serve() {
 // this connection.
 func (c *client) readLoop() {
 	defer c.recover("read")
+	if c.refuseBinary() {
+		return
+	}
 	var req protocol.Request
 	for {
 		err := c.rd.Read(&req)
@@ -142,6 +146,30 @@ func (c *client) readLoop() {
 		c.queue(cl)
 	}
 }
+
+// refuseBinary answers a connection that opens with a binary-protocol
+// request with one binary error response, logs it once and reports true:
+// the connection then closes. memcached decides the protocol by the first
+// byte too.
+func (c *client) refuseBinary() bool {
+	binary, err := c.rd.IsBinary() // waits as Read would for a first command
+	if err != nil || !binary {
+		return false
+	}
+	c.nc.SetReadDeadline(time.Now().Add(binaryHeaderWait))
+	h := c.rd.BinaryHeader()
+	c.s.m.binaryRefused.Add(1)
+	c.s.log.Warn("binary protocol client refused; shepherd speaks the text protocol",
+		"remote", c.nc.RemoteAddr().String(), "opcode", h[1])
+	cl := getCall(protocol.CmdUnknown)
+	cl.static = protocol.AppendBinaryError(nil, h)
+	c.queue(cl)
+	return true
+}
+
+// binaryHeaderWait bounds the wait for the rest of a binary request's
+// header once its first byte came.
+const binaryHeaderWait = 2 * time.Second
 
 // queue hands cl to the writer, which owns it from then on.
 func (c *client) queue(cl *call) {

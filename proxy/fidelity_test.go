@@ -4,9 +4,14 @@
 package proxy_test
 
 import (
+	"encoding/binary"
 	"fmt"
+	"io"
+	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shepherd-proxy/shepherd/internal/mctest"
 )
@@ -54,5 +59,92 @@ func TestBadInputAsMemcached(t *testing.T) {
 				t.Errorf("through shepherd:\n got  %.400q\nmemcached:\n want %.400q", got, want)
 			}
 		})
+	}
+}
+
+// TestBinaryProtocolRefused: a binary-protocol request gets a binary error
+// response (magic 0x81, status 0x0081 unknown command, its opaque echoed)
+// at once, and the connection closes.
+func TestBinaryProtocolRefused(t *testing.T) {
+	t.Parallel()
+	f := startShepherd(t, mctest.StartN(t, 1), nil)
+	// A binary GET of key "k": magic, opcode 0x00, key length 1, body 1,
+	// opaque 0xdeadbeef.
+	req := []byte{0x80, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0, 0, 0, 0, 0, 'k'}
+	start := time.Now()
+	got := exchangeOpen(t, f.addr, req)
+	if len(got) < 24 {
+		t.Fatalf("got %q; want a 24-byte binary header and a body", got)
+	}
+	if got[0] != 0x81 || got[1] != 0x00 || binary.BigEndian.Uint16(got[6:8]) != 0x0081 {
+		t.Errorf("got magic %#x opcode %#x status %#x; want 0x81 0x00 0x0081", got[0], got[1], binary.BigEndian.Uint16(got[6:8]))
+	}
+	if op := binary.BigEndian.Uint32(got[12:16]); op != 0xdeadbeef {
+		t.Errorf("got opaque %#x; want 0xdeadbeef", op)
+	}
+	if n := binary.BigEndian.Uint32(got[8:12]); int(n) != len(got)-24 {
+		t.Errorf("got body length %d and %d body bytes; want them equal", n, len(got)-24)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("got the answer after %v; want it at once", d)
+	}
+	admin := httptest.NewServer(f.srv.AdminHandler())
+	t.Cleanup(admin.Close)
+	if !strings.Contains(httpGet(t, admin.URL+"/metrics"), "shepherd_binary_protocol_refused_total 1") {
+		t.Errorf("metrics: want shepherd_binary_protocol_refused_total 1")
+	}
+	// A text client on the same listener is not affected.
+	c := dial(t, f.addr)
+	c.send("set a 0 0 1\r\nx\r\nget a\r\n")
+	c.expect("STORED", "VALUE a 0 1", "x", "END")
+}
+
+// exchangeOpen writes b without closing the write side and reads until the
+// server closes the connection.
+func exchangeOpen(t *testing.T, addr string, b []byte) []byte {
+	t.Helper()
+	c := dial(t, addr)
+	c.nc.SetDeadline(time.Now().Add(5 * time.Second))
+	c.send(string(b))
+	got, err := io.ReadAll(c.br)
+	if err != nil {
+		t.Fatalf("read: %v (so far %q); want the server to close", err, got)
+	}
+	return got
+}
+
+// TestBinaryProtocolPylibmc: pylibmc with binary=True (libmemcached) fails
+// at once through shepherd instead of timing out.
+func TestBinaryProtocolPylibmc(t *testing.T) {
+	t.Parallel()
+	py, err := exec.LookPath("python3")
+	if err == nil && exec.Command(py, "-c", "import pylibmc").Run() != nil {
+		py, err = "/usr/bin/python3", exec.Command("/usr/bin/python3", "-c", "import pylibmc").Run()
+	}
+	if err != nil {
+		t.Skip("pylibmc not installed (Debian package python3-pylibmc)")
+	}
+	f := startShepherd(t, mctest.StartN(t, 1), nil)
+	script := `
+import sys, time, pylibmc
+c = pylibmc.Client([sys.argv[1]], binary=True, behaviors={"connect_timeout": 5000, "receive_timeout": 5000000, "send_timeout": 5000000})
+t = time.time()
+try:
+    c.set("a", "b")
+    print("no error")
+except pylibmc.Error as e:
+    print("error %.3f %s" % (time.time() - t, type(e).__name__))
+`
+	out, err := exec.Command(py, "-c", script, f.addr).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python: %v: %s", err, out)
+	}
+	var secs float64
+	var name string
+	if _, err := fmt.Sscanf(string(out), "error %f %s", &secs, &name); err != nil {
+		t.Fatalf("got %q; want pylibmc to raise an error", out)
+	}
+	if secs > 2 {
+		t.Errorf("pylibmc raised %s after %.3fs; want it at once (its timeout is 5s)", name, secs)
 	}
 }

@@ -21,6 +21,7 @@ type metrics struct {
 	hits          atomic.Uint64
 	misses        atomic.Uint64
 	clientErrors  atomic.Uint64 // CLIENT_ERROR and ERROR replies to clients
+	binaryRefused atomic.Uint64 // connections that opened with a binary-protocol request
 	serverErrors  atomic.Uint64 // SERVER_ERROR replies to clients
 	failedKeys    atomic.Uint64 // get keys turned into misses by a backend failure
 	currConns     atomic.Int64
@@ -46,6 +47,7 @@ func newMetrics() *metrics {
 	m.counter("shepherd_get_hits_total", "Keys found by get-family requests.", nil, &m.hits)
 	m.counter("shepherd_get_misses_total", "Keys not found by get-family requests.", nil, &m.misses)
 	m.counter("shepherd_client_errors_total", "CLIENT_ERROR and ERROR replies sent to clients.", nil, &m.clientErrors)
+	m.counter("shepherd_binary_protocol_refused_total", "Client connections that opened with a binary-protocol request, answered with a binary error and closed.", nil, &m.binaryRefused)
 	m.counter("shepherd_server_errors_total", "SERVER_ERROR replies sent to clients.", nil, &m.serverErrors)
 	m.counter("shepherd_failed_keys_total", "Get keys answered as misses because their node failed.", nil, &m.failedKeys)
 	m.counter("shepherd_connections_total", "Client connections accepted.", nil, &m.totalConns)
