@@ -5,7 +5,7 @@ BIN     ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test vet race scenarios bench demo clean
+.PHONY: all build test vet race scenarios fuzz bench demo clean
 
 all: build
 
@@ -28,6 +28,18 @@ race:
 scenarios:
 	$(GO) test -count=1 -timeout 10m -run 'Failover' -v ./proxy/
 
+
+## fuzz: the differential fuzzer open-ended (FUZZTIME, default 10m, from a
+## fresh seed; streams that differ are kept in proxy/testdata/diff), the
+## 20 s isolation test, and the parsers' native fuzzing
+FUZZTIME ?= 10m
+FUZZSEED ?= $(shell date +%s)
+fuzz:
+	SHEPHERD_DIFF_SEED=$(FUZZSEED) SHEPHERD_DIFF_DURATION=$(FUZZTIME) SHEPHERD_DIFF_SAVE=1 \
+		$(GO) test -count=1 -timeout 0 -run 'TestDifferential$$' -v ./proxy/
+	SHEPHERD_ISOLATION_DURATION=20s $(GO) test -count=1 -run 'TestIsolationUnderAttack$$' -v ./proxy/
+	$(GO) test -run=NONE -fuzz=FuzzReader -fuzztime=60s ./protocol/
+	$(GO) test -run=NONE -fuzz=FuzzReadReply -fuzztime=60s ./protocol/
 
 ## bench: herdbench's standard set on loopback (~2-3 min): out/report.html, out/results.json
 ## (package micro-benchmarks: go test -run=NONE -bench=. -benchmem ./...)

@@ -28,6 +28,11 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte("set k 0 0 2147483648\r\nabc"))
 	f.Add([]byte("ms k 2147483648 q\r\n"))
 	f.Add([]byte("get a b\r\nmg Zm9v b v q\r\nms Zm9v 2 b q\r\nhi\r\nmn\r\nquit\r\n"))
+	// Inputs that once broke shepherd's agreement with memcached.
+	f.Add([]byte("mg k v qq\r\nmd k q9\r\nms k 1 quiet\r\nx\r\nma k qX\r\nmn\r\n"))
+	f.Add([]byte("md \r\xe0mg ZDEuMjM3LmI= b O1\r\nmg ZDEuMjM3LmI= b v\r\n"))
+	f.Add([]byte("set k 0 0 3\r\nabcXYset k 4294967296 0 4294967297\r\nx\r\ngat 10\r\n"))
+	f.Add([]byte("ms k 2 MZ Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nhi\r\nmg k \x80\r\nGET / HTTP/1.1\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, lim := range []Limits{fuzzLimits, {}} {
 			n := readStream(t, data, lim)
