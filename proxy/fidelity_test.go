@@ -148,3 +148,32 @@ except pylibmc.Error as e:
 		t.Errorf("pylibmc raised %s after %.3fs; want it at once (its timeout is 5s)", name, secs)
 	}
 }
+
+// TestAllowedDifferences asserts shepherd's side of each row of README's
+// table of allowed differences from memcached.
+func TestAllowedDifferences(t *testing.T) {
+	t.Parallel()
+	f := startShepherd(t, mctest.StartN(t, 1), nil)
+	k251 := strings.Repeat("k", 251)
+	for _, tc := range []struct{ name, in, want string }{
+		{"version is shepherd's", "version\r\n", "VERSION shepherd-"},
+		{"stats are shepherd's", "stats\r\n", "STAT pid "},
+		{"admin commands are not proxied", "lru_crawler metadump all\r\nslabs automove 1\r\nwatch\r\nshutdown\r\ncache_memlimit 100\r\n",
+			"ERROR\r\nERROR\r\nERROR\r\nERROR\r\nERROR\r\n"},
+		{"a get with a key over 250 bytes keeps the replies before it",
+			"set a 0 0 1\r\nx\r\nget " + k251 + "\r\n", "STORED\r\nCLIENT_ERROR bad command line format\r\n"},
+		{"an HTTP request line closes after the replies before it",
+			"set a 0 0 1\r\nx\r\nGET / HTTP/1.1\r\nget a\r\n", "STORED\r\n"},
+		{"a line over 2048 bytes closes", "set " + strings.Repeat("x ", 1100) + "\r\nget a\r\n", "CLIENT_ERROR line too long\r\n"},
+		{"a get line over 256 KiB of valid keys is refused, the connection kept",
+			"get " + strings.Repeat("k ", 140<<10) + "\r\nmn\r\n", "CLIENT_ERROR line too long\r\nMN\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := string(exchange(f.addr, []byte(tc.in), 1))
+			whole := !strings.HasSuffix(tc.name, "shepherd's") // else want is a prefix
+			if !strings.HasPrefix(got, tc.want) || (whole && got != tc.want) {
+				t.Errorf("got %.200q; want %.200q", got, tc.want)
+			}
+		})
+	}
+}
