@@ -90,7 +90,9 @@ func attack(addr string, id uint64, stop chan struct{}, n *atomic.Int64) {
 			return
 		default:
 		}
-		stream := newGen(id<<32|i, fmt.Sprintf("atk%d.%d.", id, i)).stream(30)
+		g := newGen(id<<32|i, fmt.Sprintf("atk%d.%d.", id, i))
+		g.small = true
+		stream := g.stream(30)
 		if stream == nil {
 			continue
 		}
