@@ -213,7 +213,8 @@ func TestDifferential(t *testing.T) {
 		}
 		return
 	}
-	for i := uint64(0); res.commands < diffCIcommands || time.Since(start) < dur; i++ {
+	only := os.Getenv("SHEPHERD_DIFF_ONLY") // debugging: one stream of the seed, by number
+	for i := uint64(0); res.commands < diffCIcommands || time.Since(start) < dur || (only != "" && fmt.Sprint(i-1) != only); i++ {
 		g := newGen(seed<<32|i, fmt.Sprintf("d%d.%d.", seed, i))
 		stream := g.stream(40)
 		if stream == nil {
@@ -230,7 +231,7 @@ func TestDifferential(t *testing.T) {
 		}
 		res.commands += g.cmds
 		name := fmt.Sprintf("seed %d #%d", seed, i)
-		if only := os.Getenv("SHEPHERD_DIFF_ONLY"); only != "" && only != fmt.Sprint(i) {
+		if only != "" && only != fmt.Sprint(i) {
 			continue
 		} else if only != "" {
 			full, _ := completed(stream)

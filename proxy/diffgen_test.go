@@ -40,8 +40,12 @@ func (g *gen) stream(n int) []byte {
 	s := g.b.String()
 	for _, line := range strings.Split(s, "\n") {
 		f := strings.Fields(line)
-		if len(f) > 0 && (f[0] == "get" || f[0] == "gets" || f[0] == "gat" || f[0] == "gats" || f[0] == "bget") && longGetKey(line) {
+		get := len(f) > 0 && (f[0] == "get" || f[0] == "gets" || f[0] == "gat" || f[0] == "gats" || f[0] == "bget")
+		if get && longGetKey(line) {
 			return nil
+		}
+		if len(line) > 2048 && !strings.HasPrefix(line, "get ") && !strings.HasPrefix(line, "gets ") {
+			return nil // memcached's answer depends on how the line arrives
 		}
 	}
 	return []byte(s)
@@ -226,10 +230,13 @@ func (g *gen) retrieval(c *strings.Builder) {
 }
 
 func (g *gen) keyNumber(c *strings.Builder) {
-	cmd := pick(g, "incr", "decr", "touch")
+	// No decr, and no delta that wraps: a number that gets shorter is
+	// padded in place or stored anew as memcached's timing has it (see
+	// README, allowed differences).
+	cmd := pick(g, "incr", "incr", "touch")
 	arg := pick(g, "1", "5", "100")
 	if g.chance(3) {
-		arg = g.num()
+		arg = pick(g, "0", "+300", "abc", "-1", "", "1x", "300\t", "18446744073709551616")
 	}
 	if cmd == "touch" {
 		arg = g.exptime()
@@ -260,7 +267,7 @@ func (g *gen) misc(c *strings.Builder) {
 // flag returns one meta flag token, sometimes malformed.
 func (g *gen) flag() string {
 	f := pick(g, "v", "k", "c", "f", "s", "t", "h", "l", "u", "q", "O123", "T100", "N100", "R30",
-		"I", "E", "P", "L", "b", "F5", "C999999999", "MS", "ME", "MA", "MP", "MR", "MI", "MD", "M+", "J5", "D3")
+		"I", "E", "P", "L", "b", "F5", "C999999999", "MS", "ME", "MA", "MP", "MR", "MI", "M+", "J5", "D3")
 	switch g.r.IntN(12) {
 	case 0:
 		f = pick(g, "qq", "q9", "quiet", "vv", "kx", "bx", "Oabc"+strings.Repeat("x", 40), "Tx", "N", "Fx",

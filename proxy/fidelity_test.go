@@ -177,3 +177,19 @@ func TestAllowedDifferences(t *testing.T) {
 		})
 	}
 }
+
+// TestDecrShorterNumber: a decr whose result is shorter than the stored
+// number is padded with spaces in place or stored anew, as memcached's own
+// timing has it (README, allowed differences); shepherd relays either.
+func TestDecrShorterNumber(t *testing.T) {
+	t.Parallel()
+	f := startShepherd(t, mctest.StartN(t, 1), nil)
+	c := dial(t, f.addr)
+	c.send("set n 0 0 2\r\n10\r\ndecr n 1\r\nget n\r\n")
+	c.expect("STORED", "9")
+	switch got := c.reply("END"); got {
+	case "VALUE n 0 1|9|END", "VALUE n 0 2|9 |END":
+	default:
+		t.Errorf("got %q; want 9 as memcached stores it, padded or not", got)
+	}
+}
