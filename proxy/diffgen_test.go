@@ -92,8 +92,9 @@ func (g *gen) command() {
 // on timing; an allowed difference, tested on its own.
 func longGetKey(s string) bool {
 	for _, line := range strings.Split(s, "\n") {
-		line, _, _ = strings.Cut(line, "\x00") // memcached reads a C string
-		for _, k := range strings.Split(strings.TrimSuffix(line, "\r"), " ") {
+		// As memcached: drop a \r just before the \n, then read a C string.
+		line, _, _ = strings.Cut(strings.TrimSuffix(line, "\r"), "\x00")
+		for _, k := range strings.Split(line, " ") {
 			if len(k) > 250 {
 				return true // any command: a mutation may turn it into a get
 			}
