@@ -106,7 +106,7 @@ func pick2(r *rand.Rand, xs ...int) int { return xs[r.IntN(len(xs))] }
 var (
 	// CAS values, TTLs and access times: any two memcached servers differ.
 	diffMetaNumbers = regexp.MustCompile(` ([ctl])[0-9]+`)
-	diffMe          = regexp.MustCompile(`exp=-?[0-9]+ la=[0-9]+ cas=[0-9]+`)
+	diffMe          = regexp.MustCompile(`exp=-?[0-9]+ la=[0-9]+ cas=[0-9]+ fetch=[a-z]+`)
 )
 
 // diffNormalize masks what may differ in a reply stream: it walks the
@@ -141,7 +141,7 @@ func normalizeLine(line []byte) []byte {
 			return []byte(fmt.Sprintf("%s %s %s %s *\r\n", f[0], f[1], f[2], f[3]))
 		}
 	case bytes.HasPrefix(line, []byte("ME ")):
-		return diffMe.ReplaceAll(line, []byte("exp=* la=* cas=*"))
+		return diffMe.ReplaceAll(line, []byte("exp=* la=* cas=* fetch=*"))
 	case len(line) > 2 && line[0] >= 'A' && line[0] <= 'Z' && line[1] >= 'A' && line[1] <= 'Z':
 		return diffMetaNumbers.ReplaceAll(line, []byte(" $1*"))
 	}

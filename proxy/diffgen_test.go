@@ -148,10 +148,14 @@ func (g *gen) exptime() string {
 	return pick(g, "0", "0", "1000", "-1", "2592001", "99999")
 }
 
+// value returns n bytes that start with a letter: memcached reads a
+// value made only of white space past its end when asked to incr it, and
+// one with leading zeros may shrink (see README, allowed differences).
 func (g *gen) value(n int) string {
 	const alpha = "abcdefghijklmnopqrstuvwxyz0123456789"
 	var b strings.Builder
-	for i := 0; i < n; i++ {
+	b.WriteByte(alpha[g.r.IntN(26)])
+	for i := 1; i < n; i++ {
 		switch {
 		case g.chance(40):
 			b.WriteString(pick(g, "\r\n", "\n", "\x00", "\xff", " "))
