@@ -7,7 +7,7 @@ BIN     ?= bin
 VERSION ?=
 LDFLAGS := $(if $(VERSION),-X github.com/shepherd-proxy/shepherd/proxy.Version=$(VERSION) -X main.version=$(VERSION))
 
-.PHONY: all build test vet race scenarios bench demo mutate clean
+.PHONY: all build test vet race scenarios fuzz bench demo mutate clean
 
 all: build
 
@@ -35,6 +35,18 @@ scenarios:
 	$(GO) test -count=1 -timeout 10m -run 'Allocs' -v ./protocol/ ./ring/
 	$(GO) test -count=1 -timeout 10m -run 'Failover|TestStreamMemoryBounded' -v ./proxy/
 
+
+## fuzz: the differential fuzzer open-ended (FUZZTIME, default 10m, from a
+## fresh seed; streams that differ are kept in proxy/testdata/diff), the
+## 20 s isolation test, and the parsers' native fuzzing
+FUZZTIME ?= 10m
+FUZZSEED ?= $(shell date +%s)
+fuzz:
+	SHEPHERD_DIFF_SEED=$(FUZZSEED) SHEPHERD_DIFF_DURATION=$(FUZZTIME) SHEPHERD_DIFF_SAVE=1 \
+		$(GO) test -count=1 -timeout 0 -run 'TestDifferential$$' -v ./proxy/
+	SHEPHERD_ISOLATION_DURATION=20s $(GO) test -count=1 -run 'TestIsolationUnderAttack$$' -v ./proxy/
+	$(GO) test -run=NONE -fuzz=FuzzReader -fuzztime=60s ./protocol/
+	$(GO) test -run=NONE -fuzz=FuzzReadReply -fuzztime=60s ./protocol/
 
 ## bench: herdbench's standard set on loopback (~2-3 min): out/report.html, out/results.json
 ## (package micro-benchmarks: go test -run=NONE -bench=. -benchmem ./...)

@@ -58,7 +58,6 @@ func TestMemcachedReplies(t *testing.T) {
 		{"mg m s c k\r\n", `HD s2 c\d+ km\r\n`},
 		{"mg bQ== b v k\r\n", `VA 2 ( ?(b|kbQ==|km))*\r\nhi\r\n`},
 		{"ms m 3 q I\r\nbye\r\n", ``},
-		{"ms m 3 Z\r\nbye\r\n", `CLIENT_ERROR invalid flag\r\n`},
 		{"ms m 3 MA q\r\n!!!\r\n", ``},
 		{"mg m v\r\n", `VA 6\r\nbye!!!\r\n`},
 		{"md m I T30\r\n", `HD\r\n`},
@@ -72,6 +71,10 @@ func TestMemcachedReplies(t *testing.T) {
 		{"ma cnt v\r\n", `VA 1\r\n4\r\n`},
 		{"ma missing q\r\n", `NF\r\n`},
 		{"me cnt\r\n", `ME cnt .*\r\n`},
+		{"mg cnt v qq\r\n", `VA 1\r\n4\r\n`},
+		{"mg nokey v q9\r\n", ``},
+		{"md nokey qq\r\n", `NF\r\n`},
+		{"mg m bv\r\n", `CLIENT_ERROR error decoding key\r\n`},
 		{"mn\r\n", `MN\r\n`},
 	}
 

@@ -5,10 +5,9 @@ package protocol
 import (
 	"bufio"
 	"bytes"
-	"encoding/base64"
 	"errors"
-	"fmt"
 	"io"
+	"math"
 	"strconv"
 )
 
@@ -38,34 +37,81 @@ func (l Limits) withDefaults() Limits {
 
 // Errors a Reader returns. A *ClientError is answered and the connection
 // kept; ErrUnknownCommand is answered with "ERROR"; ErrLineTooLong is
-// answered and the connection closed (a data block may follow it).
+// answered and the connection closed (a data block may follow it);
+// ErrClose closes the connection without an answer, as memcached does
+// when a line looks like HTTP.
 var (
 	ErrUnknownCommand = errors.New("protocol: unknown command")
 	ErrLineTooLong    = errors.New("protocol: line too long")
+	ErrClose          = errors.New("protocol: request closes the connection")
 )
 
-// ClientError is a request the client got wrong; Msg follows "CLIENT_ERROR ".
-// The request's data block, if any, has been consumed.
-type ClientError struct{ Msg string }
+// ClientError is a request refused with the reply memcached gives it:
+// "CLIENT_ERROR <Msg>", or "SERVER_ERROR <Msg>" when Server is set, or
+// nothing when Silent (noreply). The request's data block, if any, has
+// been consumed as memcached consumes it.
+type ClientError struct {
+	Msg    string
+	Server bool
+	Silent bool
+	// Unlink, when set, is a key memcached deletes as it refuses the
+	// request (a set or ms too large to store: "avoid stale data"); the
+	// refusal is only faithful if the key is deleted too. Unlink64 says
+	// it is in base64 (ms with the b flag).
+	Unlink   []byte
+	Unlink64 bool
+}
 
 func (e *ClientError) Error() string { return "protocol: client error: " + e.Msg }
 
-func clientErr(format string, a ...any) error { return &ClientError{Msg: fmt.Sprintf(format, a...)} }
+// Reply returns the line a client gets for e, with its CRLF, or nil.
+func (e *ClientError) Reply() []byte {
+	switch {
+	case e.Silent:
+		return nil
+	case e.Server:
+		return []byte("SERVER_ERROR " + e.Msg + "\r\n")
+	}
+	return []byte("CLIENT_ERROR " + e.Msg + "\r\n")
+}
+
+func clientErr(msg string) *ClientError { return &ClientError{Msg: msg} }
+
+// silentIf returns e, silent when noreply is set.
+func silentIf(e *ClientError, noreply bool) error {
+	if noreply {
+		return &ClientError{Msg: e.Msg, Server: e.Server, Silent: true}
+	}
+	return e
+}
+
+// tooLarge is memcached's refusal of a value too large to store; a set
+// (any ms) also deletes the key's old value.
+func tooLarge(key []byte, unlink, b64, noreply bool) *ClientError {
+	e := &ClientError{Msg: errTooLarge.Msg, Server: true, Silent: noreply}
+	if unlink {
+		e.Unlink, e.Unlink64 = bytes.Clone(key), b64
+	}
+	return e
+}
 
 var (
-	errBadFormat       = &ClientError{Msg: "bad command line format"}
-	errFlagsTooLong    = &ClientError{Msg: "options flags too long"}
-	errFlagsAreTooLong = &ClientError{Msg: "options flags are too long"}
+	errBadFormat  = clientErr("bad command line format")
+	errExptime    = clientErr("invalid exptime argument")
+	errTooLarge   = &ClientError{Msg: "object too large for cache", Server: true}
+	errDeleteArgs = clientErr("bad command line format.  Usage: delete <key> [noreply]")
 )
 
-// Reader parses requests from one client connection. It is not safe for
-// concurrent use.
+// Reader parses requests from one client connection as memcached 1.6.18
+// parses them (proto_text.c), so that what a backend is sent is answered
+// exactly as shepherd expects, and what shepherd refuses itself gets
+// memcached's own reply. It is not safe for concurrent use.
 type Reader struct {
 	br   *bufio.Reader
 	lim  Limits
 	line []byte // the current command line, owned
 	data []byte // the current data block, owned
-	keyb []byte // decoded base64 key
+	keyb []byte // scratch: a decoded base64 key
 }
 
 // NewReader returns a Reader over r with the given limits.
@@ -84,25 +130,29 @@ func (r *Reader) Read(req *Request) error {
 	if err != nil {
 		return err
 	}
-	name, rest := nextToken(line)
-	req.Cmd = lookupCommand(name)
-	if req.Cmd == CmdUnknown {
-		return ErrUnknownCommand
+	if i := bytes.IndexByte(line, 0); i >= 0 {
+		line = line[:i] // memcached reads the line as a C string
 	}
-	if len(line) > r.lim.MaxLine && (!req.Cmd.IsRetrieval() || len(line) > r.lim.MaxGetLine) {
+	name, _ := nextToken(line)
+	req.Cmd = lookupCommand(name)
+	if len(line) > r.lim.MaxLine && !req.Cmd.IsRetrieval() {
 		return ErrLineTooLong
+	}
+	if len(line) > r.lim.MaxGetLine {
+		return r.refuseLongGet(line)
 	}
 	if (req.Cmd.IsStorage() || req.Cmd == CmdMetaSet) && len(r.line) == 0 {
 		// The line points into the bufio buffer, which reading the data
 		// block may overwrite: own it first.
-		r.line = append(r.line, rest...)
-		rest = r.line
+		r.line = append(r.line, line...)
+		line = r.line
 	}
-	return r.parse(req, rest)
+	return r.parse(req, tokens(req.Args, line))
 }
 
-// readLine returns the next line without its line ending. Lines longer than
-// MaxGetLine are an error whatever the command.
+// readLine returns the next line without its line ending. A retrieval
+// line longer than MaxGetLine is read to its end and refused; any other
+// line longer than MaxLine is ErrLineTooLong.
 func (r *Reader) readLine() ([]byte, error) {
 	r.line = r.line[:0]
 	for {
@@ -121,17 +171,84 @@ func (r *Reader) readLine() ([]byte, error) {
 			return nil, err
 		}
 		r.line = append(r.line, chunk...)
-		if len(r.line) > r.lim.MaxGetLine || (len(r.line) > r.lim.MaxLine && !retrievalPrefix(r.line)) {
+		if len(r.line) > r.lim.MaxLine && !retrievalPrefix(r.line) {
 			return nil, ErrLineTooLong
+		}
+		if len(r.line) > r.lim.MaxGetLine {
+			return nil, r.skipLongGet()
+		}
+	}
+}
+
+// skipLongGet reads the rest of a retrieval line too long to keep. memcached
+// answers a line holding a key over the key limit with CLIENT_ERROR bad
+// command line format; shepherd answers the same, and "line too long" to
+// a line of valid keys it will not buffer. The connection stays.
+func (r *Reader) skipLongGet() error {
+	sc := keyScan{max: r.lim.MaxKey}
+	sc.feed(r.line)
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		if err == nil {
+			sc.feed(trimEOL(chunk))
+			break
+		}
+		if err != bufio.ErrBufferFull {
+			return unexpectedEOF(err)
+		}
+		sc.feed(chunk)
+	}
+	r.line = r.line[:0]
+	return sc.refusal()
+}
+
+// refuseLongGet answers a whole retrieval line longer than MaxGetLine.
+func (r *Reader) refuseLongGet(line []byte) error {
+	sc := keyScan{max: r.lim.MaxKey}
+	sc.feed(line)
+	return sc.refusal()
+}
+
+// refusal is the answer to a scanned line too long to keep.
+func (s *keyScan) refusal() error {
+	if s.long {
+		return errBadFormat
+	}
+	return clientErr("line too long")
+}
+
+// keyScan looks for a token longer than max across the chunks of a line,
+// up to its first NUL (where memcached's C string ends).
+type keyScan struct {
+	max, run  int
+	long, cut bool
+}
+
+func (s *keyScan) feed(b []byte) {
+	for _, c := range b {
+		switch {
+		case s.cut:
+			return
+		case c == 0:
+			s.cut = true
+		case c == ' ':
+			s.run = 0
+		default:
+			s.run++
+			s.long = s.long || s.run > s.max
 		}
 	}
 }
 
 func retrievalPrefix(b []byte) bool {
+	b = bytes.TrimLeft(b, " ")
 	return bytes.HasPrefix(b, []byte("get ")) || bytes.HasPrefix(b, []byte("gets ")) ||
-		bytes.HasPrefix(b, []byte("gat ")) || bytes.HasPrefix(b, []byte("gats "))
+		bytes.HasPrefix(b, []byte("gat ")) || bytes.HasPrefix(b, []byte("gats ")) ||
+		bytes.HasPrefix(b, []byte("bget "))
 }
 
+// trimEOL drops the line's \n and one \r before it (memcached keeps a lone
+// \r, but the line it makes is refused as shepherd refuses an empty one).
 func trimEOL(b []byte) []byte {
 	b = b[:len(b)-1]
 	if len(b) > 0 && b[len(b)-1] == '\r' {
@@ -198,6 +315,10 @@ func lookupCommand(name []byte) Command {
 		case "gat":
 			return CmdGat
 		}
+	case 4:
+		if string(name) == "bget" { // memcached's ancient alias of get
+			return CmdGet
+		}
 	}
 	for c := CmdGets; c < numCommands; c++ {
 		if string(name) == commandNames[c] {
@@ -207,8 +328,10 @@ func lookupCommand(name []byte) Command {
 	return CmdUnknown
 }
 
-// ValidKey reports whether k is a legal key: 1..max bytes, no control
-// characters or spaces.
+// ValidKey reports whether k is a key that any text command can carry
+// and that shepherd itself sends as is: 1..max bytes, no control
+// characters or spaces. Clients may send any key memcached accepts; see
+// Reader.
 func ValidKey(k []byte, max int) bool {
 	if len(k) == 0 || len(k) > max {
 		return false
@@ -221,115 +344,124 @@ func ValidKey(k []byte, max int) bool {
 	return true
 }
 
-func (r *Reader) checkKey(k []byte) error {
-	if len(k) > r.lim.MaxKey {
-		return clientErr("key too long (%d > %d bytes)", len(k), r.lim.MaxKey)
-	}
-	if !ValidKey(k, r.lim.MaxKey) {
-		return clientErr("key contains control characters")
-	}
-	return nil
-}
+// ntokens is memcached's count of a line's tokens: at most maxTokens are
+// split off, and one more marks the end.
+func ntokens(t [][]byte) int { return min(len(t), maxTokens) + 1 }
 
-// stripNoreply removes a trailing "noreply" token.
-func stripNoreply(req *Request, toks [][]byte) [][]byte {
-	if n := len(toks); n > 0 && string(toks[n-1]) == "noreply" {
-		req.Noreply = true
-		return toks[:n-1]
-	}
-	return toks
-}
+// noreplyAt reports memcached's set_noreply_maybe: the last split token
+// is "noreply".
+func noreplyAt(t [][]byte) bool { return string(t[ntokens(t)-2]) == "noreply" }
 
-func (r *Reader) parse(req *Request, rest []byte) error {
+// parse reads the tokenized line t (t[0] is the command) into req.
+func (r *Reader) parse(req *Request, t [][]byte) error {
+	if len(t) == 0 || len(t[0]) < 2 {
+		return ErrUnknownCommand
+	}
 	switch {
 	case req.Cmd.IsRetrieval():
-		return r.parseRetrieval(req, rest)
+		return r.parseRetrieval(req, t)
 	case req.Cmd.IsStorage():
-		return r.parseStorage(req, rest)
+		return r.parseStorage(req, t)
 	case req.Cmd.IsMeta():
-		return r.parseMeta(req, rest)
-	}
-	toks := tokens(req.Args, rest)
-	if req.Cmd != CmdStats {
-		toks = stripNoreply(req, toks)
+		return r.parseMeta(req, t)
 	}
 	switch req.Cmd {
 	case CmdDelete:
-		return r.parseDelete(req, toks)
+		return r.parseDelete(req, t)
 	case CmdIncr, CmdDecr:
-		return r.parseKeyNumber(req, toks, "invalid numeric delta argument", false)
+		return r.parseKeyNumber(req, t, "invalid numeric delta argument", false)
 	case CmdTouch:
-		return r.parseKeyNumber(req, toks, "invalid exptime argument", true)
+		return r.parseKeyNumber(req, t, "invalid exptime argument", true)
 	case CmdFlushAll:
-		if len(toks) > 1 || (len(toks) == 1 && !isInt(toks[0], true)) {
+		return parseFlushAll(req, t)
+	case CmdVerbosity:
+		return parseVerbosity(req, t)
+	case CmdStats:
+		req.Args = append(t[:0], t[1:]...)
+		return nil
+	case CmdUnknown:
+		return unknownCommand(t)
+	}
+	req.Args = t[:0] // version and quit ignore extra tokens, as memcached does
+	return nil
+}
+
+// unknownCommand is memcached's answer to a command it does not know: it
+// closes a connection whose line ends like an HTTP request line, unless the
+// command starts with a letter memcached sorts its commands by.
+func unknownCommand(t [][]byte) error {
+	switch t[0][0] {
+	case 'g', 's', 'a', 'c', 'i', 'd', 't':
+		return ErrUnknownCommand
+	case 'm':
+		if len(t[0]) == 2 {
+			return ErrUnknownCommand
+		}
+	}
+	if bytes.HasPrefix(t[ntokens(t)-2], []byte("HTTP/")) {
+		return ErrClose
+	}
+	return ErrUnknownCommand
+}
+
+func (r *Reader) parseRetrieval(req *Request, t [][]byte) error {
+	if len(t) < 2 {
+		return ErrUnknownCommand
+	}
+	keys := t[1:]
+	if req.Cmd == CmdGat || req.Cmd == CmdGats {
+		if _, ok := safeStrtol(t[1]); !ok {
+			return errExptime
+		}
+		keys = t[2:] // "gat 10" with no key is a plain END
+	}
+	for _, k := range keys {
+		if len(k) > r.lim.MaxKey {
 			return errBadFormat
 		}
-	case CmdVerbosity:
-		// As memcached: "verbosity noreply" is accepted, "verbosity" is not.
-		if len(toks) > 1 || (len(toks) == 0 && !req.Noreply) {
-			return ErrUnknownCommand
-		}
 	}
-	// version and quit ignore extra tokens, as memcached does.
-	req.Args = toks
-	return nil
-}
-
-func (r *Reader) parseRetrieval(req *Request, rest []byte) error {
-	toks := tokens(req.Keys, rest)
+	req.Keys = append(req.Keys, keys...)
+	req.Args = t[:0]
 	if req.Cmd == CmdGat || req.Cmd == CmdGats {
-		if len(toks) < 2 {
-			return ErrUnknownCommand
-		}
-		if !isInt(toks[0], true) {
-			return clientErr("invalid exptime argument")
-		}
-		req.Args = append(req.Args, toks[0])
-		toks = append(toks[:0], toks[1:]...)
+		req.Args = append(t[:0], t[1])
 	}
-	if len(toks) == 0 {
-		return ErrUnknownCommand
-	}
-	for _, k := range toks {
-		if err := r.checkKey(k); err != nil {
-			return err
-		}
-	}
-	req.Keys = toks
 	return nil
 }
 
-// parseStorage handles "set key flags exptime bytes [cas] [noreply]" and
-// reads the data block, which is consumed even when the line is refused so
-// that the connection stays aligned.
-func (r *Reader) parseStorage(req *Request, rest []byte) error {
-	toks := stripNoreply(req, tokens(req.Args, rest))
-	want := 4
+// parseStorage handles "set key flags exptime bytes [cas] [noreply]" as
+// memcached's process_update_command: a refused line reads no data block
+// unless only its size was refused, and noreply silences every refusal.
+func (r *Reader) parseStorage(req *Request, t [][]byte) error {
+	nargs := 3 // flags, exptime, bytes
 	if req.Cmd == CmdCas {
-		want = 5
+		nargs = 4
 	}
-	if len(toks) != want {
+	if n := ntokens(t); n != nargs+3 && n != nargs+4 {
 		return ErrUnknownCommand
 	}
-	size, ok := parseSize(toks[3])
-	if !ok {
-		return errBadFormat
+	req.Noreply = noreplyAt(t)
+	if len(t[1]) > r.lim.MaxKey {
+		return silentIf(errBadFormat, req.Noreply)
 	}
-	lineErr := r.checkKey(toks[0])
-	if lineErr == nil && (!isUint(toks[1], 32) || !isInt(toks[2], true) || (want == 5 && !isUint(toks[4], 64))) {
-		lineErr = errBadFormat
+	_, okFlags := safeStrtoul(t[2])
+	_, okExp := safeStrtol(t[3])
+	size, okSize := safeStrtol(t[4])
+	if !okFlags || !okExp || !okSize || size < 0 || size > math.MaxInt32-2 {
+		return silentIf(errBadFormat, req.Noreply)
 	}
-	if lineErr == nil && size > r.lim.MaxValue {
-		lineErr = clientErr("object too large for cache (%d > max_item_size %d bytes)", size, r.lim.MaxValue)
+	if nargs == 4 {
+		if _, ok := safeStrtoull(t[5]); !ok {
+			return silentIf(errBadFormat, req.Noreply)
+		}
 	}
-	if lineErr != nil {
-		return r.swallow(size, lineErr)
+	if int(size) > r.lim.MaxValue {
+		return r.swallow(int(size), tooLarge(t[1], req.Cmd == CmdSet, false, req.Noreply))
 	}
-	if err := r.readData(req, size); err != nil {
+	if err := r.readData(req, int(size)); err != nil {
 		return err
 	}
-	req.Keys = append(req.Keys, toks[0])
-	req.Args = append(toks[:0], toks[1:]...)
+	req.Keys = append(req.Keys, t[1])
+	req.Args = append(t[:0], t[2:2+nargs]...)
 	return nil
 }
 
@@ -341,7 +473,8 @@ func (r *Reader) swallow(size int, cause error) error {
 	return cause
 }
 
-// readData reads size bytes and the CRLF that must follow them.
+// readData reads size bytes and the two that should follow them, CRLF;
+// any other two bytes go in req.Tail, for memcached to refuse.
 func (r *Reader) readData(req *Request, size int) error {
 	if cap(r.data) < size+2 {
 		r.data = make([]byte, size+2)
@@ -350,10 +483,10 @@ func (r *Reader) readData(req *Request, size int) error {
 	if _, err := io.ReadFull(r.br, buf); err != nil {
 		return unexpectedEOF(err)
 	}
-	if buf[size] != '\r' || buf[size+1] != '\n' {
-		return clientErr("bad data chunk")
-	}
 	req.Data = buf[:size]
+	if buf[size] != '\r' || buf[size+1] != '\n' {
+		req.Tail = buf[size:]
+	}
 	if cap(r.data) > 64<<10 {
 		r.data = nil // do not pin a large buffer to an idle connection
 	}
@@ -368,163 +501,178 @@ func unexpectedEOF(err error) error {
 	return err
 }
 
-func (r *Reader) parseDelete(req *Request, toks [][]byte) error {
-	if len(toks) == 0 || len(toks) > 2 {
+// parseDelete is memcached's process_delete_command: "delete <key>",
+// optionally followed by "0", "noreply" or both in that order.
+func (r *Reader) parseDelete(req *Request, t [][]byte) error {
+	n := ntokens(t)
+	if n < 3 || n > 5 {
 		return ErrUnknownCommand
 	}
-	if len(toks) == 2 && string(toks[1]) != "0" {
-		return clientErr("bad command line format.  Usage: delete <key> [noreply]")
+	if n > 3 {
+		hold0 := string(t[2]) == "0"
+		req.Noreply = noreplyAt(t)
+		if !(n == 4 && (hold0 || req.Noreply)) && !(n == 5 && hold0 && req.Noreply) {
+			return silentIf(errDeleteArgs, req.Noreply)
+		}
 	}
-	if err := r.checkKey(toks[0]); err != nil {
-		return err
+	if len(t[1]) > r.lim.MaxKey {
+		return silentIf(errBadFormat, req.Noreply)
 	}
-	req.Keys = append(req.Keys, toks[0])
-	req.Args = toks[:0]
+	req.Keys = append(req.Keys, t[1])
+	req.Args = t[:0]
 	return nil
 }
 
-func (r *Reader) parseKeyNumber(req *Request, toks [][]byte, msg string, signed bool) error {
-	if len(toks) != 2 {
+// parseKeyNumber handles incr, decr and touch: "<cmd> <key> <n> [noreply]".
+func (r *Reader) parseKeyNumber(req *Request, t [][]byte, msg string, signed bool) error {
+	if n := ntokens(t); n != 4 && n != 5 {
 		return ErrUnknownCommand
 	}
-	if err := r.checkKey(toks[0]); err != nil {
-		return err
+	req.Noreply = noreplyAt(t)
+	if len(t[1]) > r.lim.MaxKey {
+		return silentIf(errBadFormat, req.Noreply)
 	}
-	ok := isUint(toks[1], 64)
+	_, ok := safeStrtoull(t[2])
 	if signed {
-		ok = isInt(toks[1], true)
+		_, ok = safeStrtol(t[2])
 	}
 	if !ok {
-		return clientErr("%s", msg)
+		return silentIf(clientErr(msg), req.Noreply)
 	}
-	req.Keys = append(req.Keys, toks[0])
-	req.Args = append(toks[:0], toks[1])
+	req.Keys = append(req.Keys, t[1])
+	req.Args = append(t[:0], t[2])
 	return nil
 }
 
-// parseMeta handles "mX <key> <flags>*" and ms's "<datalen>". The q flag is
-// taken out of Args and reported as Noreply.
-func (r *Reader) parseMeta(req *Request, rest []byte) error {
-	toks := tokens(req.Args, rest)
-	if req.Cmd == CmdMetaNoop {
-		req.Args = toks
+// parseFlushAll is memcached's "flush_all [delay] [noreply]"; Args holds
+// the delay when there is one.
+func parseFlushAll(req *Request, t [][]byte) error {
+	n := ntokens(t)
+	if n > 4 {
+		return ErrUnknownCommand
+	}
+	req.Noreply = noreplyAt(t)
+	if n == 3 && req.Noreply || n == 2 {
+		req.Args = t[:0]
 		return nil
 	}
-	if len(toks) == 0 {
-		if req.Cmd == CmdMetaDebug {
-			return errBadFormat
-		}
-		return ErrUnknownCommand // as memcached answers a meta command without a key
+	if _, ok := safeStrtol(t[1]); !ok {
+		return silentIf(errExptime, req.Noreply)
 	}
-	key, flags := toks[0], toks[1:]
-	size := -1
-	if req.Cmd == CmdMetaSet {
-		if len(flags) == 0 {
-			return errBadFormat
-		}
-		n, ok := parseSize(flags[0])
-		if !ok {
-			return errBadFormat
-		}
-		size = n
-	}
-	kept := toks[:0] // overwrites the key's slot, which key holds
-	var seen [128]bool
-	dup := false
-	for i, f := range flags {
-		if i > 0 || size < 0 { // ms's first token is its data length
-			dup = dup || (f[0] < 128 && seen[f[0]])
-			if f[0] < 128 {
-				seen[f[0]] = true
-			}
-		}
-		switch {
-		case len(f) == 1 && f[0] == 'q':
-			req.Noreply = true
-			continue
-		case len(f) == 1 && f[0] == 'b':
-			req.Base64 = true
-		}
-		kept = append(kept, f)
-	}
-	lineErr := r.checkMetaKey(req, key)
-	if lineErr == nil && len(flags) > MaxMetaFlags+boolInt(size >= 0) {
-		// memcached refuses such a line before reading its data block; a
-		// backend must never see it, or its reply stream would slip.
-		lineErr = errFlagsTooLong
-		if size < 0 {
-			lineErr = errFlagsAreTooLong // memcached words it so for mg, md and ma
-		}
-	}
-	if lineErr == nil && dup {
-		lineErr = clientErr("duplicate flag")
-	}
-	if lineErr == nil && size > r.lim.MaxValue {
-		lineErr = clientErr("object too large for cache (%d > max_item_size %d bytes)", size, r.lim.MaxValue)
-	}
-	if lineErr != nil {
-		if size >= 0 {
-			return r.swallow(size, lineErr)
-		}
-		return lineErr
-	}
-	if size >= 0 {
-		if err := r.readData(req, size); err != nil {
-			return err
-		}
-	}
-	req.Keys = append(req.Keys, key)
-	req.Args = kept
+	req.Args = append(t[:0], t[1])
 	return nil
 }
 
-// MaxMetaFlags is the most flags a meta command may carry (memcached's
-// limit).
-const MaxMetaFlags = 16
-
-func boolInt(b bool) int {
-	if b {
-		return 1
+// parseVerbosity is memcached's "verbosity <level> [noreply]"; shepherd
+// answers it itself.
+func parseVerbosity(req *Request, t [][]byte) error {
+	if n := ntokens(t); n != 3 && n != 4 {
+		return ErrUnknownCommand
 	}
-	return 0
+	req.Noreply = noreplyAt(t)
+	if _, ok := safeStrtoul(t[1]); !ok {
+		return silentIf(errBadFormat, req.Noreply)
+	}
+	req.Args = append(t[:0], t[1])
+	return nil
 }
 
-func (r *Reader) checkMetaKey(req *Request, key []byte) error {
-	if !req.Base64 {
-		return r.checkKey(key)
+// parseMeta handles "mX <key> <flags>*". mg, md, ma and me go to the
+// backend as sent: memcached answers each with exactly one reply, or none
+// when a flag starts with q, which Noreply marks so that the request is
+// framed with mn. ms is checked here, as memcached checks it, because
+// its data block's fate depends on the line.
+func (r *Reader) parseMeta(req *Request, t [][]byte) error {
+	switch {
+	case req.Cmd == CmdMetaNoop:
+		req.Args = t[:0]
+		return nil
+	case len(t) < 2 && req.Cmd == CmdMetaDebug:
+		return errBadFormat
+	case len(t) < 2:
+		return ErrUnknownCommand // as memcached answers a meta command without a key
+	case req.Cmd == CmdMetaSet:
+		return r.parseMetaSet(req, t)
+	case req.Cmd == CmdMetaDebug:
+		req.Base64 = len(t) > 2 && string(t[2]) == "b"
+	default:
+		req.Noreply = anyFlag(t[2:], 'q')
+		req.Base64 = anyFlag(t[2:], 'b')
 	}
-	if len(key) > r.lim.MaxKey { // memcached refuses the encoded token too
+	req.Keys = append(req.Keys, t[1])
+	req.Args = append(t[:0], t[2:]...)
+	return nil
+}
+
+// parseMetaSet is memcached's process_mset_command up to reading the data
+// block: errors before the size is known read no data; later ones
+// swallow it. Every error is answered, quiet or not.
+func (r *Reader) parseMetaSet(req *Request, t [][]byte) error {
+	n := ntokens(t)
+	switch {
+	case len(t[1]) > r.lim.MaxKey || n == 3:
+		return errBadFormat
+	case n > maxMetaTokens:
+		return clientErr("options flags too long")
+	}
+	size32, ok := safeStrtol(t[2])
+	if !ok || size32 < 0 || size32 > math.MaxInt32-2 {
 		return errBadFormat
 	}
-	n := base64.StdEncoding.DecodedLen(len(key))
-	if cap(r.keyb) < n {
-		r.keyb = make([]byte, n)
+	size := int(size32)
+	if err := r.checkMetaSet(t[1], t[3:], size); err != nil {
+		return r.swallow(size, err)
 	}
-	n, err := base64.StdEncoding.Decode(r.keyb[:n], key)
-	if err != nil || n == 0 || !ValidKey(key, len(key)) {
-		return clientErr("bad base64 key")
+	if err := r.readData(req, size); err != nil {
+		return err
 	}
-	if n > r.lim.MaxKey {
-		return clientErr("key too long (%d > %d bytes)", n, r.lim.MaxKey)
+	req.Noreply = anyFlag(t[3:], 'q')
+	req.Base64 = anyFlag(t[3:], 'b')
+	req.Keys = append(req.Keys, t[1])
+	req.Args = append(t[:0], t[2:]...)
+	return nil
+}
+
+// checkMetaSet returns the error memcached answers an ms line with once it
+// knows the size, in memcached's order: flags, mode, opaque, size.
+func (r *Reader) checkMetaSet(key []byte, flags [][]byte, size int) error {
+	mf := parseMetaFlags(flags, key, r.keyb)
+	if mf.err != "" {
+		return clientErr(mf.err)
+	}
+	switch mf.mode {
+	case 0, 'E', 'A', 'P', 'R', 'S':
+	default:
+		return clientErr("invalid mode for ms M token")
+	}
+	for _, f := range flags {
+		if f[0] == 'O' && len(f) > maxOpaque {
+			return clientErr("opaque token too long")
+		}
+	}
+	if size > r.lim.MaxValue {
+		return tooLarge(key, true, mf.base64, false)
 	}
 	return nil
 }
 
-// RouteKey returns the bytes a request's key hashes by: the decoded key
-// for meta commands with the b flag, the key itself otherwise.
+// RouteKey returns the bytes a request's key hashes by: the key as
+// memcached decodes it for meta commands with the b flag, the key itself
+// otherwise (also when it does not decode: memcached refuses it anyway).
 func RouteKey(req *Request, key []byte, scratch []byte) []byte {
 	if !req.Base64 {
 		return key
 	}
-	n := base64.StdEncoding.DecodedLen(len(key))
-	if cap(scratch) < n {
-		scratch = make([]byte, n)
+	k, ok := mcBase64Decode(scratch[:0], key)
+	if !ok {
+		// A copy, never key itself: callers keep the result as scratch,
+		// which must not alias the reader's buffer.
+		return append(k[:0], key...)
 	}
-	n, _ = base64.StdEncoding.Decode(scratch[:n], key)
-	return scratch[:n]
+	return k
 }
 
-// parseSize parses a data block length: a non-negative decimal int.
+// parseSize parses a backend's data block length: a non-negative decimal int.
 func parseSize(b []byte) (int, bool) {
 	if len(b) == 0 || len(b) > 10 {
 		return 0, false
@@ -539,6 +687,7 @@ func parseSize(b []byte) (int, bool) {
 	return n, true
 }
 
+// isUint reports whether b is a plain decimal that fits in bits.
 func isUint(b []byte, bits int) bool {
 	if len(b) == 0 || len(b) > 20 {
 		return false
@@ -550,11 +699,4 @@ func isUint(b []byte, bits int) bool {
 	}
 	_, err := strconv.ParseUint(string(b), 10, bits)
 	return err == nil
-}
-
-func isInt(b []byte, signed bool) bool {
-	if signed && len(b) > 1 && b[0] == '-' {
-		b = b[1:]
-	}
-	return isUint(b, 63)
 }

@@ -208,10 +208,12 @@ func RetrievalKeys(line []byte) []byte {
 	if len(cmd) >= 3 && string(cmd[:3]) == "gat" {
 		_, rest = nextToken(rest) // the exptime
 	}
-	if i := bytes.IndexByte(rest, '\r'); i >= 0 {
+	if i := bytes.IndexByte(rest, '\n'); i >= 0 {
 		rest = rest[:i]
 	}
-	return bytes.TrimLeft(rest, " ")
+	// Only the line's own CR goes: memcached takes any other '\r' as part
+	// of a key.
+	return bytes.TrimLeft(bytes.TrimSuffix(rest, []byte("\r")), " ")
 }
 
 // matchKey consumes the requested keys up to and including the first one

@@ -84,10 +84,15 @@ type Request struct {
 	// Args holds the tokens that follow the key for single-key commands
 	// (flags, exptime, bytes, cas, delta, meta flags), the exptime of
 	// gat/gats, and all tokens of stats, verbosity and flush_all.
-	// "noreply" and the meta q flag are not in Args.
+	// "noreply" is not in Args; meta flags all are, q included (a meta
+	// command goes to the backend as sent), and q also sets Noreply.
 	Args [][]byte
 	// Data is the data block of a storage command or ms, without its CRLF.
 	Data []byte
+	// Tail holds the two bytes after Data when they are not CRLF: memcached
+	// refuses such a block itself, with the reply its own checks pick (too
+	// large comes first), so the request goes to it as sent. nil otherwise.
+	Tail []byte
 	// Noreply is set for the classic noreply token and the meta q flag.
 	Noreply bool
 	// Base64 is set when a meta command carries the b flag.
@@ -107,6 +112,7 @@ func (r *Request) reset() {
 	r.Keys = r.Keys[:0]
 	r.Args = r.Args[:0]
 	r.Data = nil
+	r.Tail = nil
 	r.Noreply = false
 	r.Base64 = false
 }

@@ -21,8 +21,9 @@ func AppendRetrieval(dst []byte, cmd Command, exptime []byte, keys [][]byte) []b
 }
 
 // AppendRequest appends req, a single-key or keyless command, as a backend
-// request. noreply is dropped; a quiet meta command keeps its q flag and is
-// followed by "mn" so that its (possibly empty) reply has an end.
+// request. noreply is dropped; a meta command goes with its flags as the
+// client sent them, and a quiet one is followed by "mn" so that its
+// (possibly empty) reply has an end.
 func AppendRequest(dst []byte, req *Request) []byte {
 	dst = append(dst, req.Cmd.String()...)
 	for _, k := range req.Keys {
@@ -34,13 +35,14 @@ func AppendRequest(dst []byte, req *Request) []byte {
 		dst = append(dst, a...)
 	}
 	quiet := req.Cmd.IsMeta() && req.Noreply
-	if quiet {
-		dst = append(dst, " q"...)
-	}
 	dst = append(dst, crlf...)
 	if req.Cmd.IsStorage() || req.Cmd == CmdMetaSet {
 		dst = append(dst, req.Data...)
-		dst = append(dst, crlf...)
+		if req.Tail != nil {
+			dst = append(dst, req.Tail...)
+		} else {
+			dst = append(dst, crlf...)
+		}
 	}
 	if quiet {
 		dst = append(dst, "mn\r\n"...)

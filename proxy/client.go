@@ -122,6 +122,9 @@ func (c *client) serve() {
 // this connection.
 func (c *client) readLoop() {
 	defer c.recover("read")
+	if c.refuseBinary() {
+		return
+	}
 	var req protocol.Request
 	for {
 		err := c.rd.Read(&req)
@@ -153,6 +156,30 @@ func (c *client) readLoop() {
 	}
 }
 
+// refuseBinary answers a connection that opens with a binary-protocol
+// request with one binary error response, logs it once and reports true:
+// the connection then closes. memcached decides the protocol by the first
+// byte too.
+func (c *client) refuseBinary() bool {
+	binary, err := c.rd.IsBinary() // waits as Read would for a first command
+	if err != nil || !binary {
+		return false
+	}
+	c.nc.SetReadDeadline(time.Now().Add(binaryHeaderWait))
+	h := c.rd.BinaryHeader()
+	c.s.m.binaryRefused.Add(1)
+	c.s.log.Warn("binary protocol client refused; shepherd speaks the text protocol",
+		"remote", c.nc.RemoteAddr().String(), "opcode", h[1])
+	cl := getCall(protocol.CmdUnknown)
+	cl.static = protocol.AppendBinaryError(nil, h)
+	c.queue(cl)
+	return true
+}
+
+// binaryHeaderWait bounds the wait for the rest of a binary request's
+// header once its first byte came.
+const binaryHeaderWait = 2 * time.Second
+
 // queue hands cl to the writer, which owns it from then on.
 func (c *client) queue(cl *call) {
 	c.queued.Add(1)
@@ -175,8 +202,11 @@ func (c *client) errorCall(err error) (*call, bool) {
 	switch {
 	case errors.As(err, &ce):
 		c.s.m.clientErrors.Add(1)
+		if ce.Unlink != nil {
+			c.queue(c.unlink(ce.Unlink, ce.Unlink64))
+		}
 		cl := getCall(protocol.CmdUnknown)
-		cl.static = []byte("CLIENT_ERROR " + ce.Msg + "\r\n")
+		cl.static = ce.Reply()
 		return cl, false
 	case errors.Is(err, protocol.ErrUnknownCommand):
 		c.s.m.clientErrors.Add(1)
@@ -192,6 +222,27 @@ func (c *client) errorCall(err error) (*call, bool) {
 	return nil, true // I/O: the client is gone or the server is draining
 }
 
+// unlink deletes key without a word to the client, as memcached deletes a
+// key whose new value it refused as too large.
+func (c *client) unlink(key []byte, b64 bool) *call {
+	req := protocol.Request{Cmd: protocol.CmdDelete, Keys: [][]byte{key}}
+	if b64 {
+		req = protocol.Request{Cmd: protocol.CmdMetaDelete, Keys: [][]byte{key}, Args: [][]byte{[]byte("b")}, Base64: true}
+	}
+	st := c.s.live.Load()
+	c.route = st.route
+	if c.fixed != nil {
+		c.route = c.fixed
+	}
+	cl := getCall(req.Cmd)
+	c.single(cl, &req)
+	cl.noreply = true
+	if cl.static != nil {
+		cl.static = nil // no node for the key: nothing to delete
+	}
+	return cl
+}
+
 // dispatch starts a command and returns the call its reply will come from.
 // The command sees one version of the config: the routes and herd group in
 // force as it starts.
@@ -203,7 +254,7 @@ func (c *client) dispatch(req *protocol.Request) *call {
 	if c.fixed != nil {
 		c.route = c.fixed
 	}
-	if st.herd != nil && c.herdDispatch(cl, req, herdCmd{c: c, g: st.herd, b: herdBackend{route: c.route, lane: c.lane}}) {
+	if st.herd != nil && req.Tail == nil && c.herdDispatch(cl, req, herdCmd{c: c, g: st.herd, b: herdBackend{route: c.route, lane: c.lane}}) {
 		return cl
 	}
 	switch req.Cmd {

@@ -28,6 +28,7 @@ var serverCounters = []serverCounter{
 	{"client_errors", "shepherd_client_errors_total", "CLIENT_ERROR and ERROR replies sent to clients.", func(m *metrics) *atomic.Uint64 { return &m.clientErrors }},
 	{"server_errors", "shepherd_server_errors_total", "SERVER_ERROR replies sent to clients.", func(m *metrics) *atomic.Uint64 { return &m.serverErrors }},
 	{"idle_kicks", "shepherd_idle_connections_closed_total", "Client connections closed after client_idle_timeout without a request.", func(m *metrics) *atomic.Uint64 { return &m.idleClosed }},
+	{"binary_protocol_refused", "shepherd_binary_protocol_refused_total", "Client connections that opened with a binary-protocol request, answered with a binary error and closed.", func(m *metrics) *atomic.Uint64 { return &m.binaryRefused }},
 	{"", "shepherd_panics_total", "Client connections ended by a recovered panic.", func(m *metrics) *atomic.Uint64 { return &m.panics }},
 }
 

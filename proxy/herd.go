@@ -99,14 +99,16 @@ func (s *Server) newHerd(hc *HerdConfig) (*herd.Group, *prometheus.Registry) {
 }
 
 // detectMeta asks one node of each pool whether it speaks the meta
-// protocol ("mn"); without it g falls back to coalescing only.
+// protocol ("mn"); without it g falls back to coalescing only. memcached
+// 1.6 answers MN, an older one ERROR: one line either way, read as a meta
+// reply.
 func (s *Server) detectMeta(g *herd.Group, pools map[string]*pool) {
 	if g == nil {
 		return
 	}
 	for name, p := range pools {
 		n := p.members().nodes[0]
-		o := getOp(n, protocol.ReplyLine)
+		o := getOp(n, protocol.ReplyMeta)
 		o.wire = append(o.wire, "mn\r\n"...)
 		o.internal = true
 		n.send(o, 0)

@@ -124,8 +124,8 @@ func metaFlags(req *protocol.Request) (seen [128]bool, ok bool) {
 			continue // the data length
 		}
 		switch f[0] {
-		case 'b', 'c', 'f', 'h', 'k', 'l', 's', 't', 'u', 'v', 'I':
-			ok = len(f) == 1
+		case 'b', 'c', 'f', 'h', 'k', 'l', 's', 't', 'u', 'v', 'I', 'q':
+			ok = true // memcached reads these by their first byte ("qq" is q)
 		case 'O':
 			ok = len(f) <= 32
 		case 'M':

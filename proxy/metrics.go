@@ -23,6 +23,7 @@ type metrics struct {
 	hits          atomic.Uint64
 	misses        atomic.Uint64
 	clientErrors  atomic.Uint64 // CLIENT_ERROR and ERROR replies to clients
+	binaryRefused atomic.Uint64 // connections that opened with a binary-protocol request
 	serverErrors  atomic.Uint64 // SERVER_ERROR replies to clients
 	failedKeys    atomic.Uint64 // get keys turned into misses by a backend failure
 	currConns     atomic.Int64

@@ -222,18 +222,18 @@ func TestLimits(t *testing.T) {
 	c := dial(t, f.addr)
 	long := strings.Repeat("k", 251)
 	c.send("get " + long + "\r\n")
-	c.expect("CLIENT_ERROR key too long (251 > 250 bytes)")
-	c.send("set " + long + " 0 0 1\r\nx\r\n")
-	c.expect("CLIENT_ERROR key too long (251 > 250 bytes)")
+	c.expect("CLIENT_ERROR bad command line format")
+	c.send("set " + long + " 0 0 1\r\nx\r\n") // memcached reads the block as a command
+	c.expect("CLIENT_ERROR bad command line format", "ERROR")
 	big := 1<<20 + 1
 	c.send(fmt.Sprintf("set big 0 0 %d\r\n%s\r\n", big, strings.Repeat("v", big)))
-	c.expect(fmt.Sprintf("CLIENT_ERROR object too large for cache (%d > max_item_size %d bytes)", big, 1<<20))
+	c.expect("SERVER_ERROR object too large for cache")
 	c.send("set ok 0 0 2\r\nok\r\nget ok\r\n")
 	c.expect("STORED", "VALUE ok 0 2", "ok", "END")
 	c.send("set bad 0 0 2\r\nabcd\r\n")
 	c.expect("CLIENT_ERROR bad data chunk", "ERROR")
-	c.send("get \x01ctl\r\n")
-	c.expect("CLIENT_ERROR key contains control characters")
+	c.send("get \x01ctl\r\n") // memcached takes any byte but space, NUL and newline
+	c.expect("END")
 	c.send("set " + strings.Repeat("x ", 1100) + "\r\n")
 	c.expect("CLIENT_ERROR line too long")
 }
