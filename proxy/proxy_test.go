@@ -50,7 +50,7 @@ func startShepherd(t testing.TB, nodes []*mctest.Server, tweak func(*proxy.Confi
 	// Generous limits: these tests check behaviour, and a loaded CI machine
 	// under the race detector must not make healthy nodes look dead. The
 	// health tests set their own.
-	pc := &proxy.PoolConfig{Timeout: 2 * time.Second, FailureLimit: 1000}
+	pc := &proxy.PoolConfig{Timeout: 2 * time.Second, ConnectTimeout: 2 * time.Second, FailureLimit: 1000}
 	for i, n := range nodes {
 		pc.Servers = append(pc.Servers, ring.Node{Addr: n.Addr, Weight: 1, Name: fmt.Sprintf("node-%d", i)})
 	}
