@@ -71,7 +71,7 @@ func (o Overrides) throughput(t *Throughput) {
 		l.Zipf = *o.Zipf
 	}
 	if o.GetRatio != nil {
-		l.GetRatio = *o.GetRatio
+		l.GetRatio = o.GetRatio
 	}
 	setList(&t.Connections, o.Connections)
 	setList(&t.MultiGets, o.MultiGets)

@@ -174,7 +174,7 @@ func missShare(addr string, ks *keyspace) float64 {
 // cacheAside runs the clients for d: get a zipf-chosen key, set it on a miss.
 func cacheAside(ctx context.Context, addr string, s *Scenario, ks *keyspace, rec *recorder, d time.Duration) {
 	r := s.Rebalance
-	l := Load{GetRatio: 1, MultiGet: 1, ValueSize: 1, Zipf: r.Zipf}
+	l := Load{GetRatio: ptrTo(1.0), MultiGet: 1, ValueSize: 1, Zipf: r.Zipf}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var wg sync.WaitGroup
