@@ -52,6 +52,9 @@ throughput:
 		if p.Ops == 0 || p.Errors != 0 || (p.Target != TargetDirect && p.Ratio == 0) {
 			t.Errorf("%s %s: got %d ops, %d errors, ratio %v; want ops, no errors, a ratio", p.Label, p.Target, p.Ops, p.Errors, p.Ratio)
 		}
+		if c := p.Cost; c == nil || c.Syscalls <= 0 || c.CPUus < 0 || c.CtxSwitches < 0 || c.Processes < 1 {
+			t.Errorf("%s %s: got cost %+v; want syscalls > 0 per request from /proc", p.Label, p.Target, c)
+		}
 		if p.MultiGet == 100 && p.Hits < p.Ops*90 {
 			t.Errorf("%s %s: got %d hits for %d multi-gets; want ~100 each (keys were prefilled)", p.Label, p.Target, p.Hits, p.Ops)
 		}
