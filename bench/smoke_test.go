@@ -79,6 +79,9 @@ herd:
 	if off := h.Modes[0]; off.Misses == 0 || off.Fills == 0 || off.Active {
 		t.Errorf("off: got %d misses, %d fills, active %v; want a storm without protection", off.Misses, off.Fills, off.Active)
 	}
+	if !r.Features.Reload {
+		t.Errorf("features: got SIGHUP reload no; want yes (this shepherd reloads its server list)")
+	}
 }
 
 func TestSmokeFailover(t *testing.T) {
