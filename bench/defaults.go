@@ -11,15 +11,16 @@ import (
 // Limits on what a scenario may ask for. They keep a typo from starting
 // thousands of processes or a run that never ends.
 const (
-	maxNodes       = 16
-	maxConnections = 2048
-	maxClients     = 5000
-	maxShepherds   = 16
-	maxPipeline    = 1024
-	maxMultiGet    = 10000
-	maxKeys        = 10_000_000
-	maxValueSize   = 1 << 20
-	maxPointTime   = 10 * time.Minute
+	maxNodes           = 16
+	maxConnections     = 2048
+	maxIdleConnections = 10000
+	maxClients         = 5000
+	maxShepherds       = 16
+	maxPipeline        = 1024
+	maxMultiGet        = 10000
+	maxKeys            = 10_000_000
+	maxValueSize       = 1 << 20
+	maxPointTime       = 10 * time.Minute
 )
 
 func setDefault[T comparable](v *T, def T) {
@@ -246,6 +247,7 @@ func (t *Throughput) validate(c *check) {
 	c.within("throughput.rate_connections", t.RateConnections, 1, maxConnections)
 	c.during("throughput.warmup", t.Warmup, 0, time.Minute)
 	c.within("throughput.rounds", t.Rounds, 1, 20)
+	c.that(t.IdleConnections >= 0 && t.IdleConnections <= maxIdleConnections, "throughput.idle_connections: %d is not within 0..%d", t.IdleConnections, maxIdleConnections)
 }
 
 func (h *Herd) validate(c *check) {

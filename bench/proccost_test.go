@@ -72,3 +72,14 @@ func burn(d time.Duration) {
 	}
 	_ = x
 }
+
+func TestRSSOfThisProcess(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc: Linux only")
+	}
+	kib, err := rssKiB(os.Getpid())
+	if err != nil || kib < 1024 {
+		t.Fatalf("got %d KiB, %v; want a Go test binary's ≥ 1 MiB", kib, err)
+	}
+}

@@ -63,8 +63,9 @@ type Event struct {
 
 // ThroughputResult is every measured point, per target.
 type ThroughputResult struct {
-	Targets []string `json:"targets"`
-	Points  []Point  `json:"points"`
+	Targets []string   `json:"targets"`
+	Points  []Point    `json:"points"`
+	Idle    []IdleCost `json:"idle,omitempty"` // RSS per idle client connection, per proxy
 }
 
 // Point is one load against one target.

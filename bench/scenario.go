@@ -92,6 +92,7 @@ type Throughput struct {
 	MultiGetConnections int           `yaml:"multiget_connections"` // default 4
 	Rates               []float64     `yaml:"rates"`                // extra fixed-rate points (ops/s); default none
 	RateConnections     int           `yaml:"rate_connections"`     // default 8
+	IdleConnections     int           `yaml:"idle_connections"`     // after the sweep, RSS per idle connection of each proxy; 0: not measured
 }
 
 // Herd is a hot key read by many clients over several shepherds.

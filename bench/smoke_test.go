@@ -43,8 +43,12 @@ throughput:
   multigets: [100]
   rates: [500]
   rate_connections: 2
+  idle_connections: 50
 `)
 	tp := r.Throughput
+	if len(tp.Idle) == 0 || tp.Idle[0].Opened != 50 || tp.Idle[0].RSSAfter <= 0 || tp.Idle[0].Error != "" {
+		t.Errorf("idle: got %+v; want 50 connections opened to each proxy and its RSS", tp.Idle)
+	}
 	if len(tp.Points) < 6 { // direct and shepherd at least, three points each
 		t.Fatalf("points: got %d; want ≥ 6", len(tp.Points))
 	}

@@ -83,6 +83,14 @@ func (t *ThroughputResult) table(w io.Writer) {
 	}
 	row(w)
 	t.costTable(w)
+	if len(t.Idle) > 0 {
+		row(w)
+		row(w, "idle connections", "target", "opened", "RSS before", "RSS after", "KiB/conn", "")
+		for _, c := range t.Idle {
+			row(w, c.Connections, c.Target, c.Opened, fmt.Sprintf("%.1f MB", float64(c.RSSBefore)/1024),
+				fmt.Sprintf("%.1f MB", float64(c.RSSAfter)/1024), fmt.Sprintf("%.1f", c.KiBPerConn), c.Error)
+		}
+	}
 }
 
 // costTable is what each target's own processes spent per request.
