@@ -56,6 +56,11 @@ func runThroughput(ctx context.Context, e *Env, s *Scenario, res *Result) error 
 		out.Targets = append(out.Targets, tg.Name)
 	}
 	res.Throughput = out
+	if t.IdleConnections > 0 { // first, while the proxies are fresh: no load garbage to reuse
+		for _, tg := range targets[1:] { // memcached nodes run with -c 1024: too few for the usual count
+			out.Idle = append(out.Idle, measureIdle(ctx, tg, t.IdleConnections))
+		}
+	}
 	start := time.Now()
 	rounds := make([][]Point, t.Rounds)
 	for r := range rounds {
@@ -70,11 +75,6 @@ func runThroughput(ctx context.Context, e *Env, s *Scenario, res *Result) error 
 	}
 	out.Points = medianPoints(rounds)
 	setRatios(out.Points)
-	if t.IdleConnections > 0 {
-		for _, tg := range targets[1:] { // memcached nodes run with -c 1024: too few for the usual count
-			out.Idle = append(out.Idle, measureIdle(ctx, tg, t.IdleConnections))
-		}
-	}
 	res.note(fmt.Sprintf("each point: %v warmup then %v measured, %d round(s), medians; %d keys, %d-byte values, zipf %v, pipeline %d, %.0f%% gets",
 		t.Warmup, t.Load.Duration, t.Rounds, t.Load.Keys, t.Load.ValueSize, t.Load.Zipf, t.Load.Pipeline, 100**t.Load.GetRatio))
 	res.note("cost per request: CPU (utime+stime), read+write syscalls (/proc/PID/io syscr+syscw) and context switches (every thread's) of the target's own processes over the measured window: the proxy process, or all the nodes for direct")
