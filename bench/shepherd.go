@@ -235,7 +235,7 @@ func (s *Shepherd) reloads(c shepherdConfig) bool {
 	if s.Reload(c) != nil {
 		return false
 	}
-	return reloaded(s.Addr, c.Nodes)
+	return reloaded(s.Addr, c.Nodes, "features:reload:") // not the rebalance probe's keys: they would pass it
 }
 
 // inspect asks a running shepherd for "stats herd" and node states.
