@@ -113,10 +113,10 @@ func (c *Config) FillDefaults() {
 	}
 	if h := c.Herd; h != nil {
 		if h.Default != nil {
-			fillRuleDefaults(h.Default)
+			*h.Default = h.Default.WithDefaults() // herd owns a rule's defaults
 		}
 		for i := range h.Rules {
-			fillRuleDefaults(&h.Rules[i])
+			h.Rules[i] = h.Rules[i].WithDefaults()
 		}
 	}
 }
@@ -131,22 +131,6 @@ func (p *PoolConfig) fillDefaults() {
 	setDefault(&p.RetryMax, max(health.DefaultRetryMax, p.RetryTimeout))
 	setDefault(&p.OnEject, EjectPolicies[0])
 	setDefault(&p.GutterTTL, DefaultGutterTTL)
-}
-
-// RuleWithDefaults returns r with FillDefaults' defaults, for checking a
-// rule on its own.
-func RuleWithDefaults(r herd.Rule) herd.Rule {
-	fillRuleDefaults(&r)
-	return r
-}
-
-// fillRuleDefaults gives a herd rule's zero durations herd's defaults (TTL
-// stays: zero means no expiry).
-func fillRuleDefaults(r *herd.Rule) {
-	setDefault(&r.StaleTTL, herd.DefaultStaleTTL)
-	setDefault(&r.Hold, herd.DefaultHold)
-	setDefault(&r.LeaseTTL, herd.DefaultLeaseTTL)
-	setDefault(&r.OriginTimeout, herd.DefaultOriginTimeout)
 }
 
 func setDefault[T comparable](field *T, def T) {
@@ -269,7 +253,7 @@ func (c *Config) validateHerd() error {
 		if d.Prefix != "" {
 			return fmt.Errorf("proxy: herd default rule has prefix %q; the default rule has none", d.Prefix)
 		}
-		if err := validateRule(*d); err != nil {
+		if err := d.Validate(); err != nil {
 			return err
 		}
 	}
@@ -277,20 +261,11 @@ func (c *Config) validateHerd() error {
 		if r.Prefix == "" {
 			return fmt.Errorf("proxy: herd rule %d has no prefix (use herd.default for every key)", i)
 		}
-		if err := validateRule(r); err != nil {
+		if err := r.Validate(); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// validateRule checks a filled rule with herd's own checks, on a copy:
-// herd's Validate also fills defaults, and Validate here changes nothing.
-func validateRule(r herd.Rule) error {
-	if r.Hold < 0 || r.OriginTimeout < 0 || r.TTL < 0 {
-		return fmt.Errorf("herd: rule %q: hold, origin_timeout and ttl must not be negative", r.Prefix)
-	}
-	return r.Validate()
 }
 
 func (c *Config) checkGutter(p *PoolConfig) error {

@@ -57,6 +57,8 @@ func TestValidateRefuses(t *testing.T) {
 		"failure_limit":       func(c *proxy.Config) { c.Pools["main"].FailureLimit = -2 },
 		"max_connections":     func(c *proxy.Config) { c.MaxConnections = -1 },
 		"client_idle_timeout": func(c *proxy.Config) { c.ClientIdleTimeout = -time.Second },
+		"stale_ttl":           func(c *proxy.Config) { c.Herd.Rules[0].StaleTTL = -time.Second },
+		"hold":                func(c *proxy.Config) { c.Herd.Rules[0].Hold = -time.Second },
 		"127.0.0.1:1 appears twice": func(c *proxy.Config) {
 			c.Pools["main"].Servers = append(c.Pools["main"].Servers, ring.Node{Addr: "127.0.0.1:1", Weight: 1})
 		},
