@@ -126,11 +126,20 @@ func (p *PoolConfig) fillDefaults() {
 	setDefault(&p.ConnectTimeout, DefaultConnectTimeout)
 	setDefault(&p.Connections, DefaultConnections)
 	setDefault(&p.MaxInflight, DefaultMaxInflight)
-	setDefault(&p.FailureLimit, health.DefaultFailureLimit)
-	setDefault(&p.RetryTimeout, health.DefaultRetryTimeout)
-	setDefault(&p.RetryMax, max(health.DefaultRetryMax, p.RetryTimeout))
 	setDefault(&p.OnEject, EjectPolicies[0])
 	setDefault(&p.GutterTTL, DefaultGutterTTL)
+	p.fillHealthDefaults()
+}
+
+// fillHealthDefaults takes the failure settings the file left out from
+// package health, which owns them (health.Config.WithDefaults: a retry_max
+// left out is at least retry_timeout). A value the file set, negative
+// included, stays for Validate.
+func (p *PoolConfig) fillHealthDefaults() {
+	h := health.Config{FailureLimit: p.FailureLimit, RetryTimeout: p.RetryTimeout, RetryMax: p.RetryMax}.WithDefaults()
+	setDefault(&p.FailureLimit, h.FailureLimit)
+	setDefault(&p.RetryTimeout, h.RetryTimeout)
+	setDefault(&p.RetryMax, h.RetryMax)
 }
 
 func setDefault[T comparable](field *T, def T) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shepherd-proxy/shepherd/health"
 	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/proxy"
 	"github.com/shepherd-proxy/shepherd/ring"
@@ -69,6 +70,35 @@ func TestValidateRefuses(t *testing.T) {
 		err := cfg.Validate()
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: got %v; want an error naming %s", name, err, name)
+		}
+	}
+}
+
+// TestFillHealthDefaults: a pool's failure settings left out take package
+// health's values (health owns them), a retry_max left out is at least
+// retry_timeout, and set values, negative included, stay.
+func TestFillHealthDefaults(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		in, want proxy.PoolConfig
+	}{
+		{"left out", proxy.PoolConfig{},
+			proxy.PoolConfig{FailureLimit: health.DefaultFailureLimit, RetryTimeout: health.DefaultRetryTimeout, RetryMax: health.DefaultRetryMax}},
+		{"long retry_timeout raises the default retry_max", proxy.PoolConfig{RetryTimeout: 2 * time.Minute},
+			proxy.PoolConfig{FailureLimit: health.DefaultFailureLimit, RetryTimeout: 2 * time.Minute, RetryMax: 2 * time.Minute}},
+		{"set values stay", proxy.PoolConfig{FailureLimit: 5, RetryTimeout: time.Second, RetryMax: 2 * time.Second},
+			proxy.PoolConfig{FailureLimit: 5, RetryTimeout: time.Second, RetryMax: 2 * time.Second}},
+		{"negative values stay for Validate", proxy.PoolConfig{FailureLimit: -1, RetryTimeout: -time.Second},
+			proxy.PoolConfig{FailureLimit: -1, RetryTimeout: -time.Second, RetryMax: health.DefaultRetryMax}},
+	} {
+		cfg := minimalConfig()
+		p := cfg.Pools["main"]
+		p.FailureLimit, p.RetryTimeout, p.RetryMax = tc.in.FailureLimit, tc.in.RetryTimeout, tc.in.RetryMax
+		cfg.FillDefaults()
+		if p.FailureLimit != tc.want.FailureLimit || p.RetryTimeout != tc.want.RetryTimeout || p.RetryMax != tc.want.RetryMax {
+			t.Errorf("%s: got failure_limit %d, retry_timeout %v, retry_max %v; want %d, %v, %v", tc.name,
+				p.FailureLimit, p.RetryTimeout, p.RetryMax, tc.want.FailureLimit, tc.want.RetryTimeout, tc.want.RetryMax)
 		}
 	}
 }
