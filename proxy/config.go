@@ -122,6 +122,7 @@ func (c *Config) FillDefaults() {
 }
 
 func (p *PoolConfig) fillDefaults() {
+	p.Ring = p.Ring.WithDefaults() // ring owns its defaults
 	setDefault(&p.Timeout, DefaultTimeout)
 	setDefault(&p.ConnectTimeout, DefaultConnectTimeout)
 	setDefault(&p.Connections, DefaultConnections)
