@@ -8,6 +8,7 @@ import (
 
 	"github.com/shepherd-proxy/shepherd/health"
 	"github.com/shepherd-proxy/shepherd/herd"
+	"github.com/shepherd-proxy/shepherd/internal/mctest"
 	"github.com/shepherd-proxy/shepherd/proxy"
 	"github.com/shepherd-proxy/shepherd/ring"
 )
@@ -99,6 +100,30 @@ func TestFillHealthDefaults(t *testing.T) {
 		if p.FailureLimit != tc.want.FailureLimit || p.RetryTimeout != tc.want.RetryTimeout || p.RetryMax != tc.want.RetryMax {
 			t.Errorf("%s: got failure_limit %d, retry_timeout %v, retry_max %v; want %d, %v, %v", tc.name,
 				p.FailureLimit, p.RetryTimeout, p.RetryMax, tc.want.FailureLimit, tc.want.RetryTimeout, tc.want.RetryMax)
+		}
+	}
+}
+
+// TestStatsSettingsShowFilledRing: stats settings names the ring options
+// the pool runs with, filled by ring's defaults: under libmemcached compat
+// the default hash is one_at_a_time (it used to say md5).
+func TestStatsSettingsShowFilledRing(t *testing.T) {
+	t.Parallel()
+	f := startShepherd(t, mctest.StartN(t, 1), func(c *proxy.Config) {
+		for _, p := range c.Pools {
+			p.Ring = ring.Options{Compat: "libmemcached"}
+		}
+	})
+	settings := statsOf(t, dial(t, f.addr), "settings")
+	for key, want := range map[string]string{"distribution": "ketama", "hash": "one_at_a_time"} {
+		var got string
+		for k, v := range settings {
+			if strings.HasSuffix(k, ":"+key) {
+				got = v
+			}
+		}
+		if got != want {
+			t.Errorf("stats settings <pool>:%s: got %q; want %q", key, got, want)
 		}
 	}
 }
