@@ -93,6 +93,10 @@ type Route struct {
 // FillDefaults gives every zero field its default, in place: the one
 // step that fills defaults (New and Reload call it, then Validate). It
 // fills only zero fields, so a negative value stays for Validate to refuse.
+// Each default has one owner: proxy's own settings are decided here; a
+// pool's ring options, its failure settings and herd rules take theirs from
+// ring.Options.WithDefaults, health.Config.WithDefaults and
+// herd.Rule.WithDefaults, which also serve those packages' library users.
 func (c *Config) FillDefaults() {
 	setDefault(&c.Listen, DefaultListen)
 	setDefault(&c.MaxConnections, DefaultMaxConnections)
