@@ -58,6 +58,11 @@ func startShepherd(t testing.TB, nodes []*mctest.Server, tweak func(*proxy.Confi
 	if tweak != nil {
 		tweak(cfg)
 	}
+	for _, p := range cfg.Pools {
+		if p.ConnectTimeout == 0 { // a pool a test built itself: as generous
+			p.ConnectTimeout = 2 * time.Second
+		}
+	}
 	srv, err := proxy.New(cfg)
 	if err != nil {
 		t.Fatalf("proxy.New: %v", err)
