@@ -47,6 +47,9 @@ func newEnv(t testing.TB, kind string, opts Options) *env {
 	e.cache = NewCache(quietLogger(), e.mcAddr)
 	t.Cleanup(func() { e.cache.Close() })
 	opts.Store, opts.Cache, opts.Logger = e.store, e.cache, quietLogger()
+	if opts.Keys == nil {
+		opts.Keys = &Keys{Sites: map[string][]byte{"site": siteSecret, "other": otherSecret}}
+	}
 	e.svc = newService(t, opts)
 	f, err := e.svc.CreateForum(context.Background(), "site", "A Site", false)
 	if err != nil {
@@ -64,6 +67,12 @@ func (e *env) withService(t testing.TB, opts Options) *env {
 	c.svc = newService(t, opts)
 	return &c
 }
+
+// siteSecret is the single sign-on secret of the test forum "site".
+var siteSecret = []byte("site-secret-0123456789abcdef")
+
+// otherSecret is the secret of a second forum, "other", which tests create.
+var otherSecret = []byte("other-site-secret-0123456789")
 
 func newService(t testing.TB, opts Options) *Service {
 	t.Helper()
@@ -180,3 +189,17 @@ func assertCacheOps(t *testing.T, st *Stats, max int) {
 		t.Errorf("cache requests: got %d; want at most %d:\n\t%s", len(ops), max, strings.Join(ops, "\n\t"))
 	}
 }
+
+// member signs a user of forum in (as its site's single sign-on would)
+// and returns who they are.
+func (e *env) member(t testing.TB, forum int64, id string, moderator bool) *Identity {
+	t.Helper()
+	u, err := e.store.ssoUser(context.Background(), forum, id, "member "+id, time.Now())
+	if err != nil {
+		t.Fatalf("ssoUser: %v", err)
+	}
+	return &Identity{User: u.ID, Forum: forum, Moderator: moderator, Expires: time.Now().Add(time.Hour).Unix()}
+}
+
+// moderator is a moderator of e's forum.
+func (e *env) moderator(t testing.TB) *Identity { return e.member(t, e.forum.ID, "mod", true) }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // maxBody bounds a request body.
@@ -27,6 +28,7 @@ const maxBody = 64 << 10
 //	PATCH  /api/posts/{id}                 edit a post {message}
 //	DELETE /api/posts/{id}                 delete a post
 //	GET    /api/users/{id}                 get a user
+//	POST   /api/login                      exchange a site's signed login {token} for a session
 //	GET    /cache/fill?key=K               the bytes the cache should hold for K (shepherd's origin)
 //	GET    /embed/{thread}                 the widget page
 func (s *Service) Handler() http.Handler {
@@ -41,6 +43,7 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("PATCH /api/posts/{id}", s.api(s.handleEdit))
 	mux.Handle("DELETE /api/posts/{id}", s.api(s.handleDelete))
 	mux.Handle("GET /api/users/{id}", s.api(s.handleUser))
+	mux.Handle("POST /api/login", s.api(s.handleLogin))
 	mux.Handle("GET /cache/fill", s.counted(s.handleFill))
 	mux.Handle("GET /embed/{thread}", s.counted(s.handleEmbed))
 	mux.Handle("GET /embed/widget.js", s.counted(serveWidgetJS))
@@ -96,6 +99,12 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		status, msg = http.StatusNotFound, err.Error()
 	case errors.Is(err, ErrInvalid):
 		status, msg = http.StatusBadRequest, err.Error()
+	case errors.Is(err, ErrUnauthenticated), errors.Is(err, ErrBadToken), errors.Is(err, ErrReplayed):
+		status, msg = http.StatusUnauthorized, err.Error()
+	case errors.Is(err, ErrForbidden):
+		status, msg = http.StatusForbidden, err.Error()
+	case errors.Is(err, ErrBusy):
+		status, msg = http.StatusServiceUnavailable, err.Error()
 	default:
 		s.log.Error("comments: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
@@ -154,6 +163,9 @@ func (s *Service) handleReply(r *http.Request) (any, error) {
 	if err := readJSON(r, &in); err != nil {
 		return nil, err
 	}
+	if in.By, err = s.identity(r); err != nil {
+		return nil, err
+	}
 	reply, err := s.CreatePost(r.Context(), id, in)
 	return created{reply}, err
 }
@@ -163,7 +175,11 @@ func (s *Service) handleApprove(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.Approve(r.Context(), id)
+	who, err := s.identity(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.Approve(r.Context(), who, id)
 }
 
 func (s *Service) handleEdit(r *http.Request) (any, error) {
@@ -175,7 +191,11 @@ func (s *Service) handleEdit(r *http.Request) (any, error) {
 	if err := readJSON(r, &in); err != nil {
 		return nil, err
 	}
-	return s.Edit(r.Context(), id, in.Message)
+	who, err := s.identity(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.Edit(r.Context(), who, id, in.Message)
 }
 
 func (s *Service) handleDelete(r *http.Request) (any, error) {
@@ -183,7 +203,11 @@ func (s *Service) handleDelete(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.Delete(r.Context(), id)
+	who, err := s.identity(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.Delete(r.Context(), who, id)
 }
 
 func (s *Service) handleUser(r *http.Request) (any, error) {
@@ -192,6 +216,29 @@ func (s *Service) handleUser(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return s.User(r.Context(), id)
+}
+
+func (s *Service) handleLogin(r *http.Request) (any, error) {
+	var in struct{ Token string }
+	if err := readJSON(r, &in); err != nil {
+		return nil, err
+	}
+	return s.Login(r.Context(), in.Token)
+}
+
+// identity is who the request's "Authorization: Bearer <session>" says;
+// nil without the header (a guest). A bad session is an error, never a
+// silent fall back to guest.
+func (s *Service) identity(r *http.Request) (*Identity, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil, nil
+	}
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok {
+		return nil, fmt.Errorf("%w: want Authorization: Bearer <session>", ErrUnauthenticated)
+	}
+	return s.Session(token)
 }
 
 func readJSON(r *http.Request, v any) error {

@@ -57,6 +57,14 @@ var migrations = []migration{
 			kind TEXT NOT NULL,
 			created BIGINT NOT NULL)`,
 	}},
+	// Single sign-on: users.name becomes the account key ("sso:FORUM:ID"
+	// for a site's user, "guest:NAME" for a guest; older rows keep their
+	// bare name) and display the name shown; posts remember their last edit.
+	{2, []string{
+		`ALTER TABLE users ADD COLUMN display TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE users ADD COLUMN guest BOOLEAN NOT NULL DEFAULT FALSE`,
+		`ALTER TABLE posts ADD COLUMN edited BIGINT NOT NULL DEFAULT 0`,
+	}},
 }
 
 // SchemaVersion is the schema version Migrate brings a database to.

@@ -30,24 +30,27 @@ type Thread struct {
 // Post is one comment; ParentID is 0 for a top-level comment. Rev counts
 // the updates of the row (edit, approve, delete).
 type Post struct {
-	ID       int64     `json:"id"`
-	ThreadID int64     `json:"thread"`
-	ParentID int64     `json:"parent,omitempty"`
-	AuthorID int64     `json:"author_id"`
-	Message  string    `json:"message"`
-	Created  time.Time `json:"created"`
-	Approved bool      `json:"approved"`
-	Deleted  bool      `json:"deleted"`
-	Rev      int64     `json:"rev"`
+	ID       int64      `json:"id"`
+	ThreadID int64      `json:"thread"`
+	ParentID int64      `json:"parent,omitempty"`
+	AuthorID int64      `json:"author_id"`
+	Message  string     `json:"message"`
+	Created  time.Time  `json:"created"`
+	Approved bool       `json:"approved"`
+	Deleted  bool       `json:"deleted"`
+	Rev      int64      `json:"rev"`
+	Edited   *time.Time `json:"edited,omitempty"` // the last edit; nil if never edited
 }
 
 // visible reports whether readers of the thread see the post.
 func (p *Post) visible() bool { return p.Approved && !p.Deleted }
 
-// User is a commenter.
+// User is a commenter: signed in through a site's single sign-on, or a
+// guest (Guest set), whose name is only what they typed.
 type User struct {
 	ID      int64     `json:"id"`
 	Name    string    `json:"name"`
+	Guest   bool      `json:"guest,omitempty"`
 	Created time.Time `json:"created"`
 }
 

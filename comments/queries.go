@@ -20,15 +20,19 @@ func scanThread(r interface{ Scan(...any) error }, t *Thread, extra ...any) erro
 	return nil
 }
 
-const postCols = `id, thread_id, COALESCE(parent_id, 0), author_id, message, created, approved, deleted, rev`
+const postCols = `id, thread_id, COALESCE(parent_id, 0), author_id, message, created, approved, deleted, rev, edited`
 
 func scanPost(r interface{ Scan(...any) error }) (*Post, error) {
 	p := &Post{}
-	var created int64
-	if err := r.Scan(&p.ID, &p.ThreadID, &p.ParentID, &p.AuthorID, &p.Message, &created, &p.Approved, &p.Deleted, &p.Rev); err != nil {
+	var created, edited int64
+	if err := r.Scan(&p.ID, &p.ThreadID, &p.ParentID, &p.AuthorID, &p.Message, &created, &p.Approved, &p.Deleted, &p.Rev, &edited); err != nil {
 		return nil, err
 	}
 	p.Created = fromMicros(created)
+	if edited != 0 {
+		t := fromMicros(edited)
+		p.Edited = &t
+	}
 	return p, nil
 }
 
@@ -111,15 +115,46 @@ func (st *Store) postsByID(ctx context.Context, ids []int64) ([]*Post, error) {
 func (st *Store) usersByID(ctx context.Context, ids []int64) ([]*User, error) {
 	list, args := inList(ids)
 	var out []*User
-	err := st.conn().each(ctx, `SELECT id, name, created FROM users WHERE id IN (`+list+`)`, args, func(r *sql.Rows) error {
-		u := &User{}
-		var created int64
-		err := r.Scan(&u.ID, &u.Name, &created)
-		u.Created = fromMicros(created)
+	err := st.conn().each(ctx, `SELECT `+userCols+` FROM users WHERE id IN (`+list+`)`, args, func(r *sql.Rows) error {
+		u, err := scanUser(r)
 		out = append(out, u)
 		return err
 	})
 	return out, err
+}
+
+// userCols shows a user's display name (older rows have only name).
+const userCols = `id, CASE WHEN display = '' THEN name ELSE display END, guest, created`
+
+func scanUser(r interface{ Scan(...any) error }) (*User, error) {
+	u := &User{}
+	var created int64
+	err := r.Scan(&u.ID, &u.Name, &u.Guest, &created)
+	u.Created = fromMicros(created)
+	return u, err
+}
+
+// forumBySlug loads one forum; ErrNotFound when there is none.
+func (st *Store) forumBySlug(ctx context.Context, slug string) (*Forum, error) {
+	f := &Forum{}
+	var created int64
+	err := st.conn().one(ctx, `SELECT id, slug, name, moderated, created FROM forums WHERE slug = ?`, []any{slug},
+		&f.ID, &f.Slug, &f.Name, &f.Moderated, &created)
+	if err != nil {
+		return nil, fmt.Errorf("forum %q: %w", slug, err)
+	}
+	f.Created = fromMicros(created)
+	return f, nil
+}
+
+// postOwner returns a post's author and its thread's forum.
+func (st *Store) postOwner(ctx context.Context, id int64) (author, forum int64, err error) {
+	err = st.conn().one(ctx, `SELECT p.author_id, t.forum_id FROM posts p JOIN threads t ON t.id = p.thread_id WHERE p.id = ?`,
+		[]any{id}, &author, &forum)
+	if err != nil {
+		return 0, 0, fmt.Errorf("post %d: %w", id, err)
+	}
+	return author, forum, nil
 }
 
 // TopThreads returns the ids of the n threads with the most posts, most first.
