@@ -30,7 +30,8 @@ const maxBody = 64 << 10
 //	GET    /api/users/{id}                 get a user
 //	POST   /api/login                      exchange a site's signed login {token} for a session
 //	GET    /cache/fill?key=K               the bytes the cache should hold for K (shepherd's origin)
-//	GET    /embed/{thread}                 the widget page
+//	GET    /embed/{thread}                 the widget page (?sso=TOKEN signs the reader in)
+//	GET    /embed/{thread}/post/{id}       redirect to the page holding a post
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /api/forums", s.api(s.handleForums))
@@ -47,6 +48,7 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("GET /cache/fill", s.counted(s.handleFill))
 	mux.Handle("GET /embed/{thread}", s.counted(s.handleEmbed))
 	mux.Handle("GET /embed/widget.js", s.counted(serveWidgetJS))
+	mux.Handle("GET /embed/{thread}/post/{id}", s.counted(s.handlePermalink))
 	mux.Handle("GET /healthz", s.counted(func(w http.ResponseWriter, _ *http.Request, st *Stats) {
 		st.WriteHeaders(w.Header())
 		io.WriteString(w, "ok\n")

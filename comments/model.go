@@ -40,6 +40,8 @@ type Post struct {
 	Deleted  bool       `json:"deleted"`
 	Rev      int64      `json:"rev"`
 	Edited   *time.Time `json:"edited,omitempty"` // the last edit; nil if never edited
+
+	ParentAuthorID int64 `json:"parent_author_id,omitempty"`
 }
 
 // visible reports whether readers of the thread see the post.
@@ -74,11 +76,19 @@ func ParseOrder(s string) (Order, error) {
 	return "", ErrInvalid
 }
 
-// PostView is a post joined with its author.
+// PostView is a post joined with its author and its parent's author.
+// Depth is its indentation on the page: one more than its parent's when
+// the parent is on the same page (up to MaxDepth), else 0.
 type PostView struct {
 	*Post
-	Author *User `json:"author"`
+	Author       *User `json:"author"`
+	ParentAuthor *User `json:"parent_author,omitempty"`
+	Depth        int   `json:"depth"`
 }
+
+// MaxDepth is the deepest indentation of a reply on a page; deeper
+// replies line up at this depth (each still says whom it answers).
+const MaxDepth = 4
 
 // Page is one page of a thread's visible posts.
 type Page struct {

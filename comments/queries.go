@@ -20,12 +20,12 @@ func scanThread(r interface{ Scan(...any) error }, t *Thread, extra ...any) erro
 	return nil
 }
 
-const postCols = `id, thread_id, COALESCE(parent_id, 0), author_id, message, created, approved, deleted, rev, edited`
+const postCols = `id, thread_id, COALESCE(parent_id, 0), author_id, message, created, approved, deleted, rev, edited, parent_author`
 
 func scanPost(r interface{ Scan(...any) error }) (*Post, error) {
 	p := &Post{}
 	var created, edited int64
-	if err := r.Scan(&p.ID, &p.ThreadID, &p.ParentID, &p.AuthorID, &p.Message, &created, &p.Approved, &p.Deleted, &p.Rev, &edited); err != nil {
+	if err := r.Scan(&p.ID, &p.ThreadID, &p.ParentID, &p.AuthorID, &p.Message, &created, &p.Approved, &p.Deleted, &p.Rev, &edited, &p.ParentAuthorID); err != nil {
 		return nil, err
 	}
 	p.Created = fromMicros(created)
@@ -166,4 +166,19 @@ func (st *Store) TopThreads(ctx context.Context, n int) ([]int64, error) {
 		return r.Scan(&ids[len(ids)-1])
 	})
 	return ids, err
+}
+
+// postPosition returns a post's thread and how many visible posts of that
+// thread come before it or are it in oldest order (its page is
+// (n-1)/size + 1). One indexed count, run when a reader follows an
+// "in reply to" link to a post on another page.
+func (st *Store) postPosition(ctx context.Context, id int64) (thread, n int64, err error) {
+	err = st.conn().one(ctx, `SELECT q.thread_id, (SELECT COUNT(*) FROM posts p
+			WHERE p.thread_id = q.thread_id AND p.approved AND NOT p.deleted
+			AND (p.created < q.created OR (p.created = q.created AND p.id <= q.id)))
+		FROM posts q WHERE q.id = ?`, []any{id}, &thread, &n)
+	if err != nil {
+		return 0, 0, fmt.Errorf("post %d: %w", id, err)
+	}
+	return thread, n, nil
 }

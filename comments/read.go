@@ -5,9 +5,11 @@
 package comments
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -188,14 +190,17 @@ func (s *Service) Forums(ctx context.Context) ([]*Forum, error) {
 	return s.store.Forums(ctx)
 }
 
-// authors returns the distinct author ids of posts, in id order.
+// authors returns the distinct ids of the posts' authors and of their
+// parents' authors.
 func authors(posts map[int64]*Post) []int64 {
-	seen := map[int64]bool{}
+	seen := map[int64]bool{0: true}
 	var ids []int64
 	for _, p := range posts {
-		if !seen[p.AuthorID] {
-			seen[p.AuthorID] = true
-			ids = append(ids, p.AuthorID)
+		for _, id := range []int64{p.AuthorID, p.ParentAuthorID} {
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
 		}
 	}
 	return ids
@@ -207,8 +212,42 @@ func join(refs []postRef, posts map[int64]*Post, users map[int64]*User) []*PostV
 	out := make([]*PostView, 0, len(refs))
 	for _, r := range refs {
 		if p := posts[r.ID]; p != nil && p.visible() {
-			out = append(out, &PostView{Post: p, Author: users[p.AuthorID]})
+			out = append(out, &PostView{Post: p, Author: users[p.AuthorID], ParentAuthor: users[p.ParentAuthorID]})
 		}
+	}
+	return nest(out)
+}
+
+// nest orders a page as a discussion: each reply whose parent is on the
+// page follows its parent (replies to one post oldest first), indented
+// one deeper, up to MaxDepth; the other posts keep the page's order.
+func nest(page []*PostView) []*PostView {
+	onPage := make(map[int64]bool, len(page))
+	for _, v := range page {
+		onPage[v.ID] = true
+	}
+	children := map[int64][]*PostView{}
+	var roots []*PostView
+	for _, v := range page {
+		if v.ParentID != 0 && onPage[v.ParentID] {
+			children[v.ParentID] = append(children[v.ParentID], v)
+		} else {
+			roots = append(roots, v)
+		}
+	}
+	out := make([]*PostView, 0, len(page))
+	var walk func(v *PostView, depth int)
+	walk = func(v *PostView, depth int) {
+		v.Depth = min(depth, MaxDepth)
+		out = append(out, v)
+		kids := children[v.ID]
+		slices.SortFunc(kids, func(a, b *PostView) int { return cmp.Compare(a.ID, b.ID) })
+		for _, k := range kids {
+			walk(k, depth+1)
+		}
+	}
+	for _, v := range roots {
+		walk(v, 0)
 	}
 	return out
 }

@@ -167,6 +167,7 @@ func (s *Service) insertPost(ctx context.Context, c conn, r *Reply, by *Identity
 		if parentAuthor, err = s.parentAuthor(ctx, c, p); err != nil {
 			return 0, err
 		}
+		p.ParentAuthorID = parentAuthor
 	}
 	var forum int64
 	err = c.one(ctx, `UPDATE threads SET post_count = post_count + 1, gen = gen + 1 WHERE id = ? RETURNING forum_id, gen, post_count`,
@@ -181,9 +182,9 @@ func (s *Service) insertPost(ctx context.Context, c conn, r *Reply, by *Identity
 	// their created times in commit order.
 	now := micros(s.now())
 	p.Created = fromMicros(now)
-	err = c.one(ctx, `INSERT INTO posts (thread_id, parent_id, author_id, message, created, approved)
-		SELECT ?, ?, ?, ?, ?, NOT moderated FROM forums WHERE id = ? RETURNING id, approved`,
-		[]any{p.ThreadID, nullID(p.ParentID), p.AuthorID, p.Message, now, forum}, &p.ID, &p.Approved)
+	err = c.one(ctx, `INSERT INTO posts (thread_id, parent_id, parent_author, author_id, message, created, approved)
+		SELECT ?, ?, ?, ?, ?, ?, NOT moderated FROM forums WHERE id = ? RETURNING id, approved`,
+		[]any{p.ThreadID, nullID(p.ParentID), p.ParentAuthorID, p.AuthorID, p.Message, now, forum}, &p.ID, &p.Approved)
 	return parentAuthor, err
 }
 
