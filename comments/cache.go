@@ -100,6 +100,13 @@ func (c *Cache) getMulti(ctx context.Context, keys []string) map[string]*memcach
 		got, err = c.mc.GetMulti(keys)
 		return err
 	})
+	hits := 0
+	for _, it := range got {
+		if !isLease(it.Value) {
+			hits++
+		}
+	}
+	statsFrom(ctx).addLookups(hits, len(keys)-hits)
 	return got
 }
 

@@ -61,6 +61,7 @@ type Service struct {
 	queue     *Queue
 	keys      Keys
 	replay    *replayCache
+	metrics   *metrics
 }
 
 // New returns a Service over opts.Store (already migrated, see Store.Migrate).
@@ -85,6 +86,7 @@ func New(opts Options) (*Service, error) {
 		s.keys.Session = randomKey()
 	}
 	s.replay = newReplayCache(maxReplay)
+	s.metrics = newMetrics()
 	s.queue = NewQueue(s.log, 0)
 	return s, nil
 }

@@ -4,6 +4,7 @@
 package comments
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // maxBody bounds a request body.
@@ -30,6 +32,7 @@ const maxBody = 64 << 10
 //	GET    /api/users/{id}                 get a user
 //	POST   /api/login                      exchange a site's signed login {token} for a session
 //	GET    /cache/fill?key=K               the bytes the cache should hold for K (shepherd's origin)
+//	GET    /metrics                        Prometheus metrics
 //	GET    /embed/{thread}                 the widget page (?sso=TOKEN signs the reader in)
 //	GET    /embed/{thread}/post/{id}       redirect to the page holding a post
 func (s *Service) Handler() http.Handler {
@@ -49,6 +52,7 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("GET /embed/{thread}", s.counted(s.handleEmbed))
 	mux.Handle("GET /embed/widget.js", s.counted(serveWidgetJS))
 	mux.Handle("GET /embed/{thread}/post/{id}", s.counted(s.handlePermalink))
+	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.Handle("GET /healthz", s.counted(func(w http.ResponseWriter, _ *http.Request, st *Stats) {
 		st.WriteHeaders(w.Header())
 		io.WriteString(w, "ok\n")
@@ -78,11 +82,15 @@ func (s *Service) api(fn apiFunc) http.Handler {
 	})
 }
 
-// counted gives a handler a context that counts queries and cache requests.
+// counted gives a handler a context that counts queries and cache
+// requests, and records the request in the metrics by its route pattern.
 func (s *Service) counted(fn func(http.ResponseWriter, *http.Request, *Stats)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		ctx, st := WithStats(r.Context())
-		fn(w, r.WithContext(ctx), st)
+		sw := &statusWriter{ResponseWriter: w}
+		fn(sw, r.WithContext(ctx), st)
+		s.metrics.observe(r.Pattern, cmp.Or(sw.code, http.StatusOK), time.Since(start), st)
 	})
 }
 
