@@ -119,7 +119,7 @@ func (s *Service) posts(ctx context.Context, refs []postRef) (map[int64]*Post, e
 		posts[p.ID] = p
 		fills[postKey(p.ID)] = encode(p)
 	}
-	s.cache.setAll(ctx, fills, objectTTL)
+	s.cache.setBatch(ctx, fills, objectTTL)
 	return posts, nil
 }
 
@@ -152,7 +152,7 @@ func (s *Service) users(ctx context.Context, ids []int64) (map[int64]*User, erro
 		users[u.ID] = u
 		fills[userKey(u.ID)] = encode(u)
 	}
-	s.cache.setAll(ctx, fills, objectTTL)
+	s.cache.setBatch(ctx, fills, objectTTL)
 	return users, nil
 }
 
