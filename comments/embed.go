@@ -53,20 +53,13 @@ func (s *Service) embedPage(r *http.Request) (*embedData, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, order, minGen, err := pageParams(r)
-	if err != nil {
-		return nil, err
-	}
-	p, err := s.ThreadPage(r.Context(), id, n, order, minGen)
+	p, err := s.pageFor(r, id)
 	if err != nil {
 		return nil, err
 	}
 	d := &embedData{Page: p, PageSize: s.pageSize, SSO: r.URL.Query().Get("sso")}
-	if n > 1 {
-		d.Prev = n - 1
-	}
-	if len(p.Posts) == s.pageSize && int64(n*s.pageSize) < p.Thread.PostCount {
-		d.Next = n + 1
+	if p.Number > 1 {
+		d.Prev = p.Number - 1
 	}
 	return d, nil
 }

@@ -24,7 +24,7 @@ const maxBody = 64 << 10
 //	POST   /api/forums                     create a forum {slug, name, moderated}
 //	POST   /api/threads                    create (or get) a thread {forum, slug, url, title}
 //	GET    /api/threads/{id}               get a thread
-//	GET    /api/threads/{id}/posts         a page of posts: ?page=1&order=newest|oldest&min_gen=
+//	GET    /api/threads/{id}/posts         a page of posts: ?page=1 or ?after=CURSOR, &order=newest|oldest&min_gen=
 //	POST   /api/threads/{id}/posts         reply {author, message, parent}
 //	POST   /api/posts/{id}/approve         approve a post
 //	PATCH  /api/posts/{id}                 edit a post {message}
@@ -157,9 +157,22 @@ func (s *Service) handlePosts(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.pageFor(r, id)
+}
+
+// pageFor reads the page a request asks for: ?after=CURSOR (keyset) or
+// ?page=N, with ?order and ?min_gen.
+func (s *Service) pageFor(r *http.Request, id int64) (*Page, error) {
 	n, order, minGen, err := pageParams(r)
 	if err != nil {
 		return nil, err
+	}
+	if v := r.URL.Query().Get("after"); v != "" {
+		c, err := ParseCursor(v)
+		if err != nil {
+			return nil, err
+		}
+		return s.ThreadPageAfter(r.Context(), id, c, order, minGen)
 	}
 	return s.ThreadPage(r.Context(), id, n, order, minGen)
 }

@@ -68,28 +68,36 @@ func (st *Store) Thread(ctx context.Context, id int64) (*Thread, error) {
 
 // threadPage loads a thread and the ids of one page of its visible posts
 // in a single statement, so the page is stamped with the generation it
-// was read at (one snapshot in both databases).
-func (st *Store) threadPage(ctx context.Context, id int64, n, size int, order Order) (*Thread, []postRef, error) {
-	dir := "DESC"
+// was read at (one snapshot in both databases). A numbered page skips
+// the pages before it (OFFSET); a page after a cursor seeks to it in the
+// posts_page index, as cheap at any depth.
+func (st *Store) threadPage(ctx context.Context, id int64, at pageAt, size int, order Order) (*Thread, []postRef, error) {
+	dir, cmp := "DESC", "<"
 	if order == Oldest {
-		dir = "ASC"
+		dir, cmp = "ASC", ">"
 	}
-	q := `SELECT ` + threadCols + `, p.id, p.rev FROM threads t
+	where, args := ``, []any{id}
+	if at.After != nil {
+		where = ` AND (created, id) ` + cmp + ` (?, ?)`
+		args = append(args, at.After.Created, at.After.ID)
+	}
+	args = append(args, size, max(0, at.N-1)*size, id)
+	q := `SELECT ` + threadCols + `, p.id, p.rev, p.created FROM threads t
 		LEFT JOIN (SELECT id, rev, created FROM posts
-			WHERE thread_id = ? AND approved AND NOT deleted
+			WHERE thread_id = ? AND approved AND NOT deleted` + where + `
 			ORDER BY created ` + dir + `, id ` + dir + ` LIMIT ? OFFSET ?) p ON TRUE
 		WHERE t.id = ?
 		ORDER BY p.created ` + dir + `, p.id ` + dir
 	var t *Thread
 	refs := []postRef{}
-	err := st.conn().each(ctx, q, []any{id, size, (n - 1) * size, id}, func(r *sql.Rows) error {
+	err := st.conn().each(ctx, q, args, func(r *sql.Rows) error {
 		t = &Thread{}
-		var pid, rev sql.NullInt64
-		if err := scanThread(r, t, &pid, &rev); err != nil {
+		var pid, rev, created sql.NullInt64
+		if err := scanThread(r, t, &pid, &rev, &created); err != nil {
 			return err
 		}
 		if pid.Valid {
-			refs = append(refs, postRef{ID: pid.Int64, Rev: rev.Int64})
+			refs = append(refs, postRef{ID: pid.Int64, Rev: rev.Int64, Created: created.Int64})
 		}
 		return nil
 	})

@@ -126,3 +126,44 @@ func TestColdPageWriteBackIsBatched(t *testing.T) {
 		t.Errorf("batched cold page: got %d cache requests; want at most 10", cost[1])
 	}
 }
+
+// TestKeysetPagesMatchNumbered: walking a thread by cursors gives the
+// pages numbered pages give, in both orders, and a cursor page is cached
+// like a numbered one.
+func TestKeysetPagesMatchNumbered(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, e *env) {
+		th := e.thread(t, "keyset")
+		e.fill(t, th.ID, 23, 4)
+		small := e.withService(t, Options{PageSize: 5})
+		ctx := context.Background()
+		for _, order := range []Order{Newest, Oldest} {
+			first := mustPage(t, small, ctx, th.ID, 1, order)
+			next, n := first.Next, 1
+			for next != "" {
+				n++
+				c, err := ParseCursor(next)
+				if err != nil {
+					t.Fatal(err)
+				}
+				byCursor, err := small.svc.ThreadPageAfter(ctx, th.ID, c, order, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := ids(mustPage(t, small, ctx, th.ID, n, order)); fmt.Sprint(ids(byCursor)) != fmt.Sprint(want) {
+					t.Errorf("%s page %d: got %v after cursor %s; want %v", order, n, ids(byCursor), next, want)
+				}
+				warm := counted(func(ctx context.Context) { small.svc.ThreadPageAfter(ctx, th.ID, c, order, 0) })
+				assertQueryCount(t, warm, 0)
+				assertCacheOps(t, warm, 3)
+				next = byCursor.Next
+			}
+			if n != 5 {
+				t.Errorf("%s: walked %d pages by cursor; want 5 (23 posts, 5 a page)", order, n)
+			}
+		}
+		if _, err := ParseCursor("12.x"); err == nil {
+			t.Error("ParseCursor(12.x): got no error")
+		}
+	})
+}

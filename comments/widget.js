@@ -5,7 +5,7 @@
 (function () {
   "use strict";
   var root = document.getElementById("widget");
-  var thread = root.dataset.thread, order = root.dataset.order, page = root.dataset.page;
+  var thread = root.dataset.thread, order = root.dataset.order, page = root.dataset.page, after = root.dataset.after;
   var gen = Number(root.dataset.gen), sso = root.dataset.sso;
   var poll = Number(new URLSearchParams(location.search).get("poll")) || 3000;
   var form = document.getElementById("reply");
@@ -127,9 +127,11 @@
     return fetch(path, { method: method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) }).then(json);
   }
 
+  // reload re-reads the page shown (a new post goes to the newest order's
+  // first page, so a writer there always sees it).
   function reload(minGen) {
-    var p = order === "newest" ? 1 : page;
-    return api("GET", "/api/threads/" + thread + "/posts?order=" + order + "&page=" + p + "&min_gen=" + minGen).then(render);
+    var at = after ? "&after=" + encodeURIComponent(after) : "&page=" + (order === "newest" && !after ? 1 : page);
+    return api("GET", "/api/threads/" + thread + "/posts?order=" + order + at + "&min_gen=" + minGen).then(render);
   }
 
   document.getElementById("posts").addEventListener("click", function (ev) {
