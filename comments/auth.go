@@ -115,8 +115,9 @@ func (l *Login) checkTimes(now time.Time) error {
 // Keys holds the secrets: one per site (forum slug) for login tokens, and
 // the service's own for session tokens.
 type Keys struct {
-	Sites   map[string][]byte // forum slug -> secret shared with that site
-	Session []byte            // signs sessions; nil: random, valid for this process only
+	Sites map[string][]byte // forum slug -> secret shared with that site; "*": every other forum
+
+	Session []byte // signs sessions; nil: random, valid for this process only
 }
 
 // ParseSiteSecrets reads "slug secret" pairs, one per line or separated by
@@ -188,13 +189,17 @@ func randomKey() []byte {
 	return b
 }
 
-// siteSecret picks the secret of the site a login payload names.
+// siteSecret picks the secret of the site a login payload names, or the
+// "*" secret (one site with many forums) when that forum has none.
 func (s *Service) siteSecret(payload []byte) []byte {
 	var l struct{ Forum string }
-	if json.Unmarshal(payload, &l) != nil {
+	if json.Unmarshal(payload, &l) != nil || l.Forum == "" {
 		return nil
 	}
-	return s.keys.Sites[l.Forum]
+	if secret, ok := s.keys.Sites[l.Forum]; ok {
+		return secret
+	}
+	return s.keys.Sites["*"]
 }
 
 // SessionToken is what a login answers: the session to send as

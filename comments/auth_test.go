@@ -162,3 +162,16 @@ func TestReplayCacheIsBounded(t *testing.T) {
 		t.Errorf("after expiry: got %v with %d entries; want room again, 1 entry", err, len(rc.seen))
 	}
 }
+
+func TestWildcardSiteSecret(t *testing.T) {
+	t.Parallel()
+	wild := []byte("one-secret-for-every-forum")
+	e := newEnv(t, "sqlite", Options{Keys: &Keys{Sites: map[string][]byte{"*": wild, "other": otherSecret}}})
+	c := e.serve(t)
+	var s SessionToken
+	c.do("POST", "/api/login", map[string]string{"token": signLogin(Login{ID: "w", Name: "wanda"}, wild)}, 200, &s)
+	c.do("POST", "/api/login", map[string]string{"token": signLogin(Login{Forum: "other", ID: "w", Name: "wanda"}, wild)}, 401, nil) // other has its own secret
+	if _, err := e.svc.Session(s.Token); err != nil {
+		t.Errorf("session from the * secret: %v", err)
+	}
+}
