@@ -8,15 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shepherd-proxy/shepherd/internal/mctest"
+	"github.com/shepherd-proxy/shepherd/internal/shepherdtest"
 	"github.com/shepherd-proxy/shepherd/proxy"
-	"github.com/shepherd-proxy/shepherd/ring"
 )
 
 // env is one service under test with its parts.
@@ -107,33 +106,7 @@ func openStore(t testing.TB, kind string) *Store {
 // config first.
 func startShepherd(t testing.TB, nodes []*mctest.Server, tweak func(*proxy.Config)) string {
 	t.Helper()
-	pc := &proxy.PoolConfig{Timeout: time.Second}
-	for i, n := range nodes {
-		pc.Servers = append(pc.Servers, ring.Node{Addr: n.Addr, Weight: 1, Name: fmt.Sprintf("node-%d", i)})
-	}
-	cfg := &proxy.Config{Pools: map[string]*proxy.PoolConfig{"main": pc}, Logger: quietLogger(), SpoolDir: t.TempDir()} // one spool per shepherd: the default would be shared, and is locked
-	if tweak != nil {
-		tweak(cfg)
-	}
-	srv, err := proxy.New(cfg)
-	if err != nil {
-		t.Fatalf("proxy.New: %v", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("shepherd Serve: %v", err)
-		}
-		srv.Close()
-	})
-	return l.Addr().String()
+	return shepherdtest.Start(t, nodes, tweak).Addr
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
