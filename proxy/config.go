@@ -82,6 +82,10 @@ type PoolConfig struct {
 	OnEject      string        // "rehash" (default), "gutter" or "fail"
 	Gutter       string        // gutter pool name, with OnEject "gutter"
 	GutterTTL    time.Duration // TTL cap of values written to the gutter; default 10s
+
+	// Secure transport to the nodes (tls.go); nil leaves it off.
+	TLS  *TLSConfig
+	Auth *AuthConfig
 }
 
 // Route sends keys starting with Prefix to Pool.
@@ -131,6 +135,7 @@ func (p *PoolConfig) fillDefaults() {
 	setDefault(&p.RetryMax, max(health.DefaultRetryMax, p.RetryTimeout))
 	setDefault(&p.OnEject, EjectPolicies[0])
 	setDefault(&p.GutterTTL, DefaultGutterTTL)
+	p.fillSecureDefaults()
 }
 
 // RuleWithDefaults returns r with FillDefaults' defaults, for checking a
@@ -222,6 +227,9 @@ func (p *PoolConfig) validate(name string) error {
 		return fmt.Errorf("proxy: pool %q has no servers", p.Name)
 	}
 	if err := p.checkNumbers(); err != nil {
+		return fmt.Errorf("proxy: pool %q: %w", p.Name, err)
+	}
+	if err := p.checkSecure(); err != nil {
 		return fmt.Errorf("proxy: pool %q: %w", p.Name, err)
 	}
 	if !slices.Contains(EjectPolicies, p.OnEject) {
