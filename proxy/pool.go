@@ -202,6 +202,14 @@ func (n *node) dial() (*wireConn, error) {
 // connect opens a connection to the node, made secure as the pool's
 // transport says, within connect_timeout (and timeout for TLS and login).
 func (n *node) connect() (net.Conn, error) {
+	nc, err := n.connectOnce()
+	if errors.Is(err, errResumeRefused) { // resumption is off now: once more, with a full handshake
+		nc, err = n.connectOnce()
+	}
+	return nc, err
+}
+
+func (n *node) connectOnce() (net.Conn, error) {
 	m := n.pool.members()
 	d := net.Dialer{Timeout: m.cfg.ConnectTimeout}
 	nc, err := d.DialContext(context.Background(), n.network, strings.TrimPrefix(n.addr, "unix:"))

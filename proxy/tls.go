@@ -95,6 +95,7 @@ type transport struct {
 	reported string     // the reload error logged last
 	tc       atomic.Pointer[tls.Config]
 	loads    atomic.Uint64 // times the certificates were (re)loaded
+	noResume atomic.Bool   // a node refused a resumed session: full handshakes only
 }
 
 // newTransport loads pc's certificates and password; its errors name the
@@ -146,6 +147,9 @@ func passwordSource(a *AuthConfig) string {
 	}
 	return "$" + a.PasswordEnv
 }
+
+// on reports whether t does anything to a connection.
+func (t *transport) on() bool { return t != nil && (t.src != nil || t.login != nil) }
 
 // files are the certificate files of the transport's TLS settings.
 func (t *transport) files() []string {
@@ -228,57 +232,91 @@ func (t *transport) current() (*tls.Config, error) {
 }
 
 // secure makes nc, just dialed to addr, ready for requests: the TLS
-// handshake, then the login, both before deadline. On an error nc is
-// closed. reloadErr is a failed certificate reload, if any (the
-// connection then used the certificates loaded before).
+// handshake, then a version exchange and the login, all before deadline.
+// The exchange confirms the handshake too: with TLS 1.3 a node refuses
+// shepherd's certificate only after the client side has finished. On an
+// error nc is closed. reloadErr is a failed certificate reload, if any
+// (the connection then used the certificates loaded before).
 func (t *transport) secure(nc net.Conn, addr string, deadline time.Time) (c net.Conn, reloadErr error, err error) {
-	if t == nil || (t.src == nil && t.login == nil) {
-		return nc, nil, nil
-	}
 	nc.SetDeadline(deadline)
+	offered := false
 	if t.src != nil {
 		var tc *tls.Config
 		tc, reloadErr = t.current()
-		nc, err = handshake(nc, tc, addr)
-		if err != nil {
-			return nil, reloadErr, err
-		}
-	}
-	if t.login != nil {
-		if err := t.logIn(nc); err != nil {
+		tc, offered = t.forNode(tc, addr)
+		c := tls.Client(nc, tc)
+		if err := c.Handshake(); err != nil {
 			nc.Close()
-			return nil, reloadErr, err
+			return nil, reloadErr, t.handshakeErr(err, offered)
 		}
+		nc = c
+	}
+	if err := t.greet(nc); err != nil {
+		nc.Close()
+		if t.src != nil && isAlert(err) {
+			err = t.handshakeErr(err, offered)
+		}
+		return nil, reloadErr, err
 	}
 	nc.SetDeadline(time.Time{})
 	return nc, reloadErr, nil
 }
 
-// handshake runs the client side of TLS on nc, naming the node by its
-// host unless the config names the server.
-func handshake(nc net.Conn, tc *tls.Config, addr string) (net.Conn, error) {
+// forNode returns tc for a connection to addr: naming the node by its
+// host unless the config names the server, without the session cache once
+// resumption is off. offered reports whether the handshake will offer to
+// resume a session.
+func (t *transport) forNode(tc *tls.Config, addr string) (_ *tls.Config, offered bool) {
+	resume := !t.noResume.Load()
+	if tc.ServerName != "" && resume {
+		_, offered = tc.ClientSessionCache.Get(tc.ServerName)
+		return tc, offered
+	}
+	tc = tc.Clone() // shares the session cache
 	if tc.ServerName == "" {
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil {
 			host = addr
 		}
-		tc = tc.Clone() // shares the session cache
 		tc.ServerName = host
 	}
-	c := tls.Client(nc, tc)
-	if err := c.Handshake(); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("%w: %w", ErrTLSHandshake, err)
+	if !resume {
+		tc.ClientSessionCache = nil
+		return tc, false
 	}
-	return c, nil
+	_, offered = tc.ClientSessionCache.Get(tc.ServerName)
+	return tc, offered
 }
 
-// logIn authenticates nc. It first asks for the version: a node that
-// answers needs no login (it runs without -Y), and is not sent the
-// password, which it would store as a plain value. A node that asks for
-// one gets the auth command; memcached answers each with one line and
-// sends nothing unasked, so nothing is read past it.
-func (t *transport) logIn(nc net.Conn) error {
+// handshakeErr wraps a failed handshake's err. A node that answers a
+// resumed session with an internal error is memcached verifying client
+// certificates without ssl_session_cache (OpenSSL then has no session id
+// context and fails every resumption): resumption is turned off for the
+// pool, and the error says to dial again.
+func (t *transport) handshakeErr(err error, offered bool) error {
+	if offered && isAlert(err) && strings.Contains(err.Error(), "internal error") {
+		t.noResume.Store(true)
+		return fmt.Errorf("%w: %w: %w", ErrTLSHandshake, errResumeRefused, err)
+	}
+	return fmt.Errorf("%w: %w", ErrTLSHandshake, err)
+}
+
+// errResumeRefused marks a handshake worth retrying at once: the node
+// refused to resume a session, and resumption is now off.
+var errResumeRefused = errors.New("the node refused a resumed session (memcached with ssl_verify_mode needs ssl_session_cache to resume); resumption is now off for this pool")
+
+// isAlert reports whether err is a TLS alert the node sent.
+func isAlert(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "remote error"
+}
+
+// greet asks the node for its version, and logs in if it asks for that.
+// A node that answers the version needs no login (it runs without -Y) and
+// is not sent the password, which it would store as a plain value.
+// memcached answers each command with one line and sends nothing unasked,
+// so nothing is read past it.
+func (t *transport) greet(nc net.Conn) error {
 	r := bufio.NewReaderSize(nc, 64)
 	line, err := ask(nc, r, []byte("version\r\n"))
 	switch {
@@ -287,7 +325,9 @@ func (t *transport) logIn(nc net.Conn) error {
 	case strings.HasPrefix(line, "VERSION "):
 		return nil
 	case line != "CLIENT_ERROR unauthenticated":
-		return fmt.Errorf("%w: user %q: version before login: unexpected %q", ErrAuthFailed, t.user, line)
+		return fmt.Errorf("proxy: version: unexpected %q", line)
+	case t.login == nil:
+		return fmt.Errorf("%w: the node asks for a login (memcached -Y); give the pool auth settings", ErrAuthFailed)
 	}
 	if line, err = ask(nc, r, t.login); err != nil {
 		return err
@@ -318,7 +358,7 @@ const (
 // secure makes nc, just dialed, ready as m's transport says, and keeps
 // the node's counters, state and log up to date.
 func (n *node) secure(m *members, nc net.Conn) (net.Conn, error) {
-	if m.sec == nil || (m.sec.src == nil && m.sec.login == nil) {
+	if !m.sec.on() {
 		return nc, nil
 	}
 	c, reloadErr, err := m.sec.secure(nc, n.addr, time.Now().Add(m.cfg.ConnectTimeout+m.cfg.Timeout))
@@ -335,6 +375,9 @@ func (n *node) secure(m *members, nc net.Conn) (net.Conn, error) {
 func (n *node) noteSecure(err error) {
 	state := transportOK
 	switch {
+	case errors.Is(err, errResumeRefused): // not the node's fault nor ours: connect dials again
+		n.pool.log.Warn("TLS session resumption off for the pool", "pool", n.pool.name, "node", n.addr, "err", err)
+		return
 	case errors.Is(err, ErrTLSHandshake):
 		n.tlsFailures.Add(1)
 		state = transportTLSFailed
@@ -357,7 +400,7 @@ func (n *node) noteSecure(err error) {
 // secureStateString is the node's transport state for `stats backends`.
 func (n *node) secureStateString() string {
 	m := n.pool.members()
-	if m.sec == nil || (m.sec.src == nil && m.sec.login == nil) {
+	if !m.sec.on() {
 		return transportPlain
 	}
 	if s := n.secureState.Load(); s != nil {
@@ -372,7 +415,7 @@ func (n *node) secureStateString() string {
 // until its credentials are right.
 func (n *node) checkSecure() {
 	m := n.pool.members()
-	if m.sec == nil || (m.sec.src == nil && m.sec.login == nil) {
+	if !m.sec.on() {
 		return
 	}
 	nc, err := n.connect()

@@ -1,0 +1,320 @@
+package proxy_test
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shepherd-proxy/shepherd/internal/mctest"
+	"github.com/shepherd-proxy/shepherd/proxy"
+)
+
+// authority is a test CA that writes PEM files into dir.
+type authority struct {
+	t    testing.TB
+	dir  string
+	name string
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	CA   string // its certificate's PEM file
+}
+
+var serial = struct {
+	sync.Mutex
+	n int64
+}{n: 1}
+
+func nextSerial() *big.Int {
+	serial.Lock()
+	defer serial.Unlock()
+	serial.n++
+	return big.NewInt(serial.n)
+}
+
+// newAuthority makes a self-signed CA called name.
+func newAuthority(t testing.TB, dir, name string) *authority {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          nextSerial(),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	a := &authority{t: t, dir: dir, name: name, cert: cert, key: key, CA: filepath.Join(dir, name+"-ca.pem")}
+	writePEM(t, a.CA, "CERTIFICATE", der)
+	return a
+}
+
+// issue signs a leaf certificate for 127.0.0.1 (server) or a client and
+// writes it and its key as <name>.pem and <name>-key.pem.
+func (a *authority) issue(name string, client bool) (certFile, keyFile string) {
+	a.t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: nextSerial(),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	if client {
+		tmpl.ExtKeyUsage, tmpl.IPAddresses = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, &key.PublicKey, a.key)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(a.dir, name+".pem"), filepath.Join(a.dir, name+"-key.pem")
+	writePEM(a.t, certFile, "CERTIFICATE", der)
+	writePEM(a.t, keyFile, "EC PRIVATE KEY", kder)
+	return certFile, keyFile
+}
+
+func writePEM(t testing.TB, file, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// bundle writes the CA certificates of as into one file.
+func bundle(t testing.TB, file string, as ...*authority) string {
+	t.Helper()
+	var b bytes.Buffer
+	for _, a := range as {
+		pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: a.cert.Raw})
+	}
+	if err := os.WriteFile(file, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// tlsNode is a memcached started with -Z: its server certificate is
+// certFile; with clientCA it requires a client certificate signed by it
+// (ssl_verify_mode 2). extra are more memcached flags (-Y).
+func startTLSNode(t testing.TB, certFile, keyFile, clientCA string, extra ...string) *mctest.Server {
+	t.Helper()
+	opts := "ssl_chain_cert=" + certFile + ",ssl_key=" + keyFile
+	verify := false
+	if clientCA != "" {
+		opts += ",ssl_ca_cert=" + clientCA + ",ssl_verify_mode=2"
+		verify = true
+	}
+	ready := func(addr string) error { return tlsReady(addr, verify) }
+	return mctest.StartReady(t, ready, append([]string{"-Z", "-o", opts}, extra...)...)
+}
+
+// tlsReady reports whether a TLS listener accepts connections: a
+// handshake that does not verify (the test checks the node, not its
+// certificate), closed at once. A node asking for a client certificate
+// refuses the empty one only after the handshake; its answer does not
+// matter here.
+func tlsReady(addr string, _ bool) error {
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// pki is one test's certificates: CA "a" with a server certificate for
+// 127.0.0.1 and a client certificate, and CA "b", which shepherd does not
+// trust, with a server certificate of its own.
+type pki struct {
+	a, b                        *authority
+	server, serverKey           string
+	client, clientKey           string
+	otherServer, otherServerKey string
+}
+
+func newPKI(t testing.TB) *pki {
+	t.Helper()
+	dir := t.TempDir()
+	p := &pki{a: newAuthority(t, dir, "ca-a"), b: newAuthority(t, dir, "ca-b")}
+	p.server, p.serverKey = p.a.issue("server-a", false)
+	p.client, p.clientKey = p.a.issue("client-a", true)
+	p.otherServer, p.otherServerKey = p.b.issue("server-b", false)
+	return p
+}
+
+// withTLS sets the main pool's tls settings.
+func withTLS(tc *proxy.TLSConfig) func(*proxy.Config) {
+	return func(cfg *proxy.Config) { cfg.Pools["main"].TLS = tc }
+}
+
+// roundTrip sets and gets n keys through addr and returns the first
+// failure, or "".
+func roundTrip(t *testing.T, addr string, n int) string {
+	t.Helper()
+	c := dial(t, addr)
+	for i := 0; i < n; i++ {
+		key := fmt.Sprintf("tls:%d", i)
+		c.send(fmt.Sprintf("set %s 0 0 2\r\nv%d\r\n", key, i%10))
+		if got := c.line(); got != "STORED" {
+			return fmt.Sprintf("set %s: %q", key, got)
+		}
+		c.send("get " + key + "\r\n")
+		if got := c.line(); got != fmt.Sprintf("VALUE %s 0 2", key) {
+			return fmt.Sprintf("get %s: %q", key, got)
+		}
+		c.line()
+		c.line()
+	}
+	return ""
+}
+
+// backend returns the status of the node at addr.
+func backend(t *testing.T, srv *proxy.Server, addr string) proxy.NodeStatus {
+	t.Helper()
+	for _, st := range srv.Backends() {
+		if st.Addr == addr {
+			return st
+		}
+	}
+	t.Fatalf("no backend %s", addr)
+	return proxy.NodeStatus{}
+}
+
+// backendStat returns one line of `stats backends` for the node at addr.
+func backendStat(t *testing.T, f *fixture, addr, name string) string {
+	t.Helper()
+	c := dial(t, f.addr)
+	c.send("stats backends\r\n")
+	want := "STAT main:" + addr + ":" + name + " "
+	got := ""
+	for line := c.line(); line != "END"; line = c.line() {
+		if strings.HasPrefix(line, want) {
+			got = strings.TrimPrefix(line, want)
+		}
+	}
+	return got
+}
+
+// TestTLSBackend: shepherd talks TLS to a memcached started with -Z,
+// verifying its certificate against the configured CA.
+func TestTLSBackend(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	node := startTLSNode(t, p.server, p.serverKey, "")
+	f := startShepherd(t, []*mctest.Server{node}, withTLS(&proxy.TLSConfig{CA: p.a.CA}))
+	if msg := roundTrip(t, f.addr, 50); msg != "" {
+		t.Fatalf("through shepherd over TLS: %s; want every set and get to work", msg)
+	}
+	if got := backendStat(t, f, node.Addr, "transport"); got != "ok" {
+		t.Errorf("stats backends transport: got %q; want ok", got)
+	}
+	if got := backendStat(t, f, node.Addr, "tls_handshake_failures"); got != "0" {
+		t.Errorf("stats backends tls_handshake_failures: got %q; want 0", got)
+	}
+}
+
+// TestTLSMutual: a node that requires a client certificate
+// (ssl_verify_mode 2) serves shepherd with the configured one, and
+// refuses a shepherd without one, which counts it as a node failure.
+func TestTLSMutual(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	node := startTLSNode(t, p.server, p.serverKey, p.a.CA)
+	with := startShepherd(t, []*mctest.Server{node}, withTLS(&proxy.TLSConfig{CA: p.a.CA, Cert: p.client, Key: p.clientKey}))
+	if msg := roundTrip(t, with.addr, 20); msg != "" {
+		t.Fatalf("with a client certificate: %s; want every set and get to work", msg)
+	}
+	without := startShepherd(t, []*mctest.Server{node}, func(cfg *proxy.Config) {
+		withTLS(&proxy.TLSConfig{CA: p.a.CA})(cfg)
+		cfg.Pools["main"].FailureLimit = 1
+	})
+	c := dial(t, without.addr)
+	c.send("set k 0 0 1\r\nv\r\n")
+	if got := c.line(); !strings.HasPrefix(got, "SERVER_ERROR") {
+		t.Errorf("without a client certificate: got %q; want SERVER_ERROR", got)
+	}
+	waitState(t, without.srv, node.Addr, "ejected")
+	st := backend(t, without.srv, node.Addr)
+	if st.Transport != "tls_handshake_failed" {
+		t.Errorf("without a client certificate: transport %q; want tls_handshake_failed", st.Transport)
+	}
+}
+
+// TestTLSOtherCA: a node whose certificate another CA signed is refused:
+// no request reaches it, the handshake failure is counted, logged and
+// shown in stats backends, and the node is ejected.
+func TestTLSOtherCA(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	node := startTLSNode(t, p.otherServer, p.otherServerKey, "")
+	var log syncLog
+	f := startShepherd(t, []*mctest.Server{node}, func(cfg *proxy.Config) {
+		withTLS(&proxy.TLSConfig{CA: p.a.CA})(cfg)
+		cfg.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	})
+	waitState(t, f.srv, node.Addr, "ejected") // the check as it starts
+	c := dial(t, f.addr)
+	c.send("get k\r\n")
+	if got := c.line(); got != "END" && !strings.HasPrefix(got, "SERVER_ERROR") {
+		t.Errorf("get through shepherd: got %q; want a miss or SERVER_ERROR", got)
+	}
+	if got := backendStat(t, f, node.Addr, "transport"); got != "tls_handshake_failed" {
+		t.Errorf("stats backends transport: got %q; want tls_handshake_failed", got)
+	}
+	if got := backendStat(t, f, node.Addr, "tls_handshake_failures"); got == "0" || got == "" {
+		t.Errorf("stats backends tls_handshake_failures: got %q; want at least 1", got)
+	}
+	if !strings.Contains(log.String(), "certificate signed by unknown authority") {
+		t.Errorf("log: got %q; want a line naming the unknown authority", log.String())
+	}
+}
+
+// syncLog is a log sink tests read while the server writes.
+type syncLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
