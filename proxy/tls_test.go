@@ -318,3 +318,130 @@ func (l *syncLog) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// authNode is a memcached started with -Y, whose one user is
+// shepherd:<password>; extra are more flags (-Z ...). Its readiness is any
+// answer to a version, which it refuses before a login.
+func startAuthNode(t testing.TB, password string, extra ...string) *mctest.Server {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "auth")
+	if err := os.WriteFile(file, []byte("shepherd:"+password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"-Y", file}, extra...)
+	return mctest.StartReady(t, func(addr string) error {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}, args...)
+}
+
+// passwordFile writes password into a file only the test reads.
+func passwordFile(t testing.TB, password string) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(file, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// TestBackendAuth: shepherd logs in to a memcached started with -Y with
+// the password from a file, and requests work.
+func TestBackendAuth(t *testing.T) {
+	t.Parallel()
+	node := startAuthNode(t, "s3cret-pw")
+	f := startShepherd(t, []*mctest.Server{node}, func(cfg *proxy.Config) {
+		cfg.Pools["main"].Auth = &proxy.AuthConfig{Username: "shepherd", PasswordFile: passwordFile(t, "s3cret-pw")}
+	})
+	if msg := roundTrip(t, f.addr, 20); msg != "" {
+		t.Fatalf("through shepherd with a login: %s; want every set and get to work", msg)
+	}
+	if got := backendStat(t, f, node.Addr, "transport"); got != "ok" {
+		t.Errorf("stats backends transport: got %q; want ok", got)
+	}
+}
+
+// TestBackendAuthWrongPassword: a refused login is an error in the log
+// as the node starts (never showing the password), the node's state in
+// stats backends, a counted failure, and the node is ejected.
+func TestBackendAuthWrongPassword(t *testing.T) {
+	t.Parallel()
+	node := startAuthNode(t, "right-pw")
+	var log syncLog
+	f := startShepherd(t, []*mctest.Server{node}, func(cfg *proxy.Config) {
+		cfg.Pools["main"].Auth = &proxy.AuthConfig{Username: "shepherd", PasswordFile: passwordFile(t, "wrong-pw")}
+		cfg.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	})
+	waitState(t, f.srv, node.Addr, "ejected")
+	st := backend(t, f.srv, node.Addr)
+	if st.Transport != "auth_failed" {
+		t.Errorf("transport: got %q; want auth_failed", st.Transport)
+	}
+	if got := backendStat(t, f, node.Addr, "auth_failures"); got == "0" || got == "" {
+		t.Errorf("stats backends auth_failures: got %q; want at least 1", got)
+	}
+	text := log.String()
+	if !strings.Contains(text, "CLIENT_ERROR authentication failure") || !strings.Contains(text, `user \"shepherd\"`) {
+		t.Errorf("log: got %q; want the node's refusal and the user", text)
+	}
+	if strings.Contains(text, "wrong-pw") {
+		t.Errorf("log shows the password: %q", text)
+	}
+}
+
+// TestBackendAuthMissing: a node that asks for a login a TLS pool has no
+// credentials for is refused with a message saying so. (A plain pool
+// without auth does not greet its nodes: there the node's refusal reaches
+// the client as a CLIENT_ERROR.)
+func TestBackendAuthMissing(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	node := startAuthNode(t, "pw", "-Z", "-o", "ssl_chain_cert="+p.server+",ssl_key="+p.serverKey)
+	var log syncLog
+	f := startShepherd(t, []*mctest.Server{node}, func(cfg *proxy.Config) {
+		withTLS(&proxy.TLSConfig{CA: p.a.CA})(cfg)
+		cfg.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	})
+	waitState(t, f.srv, node.Addr, "ejected")
+	if st := backend(t, f.srv, node.Addr); st.Transport != "auth_failed" {
+		t.Errorf("transport: got %q; want auth_failed", st.Transport)
+	}
+	if !strings.Contains(log.String(), "the node asks for a login") {
+		t.Errorf("log: got %q; want it to say the node asks for a login", log.String())
+	}
+}
+
+// TestBackendAuthEnv: the password can come from the environment.
+func TestBackendAuthEnv(t *testing.T) {
+	t.Setenv("SHEPHERD_TEST_BACKEND_PASSWORD", "env-pw")
+	node := startAuthNode(t, "env-pw")
+	f := startShepherd(t, []*mctest.Server{node}, func(cfg *proxy.Config) {
+		cfg.Pools["main"].Auth = &proxy.AuthConfig{Username: "shepherd", PasswordEnv: "SHEPHERD_TEST_BACKEND_PASSWORD"}
+	})
+	if msg := roundTrip(t, f.addr, 5); msg != "" {
+		t.Fatalf("password from the environment: %s; want every set and get to work", msg)
+	}
+}
+
+// TestMemccapableTLS: the conformance bar holds through shepherd over
+// three nodes that take only TLS with a client certificate and a login.
+func TestMemccapableTLS(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	var nodes []*mctest.Server
+	for range 3 {
+		nodes = append(nodes, startAuthNode(t, "pw", "-Z", "-o", "ssl_chain_cert="+p.server+",ssl_key="+p.serverKey+",ssl_ca_cert="+p.a.CA+",ssl_verify_mode=2,ssl_session_cache"))
+	}
+	f := startShepherd(t, nodes, func(cfg *proxy.Config) {
+		withTLS(&proxy.TLSConfig{CA: p.a.CA, Cert: p.client, Key: p.clientKey})(cfg)
+		cfg.Pools["main"].Auth = &proxy.AuthConfig{Username: "shepherd", PasswordFile: passwordFile(t, "pw")}
+	})
+	passed, failed := memccapable(t, f.addr)
+	t.Logf("memccapable -a through shepherd over TLS and login: %d passed, %d failed %v", len(passed), len(failed), failed)
+	if len(failed) != 0 || len(passed) != 27 {
+		t.Errorf("got %d passed, failed %v; want 27 passed, none failed", len(passed), failed)
+	}
+}
