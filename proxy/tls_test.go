@@ -17,9 +17,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/internal/mctest"
 	"github.com/shepherd-proxy/shepherd/proxy"
 )
@@ -443,5 +445,94 @@ func TestMemccapableTLS(t *testing.T) {
 	t.Logf("memccapable -a through shepherd over TLS and login: %d passed, %d failed %v", len(passed), len(failed), failed)
 	if len(failed) != 0 || len(passed) != 27 {
 		t.Errorf("got %d passed, failed %v; want 27 passed, none failed", len(passed), failed)
+	}
+}
+
+// TestFailoverTLSKilledNode: the killed-node failover scenario holds over
+// TLS nodes (not parallel: it measures timing; without -race, as make
+// test's scenarios run it).
+func TestFailoverTLSKilledNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10 s failover scenario; skipped with -short")
+	}
+	if raceEnabled {
+		t.Skip("timing scenario against a 100ms timeout: make test runs it in a second pass without -race")
+	}
+	p := newPKI(t)
+	var nodes []*mctest.Server
+	for range 3 {
+		nodes = append(nodes, startTLSNode(t, p.server, p.serverKey, ""))
+	}
+	f := startShepherd(t, nodes, func(cfg *proxy.Config) {
+		failoverConfig(cfg)
+		withTLS(&proxy.TLSConfig{CA: p.a.CA})(cfg)
+	})
+	victim := nodes[0]
+	done := make(chan struct{})
+	tl := watchNode(f.srv, victim.Addr, done)
+	var resumedAt time.Time
+	go func() {
+		time.Sleep(time.Second)
+		victim.Stop()
+		time.Sleep(5 * time.Second)
+		victim.Restart(t)
+		resumedAt = time.Now()
+	}()
+	res := runLoop(f.addr, 4, 300, 10*time.Second, foBound)
+	waitState(t, f.srv, victim.Addr, "healthy")
+	time.Sleep(20 * time.Millisecond)
+	close(done)
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	t.Logf("killed TLS node through shepherd: %v", res)
+	checkFailover(t, "killed TLS node", res, tl, resumedAt)
+}
+
+// TestHerdColdStormTLS: herd protection holds over TLS nodes: 100 readers
+// of a missing key through one shepherd, exactly one miss, the rest get
+// the filled value.
+func TestHerdColdStormTLS(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	var nodes []*mctest.Server
+	for range 2 {
+		nodes = append(nodes, startTLSNode(t, p.server, p.serverKey, ""))
+	}
+	f := startShepherd(t, nodes, func(cfg *proxy.Config) {
+		withTLS(&proxy.TLSConfig{CA: p.a.CA})(cfg)
+		cfg.Herd = &proxy.HerdConfig{Rules: []herd.Rule{{Prefix: "cold:", Hold: herdHold, LeaseTTL: 10 * time.Second}}}
+	})
+	const readers = 100
+	var misses, values atomic.Int64
+	var ready, done sync.WaitGroup
+	start := make(chan struct{})
+	for range readers {
+		c := dial(t, f.addr)
+		c.send("version\r\n")
+		c.line()
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			ready.Done()
+			<-start
+			c.send("get cold:tls\r\n")
+			switch v := readValue(t, c); v {
+			case "":
+				misses.Add(1)
+				time.Sleep(100 * time.Millisecond) // the database
+				c.send("set cold:tls 0 0 6\r\nfilled\r\n")
+				c.expect("STORED")
+			case "filled":
+				values.Add(1)
+			}
+		}()
+	}
+	ready.Wait()
+	close(start)
+	done.Wait()
+	t.Logf("cold storm over TLS nodes, %d readers: %d miss(es), %d got the filled value", readers, misses.Load(), values.Load())
+	if misses.Load() != 1 || values.Load() != readers-1 {
+		t.Errorf("got %d misses and %d values; want 1 miss and %d values", misses.Load(), values.Load(), readers-1)
 	}
 }
