@@ -536,3 +536,85 @@ func TestHerdColdStormTLS(t *testing.T) {
 		t.Errorf("got %d misses and %d values; want 1 miss and %d values", misses.Load(), values.Load(), readers-1)
 	}
 }
+
+// replaceFile writes data to file as a deploy tool does: a new file
+// renamed over the old, so that no reader sees it half written.
+func replaceFile(t *testing.T, file, from string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := file + ".new"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTLSRotation rotates shepherd's CA bundle and client certificate
+// under load: from CA a's to CA b's client certificate, trusting both.
+// Node A (trusts client certificates of a and b) serves the load
+// throughout; node B (its own certificate from b, trusts only b's client
+// certificates) is refused until the files change, then taken in by a
+// probe that reads the new files (no SIGHUP); then a reload (what SIGHUP
+// does) rereads them again. The load sees 0 errors, and node A's
+// connections stay open: no healthy connection is dropped.
+func TestTLSRotation(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	dir := t.TempDir()
+	nodeA := startTLSNode(t, p.server, p.serverKey, bundle(t, filepath.Join(dir, "a+b.pem"), p.a, p.b), "-o", "ssl_session_cache")
+	clientB, clientBKey := p.b.issue("client-b", true)
+	nodeB := startTLSNode(t, p.otherServer, p.otherServerKey, p.b.CA)
+	// shepherd's files, as a secret mount would hold them.
+	ca, cert, key := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem")
+	replaceFile(t, ca, p.a.CA)
+	replaceFile(t, cert, p.client)
+	replaceFile(t, key, p.clientKey)
+	var spoolDir string
+	config := func() *proxy.Config {
+		tc := &proxy.TLSConfig{CA: ca, Cert: cert, Key: key}
+		main := poolOf(nodeA)
+		main.TLS, main.Timeout = tc, 2*time.Second
+		b := poolOf(nodeB)
+		b.TLS, b.FailureLimit, b.RetryTimeout, b.RetryMax = tc, 1, 100*time.Millisecond, 200*time.Millisecond
+		return &proxy.Config{
+			Pools:       map[string]*proxy.PoolConfig{"main": main, "b": b},
+			Routes:      []proxy.Route{{Prefix: "b:", Pool: "b"}},
+			DefaultPool: "main", Logger: quietLogger(), SpoolDir: spoolDir,
+		}
+	}
+	f := startShepherd(t, []*mctest.Server{nodeA}, func(cfg *proxy.Config) {
+		spoolDir = cfg.SpoolDir
+		*cfg = *config()
+	})
+	waitState(t, f.srv, nodeB.Addr, "ejected")
+	loaded := make(chan loopResult)
+	go func() { loaded <- runLoop(f.addr, 4, 200, 4*time.Second, time.Hour) }()
+	time.Sleep(500 * time.Millisecond)
+	dialsBefore := backend(t, f.srv, nodeA.Addr).Dials
+	replaceFile(t, ca, bundle(t, filepath.Join(dir, "new-ca.pem"), p.a, p.b))
+	replaceFile(t, key, clientBKey) // key first: a reader may see the pair mismatched, and keeps the old one
+	replaceFile(t, cert, clientB)
+	waitState(t, f.srv, nodeB.Addr, "healthy")
+	if err := f.srv.Reload(config()); err != nil {
+		t.Fatalf("Reload (SIGHUP): %v", err)
+	}
+	res := <-loaded
+	dialsAfter := backend(t, f.srv, nodeA.Addr).Dials
+	t.Logf("rotation under load: %v; node A dials %d before the rotation, %d after", res, dialsBefore, dialsAfter)
+	if res.getErrors+res.setErrors+res.connErrors != 0 || res.requests == 0 {
+		t.Errorf("load during rotation: %v; want requests and 0 errors", res)
+	}
+	if dialsAfter != dialsBefore {
+		t.Errorf("node A: %d dials before the rotation, %d after; want its connections kept", dialsBefore, dialsAfter)
+	}
+	c := dial(t, f.addr)
+	c.send("set b:1 0 0 1\r\nx\r\n")
+	if got := c.line(); got != "STORED" {
+		t.Errorf("set to node B after rotation: got %q; want STORED", got)
+	}
+}
