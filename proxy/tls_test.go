@@ -24,6 +24,7 @@ import (
 	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/internal/mctest"
 	"github.com/shepherd-proxy/shepherd/proxy"
+	"github.com/shepherd-proxy/shepherd/ring"
 )
 
 // authority is a test CA that writes PEM files into dir.
@@ -616,5 +617,47 @@ func TestTLSRotation(t *testing.T) {
 	c.send("set b:1 0 0 1\r\nx\r\n")
 	if got := c.line(); got != "STORED" {
 		t.Errorf("set to node B after rotation: got %q; want STORED", got)
+	}
+}
+
+// TestSecureConfigErrors: certificates and passwords that cannot be read
+// stop shepherd at start with an error naming the file or variable, never
+// showing a secret.
+func TestSecureConfigErrors(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	garbage := filepath.Join(t.TempDir(), "garbage.pem")
+	os.WriteFile(garbage, []byte("not a certificate"), 0o600)
+	tests := []struct {
+		name string
+		set  func(*proxy.PoolConfig)
+		want string
+	}{
+		{"missing ca", func(pc *proxy.PoolConfig) { pc.TLS = &proxy.TLSConfig{CA: "/nonexistent/ca.pem"} }, "tls: ca: open /nonexistent/ca.pem"},
+		{"ca not PEM", func(pc *proxy.PoolConfig) { pc.TLS = &proxy.TLSConfig{CA: garbage} }, "no PEM certificate"},
+		{"key of another cert", func(pc *proxy.PoolConfig) {
+			pc.TLS = &proxy.TLSConfig{CA: p.a.CA, Cert: p.client, Key: p.serverKey}
+		}, "private key does not match public key"},
+		{"empty password env", func(pc *proxy.PoolConfig) {
+			pc.Auth = &proxy.AuthConfig{Username: "u", PasswordEnv: "SHEPHERD_TEST_UNSET_PASSWORD"}
+		}, "$SHEPHERD_TEST_UNSET_PASSWORD) is empty or missing"},
+		{"password with a space", func(pc *proxy.PoolConfig) {
+			pc.Auth = &proxy.AuthConfig{Username: "u", PasswordFile: passwordFile(t, "two words")}
+		}, "contains a space"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			pc := poolOf()
+			pc.Servers = []ring.Node{{Addr: "127.0.0.1:1", Weight: 1}}
+			tt.set(pc)
+			_, err := proxy.New(&proxy.Config{Pools: map[string]*proxy.PoolConfig{"main": pc}, Logger: quietLogger(), SpoolDir: t.TempDir()})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v; want an error containing %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "two words") {
+				t.Errorf("error shows the password: %v", err)
+			}
+		})
 	}
 }

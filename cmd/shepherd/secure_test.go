@@ -1,0 +1,65 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestLoadSecureTransport(t *testing.T) {
+	t.Parallel()
+	s := mustLoad(t, `
+pools:
+  main-cache:
+    servers: [127.0.0.1:21211:1]
+    tls: {ca: /etc/shepherd/ca.pem, cert: /etc/shepherd/client.pem, key: /etc/shepherd/client-key.pem, server_name: cache.internal, min_version: "1.3"}
+    auth: {username: shepherd}
+  other:
+    servers: [127.0.0.1:21212:1]
+    auth: {username: app, password_file: /run/secrets/memcached}
+default_pool: main-cache
+`)
+	main := s.Config.Pools["main-cache"]
+	if tc := main.TLS; tc == nil || tc.CA != "/etc/shepherd/ca.pem" || tc.Cert != "/etc/shepherd/client.pem" || tc.Key != "/etc/shepherd/client-key.pem" || tc.ServerName != "cache.internal" || tc.MinVersion != "1.3" {
+		t.Errorf("tls: got %+v; want every key as written", main.TLS)
+	}
+	if a := main.Auth; a == nil || a.Username != "shepherd" || a.PasswordEnv != "SHEPHERD_MAIN_CACHE_PASSWORD" || a.PasswordFile != "" {
+		t.Errorf("auth without a password source: got %+v; want password_env SHEPHERD_MAIN_CACHE_PASSWORD", main.Auth)
+	}
+	if a := s.Config.Pools["other"].Auth; a == nil || a.PasswordFile != "/run/secrets/memcached" || a.PasswordEnv != "" {
+		t.Errorf("auth with password_file: got %+v", a)
+	}
+	if s.Config.Pools["other"].TLS != nil {
+		t.Errorf("pool without tls: got %+v; want nil (plain)", s.Config.Pools["other"].TLS)
+	}
+}
+
+func TestLoadSecureTransportErrors(t *testing.T) {
+	t.Parallel()
+	pool := func(lines ...string) string {
+		return "pools:\n  main:\n    servers: [127.0.0.1:21211:1]\n    " + strings.Join(lines, "\n    ") + "\n"
+	}
+	tests := []struct {
+		name string
+		yaml string
+		want string
+	}{
+		{"password in the config", pool("auth: {username: u, password: hunter2}"), "a password is never read from the config"},
+		{"cert without key", pool("tls: {cert: c.pem}"), "cert and key go together"},
+		{"tls version", pool(`tls: {min_version: "1.0"}`), `"1.0" is not supported`},
+		{"unknown tls key", pool("tls: {insecure_skip_verify: true}"), `unknown key "insecure_skip_verify"`},
+		{"no username", pool("auth: {password_file: f}"), "auth: username"},
+		{"file and env", pool("auth: {username: u, password_file: f, password_env: E}"), "exactly one of password_file and password_env"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := load(t, tt.yaml)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got error %v; want one containing %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error shows the password: %v", err)
+			}
+		})
+	}
+}
