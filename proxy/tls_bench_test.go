@@ -24,7 +24,7 @@ import (
 // clients speak plain to it; its backend connections speak TLS). Beside
 // ns/op it reports, per request: cpu-us/op of this process (the clients,
 // plus shepherd when it is in the path: it runs in-process), mc-cpu-us/op
-// of the memcached processes, ctxsw/op (this process's context switches)
+// of the memcached processes (nc-cpu-us/op: nutcracker's), ctxsw/op (this process's context switches)
 // and rw-syscalls/op (its read and write system calls, /proc/self/io).
 // nutcracker (plain: twemproxy has no TLS) is run for reference.
 func BenchmarkGetTLS(b *testing.B) {
@@ -132,6 +132,7 @@ type cost struct {
 	at       time.Time
 	cpu      time.Duration // this process, user + system
 	mcCPU    time.Duration // memcached children, user + system
+	ncCPU    time.Duration // nutcracker children
 	ctxsw    int64
 	syscalls int64 // read and write family
 }
@@ -143,19 +144,23 @@ func sampleCost() cost {
 		at:       time.Now(),
 		cpu:      time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
 		mcCPU:    childrenCPU("memcached"),
+		ncCPU:    childrenCPU("nutcracker"),
 		ctxsw:    ru.Nvcsw + ru.Nivcsw,
 		syscalls: procIO("syscr") + procIO("syscw"),
 	}
 }
 
 func (c cost) since(o cost) cost {
-	return cost{cpu: c.cpu - o.cpu, mcCPU: c.mcCPU - o.mcCPU, ctxsw: c.ctxsw - o.ctxsw, syscalls: c.syscalls - o.syscalls}
+	return cost{cpu: c.cpu - o.cpu, mcCPU: c.mcCPU - o.mcCPU, ncCPU: c.ncCPU - o.ncCPU, ctxsw: c.ctxsw - o.ctxsw, syscalls: c.syscalls - o.syscalls}
 }
 
 func (c cost) report(b *testing.B) {
 	n := float64(b.N)
 	b.ReportMetric(float64(c.cpu.Microseconds())/n, "cpu-us/op")
 	b.ReportMetric(float64(c.mcCPU.Microseconds())/n, "mc-cpu-us/op")
+	if c.ncCPU > 0 {
+		b.ReportMetric(float64(c.ncCPU.Microseconds())/n, "nc-cpu-us/op")
+	}
 	b.ReportMetric(float64(c.ctxsw)/n, "ctxsw/op")
 	b.ReportMetric(float64(c.syscalls)/n, "rw-syscalls/op")
 }
