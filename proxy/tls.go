@@ -94,8 +94,7 @@ type transport struct {
 	stamp    string     // the certificate files' sizes and times, as loaded
 	reported string     // the reload error logged last
 	tc       atomic.Pointer[tls.Config]
-	loads    atomic.Uint64 // times the certificates were (re)loaded
-	noResume atomic.Bool   // a node refused a resumed session: full handshakes only
+	noResume atomic.Bool // a node refused a resumed session: full handshakes only
 }
 
 // newTransport loads pc's certificates and password; its errors name the
@@ -191,7 +190,6 @@ func (t *transport) refresh(force bool) (bool, error) {
 	}
 	t.stamp = stamp
 	t.tc.Store(tc)
-	t.loads.Add(1)
 	return true, nil
 }
 

@@ -135,13 +135,10 @@ func bundle(t testing.TB, file string, as ...*authority) string {
 func startTLSNode(t testing.TB, certFile, keyFile, clientCA string, extra ...string) *mctest.Server {
 	t.Helper()
 	opts := "ssl_chain_cert=" + certFile + ",ssl_key=" + keyFile
-	verify := false
 	if clientCA != "" {
 		opts += ",ssl_ca_cert=" + clientCA + ",ssl_verify_mode=2"
-		verify = true
 	}
-	ready := func(addr string) error { return tlsReady(addr, verify) }
-	return mctest.StartReady(t, ready, append([]string{"-Z", "-o", opts}, extra...)...)
+	return mctest.StartReady(t, tlsReady, append([]string{"-Z", "-o", opts}, extra...)...)
 }
 
 // tlsReady reports whether a TLS listener accepts connections: a
@@ -149,7 +146,7 @@ func startTLSNode(t testing.TB, certFile, keyFile, clientCA string, extra ...str
 // certificate), closed at once. A node asking for a client certificate
 // refuses the empty one only after the handshake; its answer does not
 // matter here.
-func tlsReady(addr string, _ bool) error {
+func tlsReady(addr string) error {
 	c, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
 	if err != nil {
 		return err
