@@ -286,12 +286,16 @@ func (t *transport) forNode(tc *tls.Config, addr string) (_ *tls.Config, offered
 	return tc, offered
 }
 
-// handshakeErr wraps a failed handshake's err. A node that answers a
+// handshakeErr wraps a failed handshake's err (a timeout stays a
+// timeout: the node is slow, not refusing). A node that answers a
 // resumed session with an internal error is memcached verifying client
 // certificates without ssl_session_cache (OpenSSL then has no session id
 // context and fails every resumption): resumption is turned off for the
 // pool, and the error says to dial again.
 func (t *transport) handshakeErr(err error, offered bool) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) { // a slow or hung node, not a refusal
+		return err
+	}
 	if offered && isAlert(err) && strings.Contains(err.Error(), "internal error") {
 		t.noResume.Store(true)
 		return fmt.Errorf("%w: %w: %w", ErrTLSHandshake, errResumeRefused, err)
