@@ -4,6 +4,8 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -67,4 +69,19 @@ func passwordEnv(pool string) string {
 		return '_'
 	}, pool)
 	return "SHEPHERD_" + name + "_PASSWORD"
+}
+
+// printSecure prints a pool's tls and auth settings for --test-config
+// (the password's source, never the password).
+func printSecure(w io.Writer, p *proxy.PoolConfig) {
+	if t := p.TLS; t != nil {
+		fmt.Fprintf(w, "    tls: {ca: %q, cert: %q, key: %q, server_name: %q, min_version: %q}\n", t.CA, t.Cert, t.Key, t.ServerName, t.MinVersion)
+	}
+	if a := p.Auth; a != nil {
+		src := fmt.Sprintf("password_env: %s", a.PasswordEnv)
+		if a.PasswordFile != "" {
+			src = fmt.Sprintf("password_file: %q", a.PasswordFile)
+		}
+		fmt.Fprintf(w, "    auth: {username: %s, %s}\n", a.Username, src)
+	}
 }

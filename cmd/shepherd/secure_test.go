@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -62,4 +64,17 @@ func TestLoadSecureTransportErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTestConfigSecure: --test-config prints tls and auth (the password's
+// source, not the password) and the printout loads back the same.
+func TestTestConfigSecure(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "secure.yaml")
+	yaml := "pools:\n  main:\n    servers: [127.0.0.1:21211:1]\n    tls: {ca: /etc/ca.pem, cert: /etc/c.pem, key: /etc/k.pem}\n    auth: {username: shepherd, password_file: /run/pw}\n" +
+		"  other:\n    servers: [127.0.0.1:21212:1]\n    auth: {username: app}\ndefault_pool: main\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testConfigRoundTrip(t, file)
 }
