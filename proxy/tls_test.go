@@ -464,6 +464,11 @@ func TestFailoverTLSKilledNode(t *testing.T) {
 	f := startShepherd(t, nodes, func(cfg *proxy.Config) {
 		failoverConfig(cfg)
 		withTLS(&proxy.TLSConfig{CA: p.a.CA})(cfg)
+		// A probe's handshake gets connect_timeout + timeout; 200 ms is
+		// missed now and then on the loaded 2-core CI machine (load 15 seen),
+		// and a missed probe costs a whole probe interval. Requests still
+		// have the 100 ms timeout.
+		cfg.Pools["main"].ConnectTimeout = 500 * time.Millisecond
 	})
 	victim := nodes[0]
 	done := make(chan struct{})
