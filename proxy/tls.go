@@ -9,11 +9,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -237,22 +239,21 @@ func (t *transport) current() (*tls.Config, error) {
 // (the connection then used the certificates loaded before).
 func (t *transport) secure(nc net.Conn, addr string, deadline time.Time) (c net.Conn, reloadErr error, err error) {
 	nc.SetDeadline(deadline)
-	offered := false
+	var tc *tls.Config
 	if t.src != nil {
-		var tc *tls.Config
 		tc, reloadErr = t.current()
-		tc, offered = t.forNode(tc, addr)
+		tc = t.forNode(tc, addr)
 		c := tls.Client(nc, tc)
 		if err := c.Handshake(); err != nil {
 			nc.Close()
-			return nil, reloadErr, t.handshakeErr(err, offered)
+			return nil, reloadErr, t.handshakeErr(err, tc)
 		}
 		nc = c
 	}
 	if err := t.greet(nc); err != nil {
 		nc.Close()
-		if t.src != nil && isAlert(err) {
-			err = t.handshakeErr(err, offered)
+		if tc != nil && refusedAfterHandshake(err) {
+			err = t.handshakeErr(err, tc)
 		}
 		return nil, reloadErr, err
 	}
@@ -261,16 +262,11 @@ func (t *transport) secure(nc net.Conn, addr string, deadline time.Time) (c net.
 }
 
 // forNode returns tc for a connection to addr: naming the node by its
-// host unless the config names the server, without the session cache once
-// resumption is off. offered reports whether the handshake will offer to
-// resume a session.
-func (t *transport) forNode(tc *tls.Config, addr string) (_ *tls.Config, offered bool) {
-	resume := !t.noResume.Load()
-	if tc.ServerName != "" && resume {
-		_, offered = tc.ClientSessionCache.Get(tc.ServerName)
-		return tc, offered
-	}
-	tc = tc.Clone() // shares the session cache
+// host unless the config names the server, with the pool's session cache
+// seen through a sessionUse of this connection's own, or none once
+// resumption is off.
+func (t *transport) forNode(tc *tls.Config, addr string) *tls.Config {
+	tc = tc.Clone()
 	if tc.ServerName == "" {
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil {
@@ -278,27 +274,61 @@ func (t *transport) forNode(tc *tls.Config, addr string) (_ *tls.Config, offered
 		}
 		tc.ServerName = host
 	}
-	if !resume {
+	if t.noResume.Load() {
 		tc.ClientSessionCache = nil
-		return tc, false
+	} else {
+		tc.ClientSessionCache = &sessionUse{ClientSessionCache: tc.ClientSessionCache}
 	}
-	_, offered = tc.ClientSessionCache.Get(tc.ServerName)
-	return tc, offered
+	return tc
+}
+
+// sessionUse is the pool's session cache as one connection uses it: it
+// notes whether the handshake offered a session to resume (crypto/tls
+// drops the session from the cache when such a handshake fails).
+type sessionUse struct {
+	tls.ClientSessionCache
+	offered atomic.Bool
+}
+
+func (u *sessionUse) Get(key string) (*tls.ClientSessionState, bool) {
+	s, ok := u.ClientSessionCache.Get(key)
+	if ok && s != nil {
+		u.offered.Store(true)
+	}
+	return s, ok
+}
+
+// offered reports whether the connection tc configured offered a session.
+func offered(tc *tls.Config) bool {
+	u, ok := tc.ClientSessionCache.(*sessionUse)
+	return ok && u.offered.Load()
+}
+
+// refusedAfterHandshake reports whether err, on the first exchange after
+// a completed TLS handshake, is the node refusing the connection: its
+// alert (TLS 1.3 checks the client certificate after the client is done),
+// or the connection closed or reset because the node closed it with our
+// request unread, which loses the alert.
+func refusedAfterHandshake(err error) bool {
+	return isAlert(err) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // handshakeErr wraps a failed handshake's err (a timeout stays a
-// timeout: the node is slow, not refusing). A node that answers a
-// resumed session with an internal error is memcached verifying client
-// certificates without ssl_session_cache (OpenSSL then has no session id
-// context and fails every resumption): resumption is turned off for the
-// pool, and the error says to dial again.
-func (t *transport) handshakeErr(err error, offered bool) error {
-	if errors.Is(err, os.ErrDeadlineExceeded) { // a slow or hung node, not a refusal
+// timeout: the node is slow, not refusing). A node that answers with an
+// internal error to a connection that offered to resume a session is
+// memcached verifying client certificates without ssl_session_cache
+// (OpenSSL then has no session id context and fails every resumption):
+// resumption is turned off for the pool, and the error says to dial again.
+func (t *transport) handshakeErr(err error, tc *tls.Config) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return err
 	}
-	if offered && isAlert(err) && strings.Contains(err.Error(), "internal error") {
+	if offered(tc) && isAlert(err) && strings.Contains(err.Error(), "internal error") {
 		t.noResume.Store(true)
 		return fmt.Errorf("%w: %w: %w", ErrTLSHandshake, errResumeRefused, err)
+	}
+	if !isAlert(err) && errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+		return fmt.Errorf("%w: the node closed the connection (refusing our certificate?): %w", ErrTLSHandshake, err)
 	}
 	return fmt.Errorf("%w: %w", ErrTLSHandshake, err)
 }

@@ -663,3 +663,39 @@ func TestSecureConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestTLSResumptionRefused: memcached requiring client certificates
+// without ssl_session_cache fails every resumed session with an internal
+// error; shepherd turns resumption off and dials again, so each new
+// connection (here: one per `stats`, which asks the node on a fresh one)
+// still works, and nothing counts as a handshake failure.
+func TestTLSResumptionRefused(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	node := startTLSNode(t, p.server, p.serverKey, p.a.CA)
+	var log syncLog
+	f := startShepherd(t, []*mctest.Server{node}, func(cfg *proxy.Config) {
+		withTLS(&proxy.TLSConfig{CA: p.a.CA, Cert: p.client, Key: p.clientKey})(cfg)
+		cfg.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	})
+	c := dial(t, f.addr)
+	for i := range 5 {
+		c.send("stats\r\n")
+		found := false
+		for line := c.line(); line != "END"; line = c.line() {
+			found = found || strings.HasPrefix(line, "STAT limit_maxbytes 67108864")
+		}
+		if !found {
+			t.Fatalf("stats %d: no limit_maxbytes of the node; want its stats through a fresh TLS connection", i)
+		}
+	}
+	if st := backend(t, f.srv, node.Addr); st.Transport != "ok" || st.State != "healthy" {
+		t.Errorf("node: transport %q, state %q; want ok, healthy", st.Transport, st.State)
+	}
+	if got := backendStat(t, f, node.Addr, "tls_handshake_failures"); got != "0" {
+		t.Errorf("tls_handshake_failures: got %s; want 0 (a refused resumption is retried, not a failure)", got)
+	}
+	if !strings.Contains(log.String(), "TLS session resumption off for the pool") {
+		t.Errorf("log: got %q; want the warning that resumption is off", log.String())
+	}
+}
