@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -295,6 +296,12 @@ func TestTLSOtherCA(t *testing.T) {
 	}
 	if got := backendStat(t, f, node.Addr, "tls_handshake_failures"); got == "0" || got == "" {
 		t.Errorf("stats backends tls_handshake_failures: got %q; want at least 1", got)
+	}
+	rec := httptest.NewRecorder()
+	f.srv.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	metric := `shepherd_backend_tls_handshake_failures_total{node="` + node.Addr + `",pool="main"} `
+	if i := strings.Index(rec.Body.String(), metric); i < 0 || strings.HasPrefix(rec.Body.String()[i+len(metric):], "0\n") {
+		t.Errorf("/metrics: want %s at least 1", metric)
 	}
 	if !strings.Contains(log.String(), "certificate signed by unknown authority") {
 		t.Errorf("log: got %q; want a line naming the unknown authority", log.String())
