@@ -308,6 +308,7 @@ func poolReloadable(name string, old, pc *PoolConfig) error {
 		{"failure_limit", old.FailureLimit, pc.FailureLimit},
 		{"retry_timeout", old.RetryTimeout, pc.RetryTimeout},
 		{"retry_max", old.RetryMax, pc.RetryMax},
+		{"tls/auth", secureMode(old), secureMode(pc)}, // open connections would keep the old mode
 	})
 }
 

@@ -76,6 +76,20 @@ func (p *PoolConfig) checkSecure() error {
 	return nil
 }
 
+// secureMode names what a pool's connections do: plain, tls, auth or
+// tls+auth. Only a restart changes it: a reload keeps open connections.
+func secureMode(p *PoolConfig) string {
+	switch {
+	case p.TLS != nil && p.Auth != nil:
+		return "tls+auth"
+	case p.TLS != nil:
+		return "tls"
+	case p.Auth != nil:
+		return "auth"
+	}
+	return "plain"
+}
+
 // fillSecureDefaults fills the zero tls settings.
 func (p *PoolConfig) fillSecureDefaults() {
 	if p.TLS != nil {

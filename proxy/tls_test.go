@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -704,5 +705,34 @@ func TestTLSResumptionRefused(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "TLS session resumption off for the pool") {
 		t.Errorf("log: got %q; want the warning that resumption is off", log.String())
+	}
+}
+
+// TestReloadSecureModeNeedsRestart: turning tls or auth on or off for a
+// kept pool needs a restart (its open connections would stay as they
+// are); changing the files it names reloads.
+func TestReloadSecureModeNeedsRestart(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	node := startTLSNode(t, p.server, p.serverKey, "")
+	var spoolDir string
+	cfg := func(tc *proxy.TLSConfig) *proxy.Config {
+		pc := poolOf(node)
+		pc.TLS = tc
+		return &proxy.Config{Pools: map[string]*proxy.PoolConfig{"main": pc}, Logger: quietLogger(), SpoolDir: spoolDir}
+	}
+	f := startShepherd(t, []*mctest.Server{node}, func(c *proxy.Config) {
+		spoolDir = c.SpoolDir
+		*c = *cfg(&proxy.TLSConfig{CA: p.a.CA})
+	})
+	if err := f.srv.Reload(cfg(nil)); !errors.Is(err, proxy.ErrNeedsRestart) || !strings.Contains(err.Error(), "tls/auth") {
+		t.Errorf("reload turning tls off: got %v; want ErrNeedsRestart naming tls/auth", err)
+	}
+	other := bundle(t, filepath.Join(t.TempDir(), "ca.pem"), p.a, p.b)
+	if err := f.srv.Reload(cfg(&proxy.TLSConfig{CA: other})); err != nil {
+		t.Errorf("reload with another CA file: %v; want it applied", err)
+	}
+	if msg := roundTrip(t, f.addr, 3); msg != "" {
+		t.Errorf("after the reloads: %s", msg)
 	}
 }
