@@ -1,10 +1,19 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/shepherd-proxy/shepherd/internal/mctest"
 )
 
 func TestLoadSecureTransport(t *testing.T) {
@@ -77,4 +86,49 @@ func TestTestConfigSecure(t *testing.T) {
 		t.Fatal(err)
 	}
 	testConfigRoundTrip(t, file)
+}
+
+// TestServeBackendAuthFromEnv: shepherd, configured from a file whose
+// pool has auth: {username} only, logs in to a memcached started with -Y
+// with the password from SHEPHERD_MAIN_PASSWORD.
+func TestServeBackendAuthFromEnv(t *testing.T) {
+	t.Setenv("SHEPHERD_MAIN_PASSWORD", "from-env")
+	authFile := filepath.Join(t.TempDir(), "auth")
+	os.WriteFile(authFile, []byte("shepherd:from-env\n"), 0o600)
+	node := mctest.StartReady(t, func(addr string) error {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}, "-Y", authFile)
+	path, listen := shepherdConfig(t, []*mctest.Server{node})
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("    auth: {username: shepherd}\n")
+	f.Close()
+	fs := newFlagSet(io.Discard)
+	fs.Parse([]string{"-c", path})
+	s, err := loadSettings(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- serve(ctx, s, slog.New(slog.NewTextHandler(io.Discard, nil)), nil) }()
+	defer func() { cancel(); <-errc }()
+	waitListening(t, listen, errc)
+	c, err := net.DialTimeout("tcp", listen, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "set k 0 0 1\r\nv\r\n")
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if line != "STORED\r\n" {
+		t.Fatalf("set through shepherd to a -Y node: got %q (%v); want STORED", line, err)
+	}
 }
