@@ -165,7 +165,11 @@ var listening = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
 // startCommentsServe runs `comments serve` on a free port and waits until
 // it answers /healthz.
 func (e *Env) startCommentsServe(ctx context.Context, bin, db, cache string, pageSize int, herd bool) (*Proc, string, error) {
-	args := []string{"serve", "--listen", "127.0.0.1:0", "--db", db, "--memcache", cache, "--page-size", strconv.Itoa(pageSize)}
+	secrets := e.tempPath("sso-*.secrets")
+	if err := os.WriteFile(secrets, []byte("* "+commentsSecret+"\n"), 0o600); err != nil {
+		return nil, "", err
+	}
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--db", db, "--memcache", cache, "--page-size", strconv.Itoa(pageSize), "--sso-secrets", secrets}
 	if herd {
 		args = append(args, "--herd-fills")
 	}

@@ -4,6 +4,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/shepherd-proxy/shepherd/comments"
 )
 
 // Request kinds of the comments mix.
@@ -30,6 +33,7 @@ var reqKindNames = [reqKinds]string{"read", "reply", "edit"}
 type commentsThread struct {
 	id    int64
 	pages int
+	forum string // its forum's slug: a client signs in per forum
 }
 
 // commentsLoad drives one service. Its clients keep their state across
@@ -40,6 +44,7 @@ type commentsLoad struct {
 	http    *http.Client
 	threads []commentsThread
 	clients []*commentsClient
+	forums  map[int64]string // id -> slug
 }
 
 func newCommentsLoad(c *Comments, base string) *commentsLoad {
@@ -61,6 +66,9 @@ func (l *commentsLoad) close() { l.http.CloseIdleConnections() }
 func (l *commentsLoad) findThreads(ctx context.Context, e *Env, bin, db string) ([]commentsThread, error) {
 	ids, err := e.topThreads(ctx, bin, db, l.c.Threads)
 	if err != nil {
+		return nil, err
+	}
+	if err := l.loadForums(ctx); err != nil {
 		return nil, err
 	}
 	threads := make([]commentsThread, len(ids))
@@ -85,17 +93,81 @@ func (l *commentsLoad) findThreads(ctx context.Context, e *Env, bin, db string) 
 		}
 	}
 	l.threads = threads
-	return threads, nil
+	return threads, l.login(ctx)
 }
 
 func (l *commentsLoad) thread(ctx context.Context, id int64) (commentsThread, error) {
 	var th struct {
-		PostCount int `json:"post_count"`
+		PostCount int   `json:"post_count"`
+		Forum     int64 `json:"forum"`
 	}
 	if err := l.getJSON(ctx, fmt.Sprintf("/api/threads/%d", id), &th); err != nil {
 		return commentsThread{}, err
 	}
-	return commentsThread{id: id, pages: max(1, (th.PostCount+l.c.PageSize-1)/l.c.PageSize)}, nil
+	return commentsThread{id: id, pages: max(1, (th.PostCount+l.c.PageSize-1)/l.c.PageSize), forum: l.forums[th.Forum]}, nil
+}
+
+// commentsSecret is the single sign-on secret herdbench gives the service
+// for every forum ("*"), so its clients can sign in, reply and edit their
+// own replies as the site's users.
+const commentsSecret = "herdbench-sso-secret-0123456789"
+
+// loadForums maps forum ids to slugs.
+func (l *commentsLoad) loadForums(ctx context.Context) error {
+	var forums []struct {
+		ID   int64  `json:"id"`
+		Slug string `json:"slug"`
+	}
+	if err := l.getJSON(ctx, "/api/forums", &forums); err != nil {
+		return err
+	}
+	l.forums = map[int64]string{}
+	for _, f := range forums {
+		l.forums[f.ID] = f.Slug
+	}
+	return nil
+}
+
+// login signs every client in to every forum of the threads, before the
+// run (so sign-ins are not measured).
+func (l *commentsLoad) login(ctx context.Context) error {
+	for _, cl := range l.clients {
+		cl.sessions = map[string]string{}
+		for _, th := range l.threads {
+			if _, ok := cl.sessions[th.forum]; ok {
+				continue
+			}
+			now := time.Now().Unix()
+			token := comments.Sign([]byte(commentsSecret), comments.Login{Forum: th.forum, ID: fmt.Sprintf("herdbench-%d", cl.id),
+				Name: fmt.Sprintf("herdbench-%d", cl.id), IssuedAt: now, Expires: now + 300})
+			var s struct {
+				Session string `json:"session"`
+			}
+			if err := l.postJSON(ctx, "/api/login", map[string]string{"token": token}, &s); err != nil {
+				return err
+			}
+			cl.sessions[th.forum] = s.Session
+		}
+	}
+	return nil
+}
+
+func (l *commentsLoad) postJSON(ctx context.Context, path string, in, out any) error {
+	b, _ := json.Marshal(in)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.base+path, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := l.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST %s: %s", path, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 func (l *commentsLoad) getJSON(ctx context.Context, path string, v any) error {
@@ -139,7 +211,7 @@ func (l *commentsLoad) loop(ctx context.Context, cl *commentsClient, m *comments
 		}
 		done := time.Now()
 		if a.postID > 0 {
-			cl.remember(a.postID)
+			cl.remember(a.postID, q.forum)
 		}
 		m.record(cl.id, q.kind, outcome{at: done, lat: done.Sub(t0), err: a.err}, a)
 	}
@@ -150,6 +222,8 @@ type commentsReq struct {
 	kind         int
 	method, path string
 	body         string
+	session      string // sent as a bearer token when set
+	forum        string // the forum of a reply's thread
 }
 
 // answer is what a response said; queries and cacheOps are -1 when its
@@ -171,6 +245,9 @@ func (l *commentsLoad) do(ctx context.Context, q commentsReq) answer {
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if q.session != "" {
+		req.Header.Set("Authorization", "Bearer "+q.session)
 	}
 	resp, err := l.http.Do(req)
 	if err != nil {
@@ -205,8 +282,16 @@ type commentsClient struct {
 	c    *Comments
 	r    *rand.Rand
 	zipf *rand.Zipf // over thread ranks; made on first use
-	mine []int64    // the client's latest replies, which its edits pick from
+	mine []myPost   // the client's latest replies, which its edits pick from
 	n    int
+
+	sessions map[string]string // forum slug -> session
+}
+
+// myPost is a reply of the client's and the forum it is in.
+type myPost struct {
+	id    int64
+	forum string
 }
 
 // maxMine bounds the replies a client remembers for editing.
@@ -217,11 +302,11 @@ func newCommentsClient(id int, c *Comments) *commentsClient {
 	return &commentsClient{id: id, c: c, r: rand.New(rand.NewPCG(seed, seed^0xc0ffee))}
 }
 
-func (cl *commentsClient) remember(post int64) {
+func (cl *commentsClient) remember(post int64, forum string) {
 	if len(cl.mine) == maxMine {
 		cl.mine = cl.mine[1:]
 	}
-	cl.mine = append(cl.mine, post)
+	cl.mine = append(cl.mine, myPost{post, forum})
 }
 
 // pick chooses a thread by rank, the busiest most often.
@@ -244,12 +329,12 @@ func (cl *commentsClient) next(threads []commentsThread) commentsReq {
 	if cl.r.Float64() < *c.Writes {
 		if len(cl.mine) > 0 && cl.r.Float64() < *c.Edits {
 			post := cl.mine[cl.r.IntN(len(cl.mine))]
-			return commentsReq{kind: reqEdit, method: http.MethodPatch, path: fmt.Sprintf("/api/posts/%d", post),
-				body: fmt.Sprintf(`{"message":"edited by herdbench client %d (request %d)"}`, cl.id, cl.n)}
+			return commentsReq{kind: reqEdit, method: http.MethodPatch, path: fmt.Sprintf("/api/posts/%d", post.id),
+				body: fmt.Sprintf(`{"message":"edited by herdbench client %d (request %d)"}`, cl.id, cl.n), session: cl.sessions[post.forum]}
 		}
 		th := cl.pick(threads)
 		return commentsReq{kind: reqReply, method: http.MethodPost, path: fmt.Sprintf("/api/threads/%d/posts", th.id),
-			body: fmt.Sprintf(`{"author":"herdbench-%d","message":"reply %d from herdbench client %d"}`, cl.id, cl.n, cl.id)}
+			body: fmt.Sprintf(`{"message":"reply %d from herdbench client %d"}`, cl.n, cl.id), session: cl.sessions[th.forum], forum: th.forum}
 	}
 	th := cl.pick(threads)
 	page := 1

@@ -11,15 +11,16 @@ import (
 // Limits on what a scenario may ask for. They keep a typo from starting
 // thousands of processes or a run that never ends.
 const (
-	maxNodes       = 16
-	maxConnections = 2048
-	maxClients     = 5000
-	maxShepherds   = 16
-	maxPipeline    = 1024
-	maxMultiGet    = 10000
-	maxKeys        = 10_000_000
-	maxValueSize   = 1 << 20
-	maxPointTime   = 10 * time.Minute
+	maxNodes           = 16
+	maxConnections     = 2048
+	maxIdleConnections = 10000
+	maxClients         = 5000
+	maxShepherds       = 16
+	maxPipeline        = 1024
+	maxMultiGet        = 10000
+	maxKeys            = 10_000_000
+	maxValueSize       = 1 << 20
+	maxPointTime       = 10 * time.Minute
 )
 
 func setDefault[T comparable](v *T, def T) {
@@ -56,11 +57,16 @@ func (s *Scenario) defaults() {
 	}
 }
 
+// ptrTo returns a pointer to a copy of v.
+func ptrTo[T any](v T) *T { return &v }
+
 func (l *Load) defaults() {
 	setDefault(&l.Mode, "closed")
 	setDefault(&l.Connections, 1)
 	setDefault(&l.Pipeline, 1)
-	setDefault(&l.GetRatio, 0.9)
+	if l.GetRatio == nil {
+		l.GetRatio = ptrTo(0.9)
+	}
 	setDefault(&l.ValueSize, 100)
 	setDefault(&l.Keys, 10000)
 	setDefault(&l.MultiGet, 1)
@@ -74,6 +80,7 @@ func (t *Throughput) defaults() {
 		t.Targets = []string{TargetDirect, TargetShepherd, TargetNutcracker}
 	}
 	setDefault(&t.Warmup, 200*time.Millisecond)
+	setDefault(&t.Rounds, 1)
 	t.Load.defaults()
 	if t.Connections == nil {
 		t.Connections = []int{1, 8, 32}
@@ -214,7 +221,7 @@ func (l *Load) validate(c *check, where string) {
 	c.that(l.Mode != "rate" || l.Rate > 0, "%s.rate: mode rate needs rate > 0", where)
 	c.within(where+".connections", l.Connections, 1, maxConnections)
 	c.within(where+".pipeline", l.Pipeline, 1, maxPipeline)
-	c.that(l.GetRatio >= 0 && l.GetRatio <= 1, "%s.get_ratio: %v is not within 0..1", where, l.GetRatio)
+	c.that(*l.GetRatio >= 0 && *l.GetRatio <= 1, "%s.get_ratio: %v is not within 0..1", where, *l.GetRatio)
 	c.within(where+".value_size", l.ValueSize, 1, maxValueSize)
 	c.within(where+".keys", l.Keys, 1, maxKeys)
 	c.that(l.Zipf == 0 || l.Zipf > 1, "%s.zipf: %v must be 0 (uniform) or > 1", where, l.Zipf)
@@ -239,6 +246,8 @@ func (t *Throughput) validate(c *check) {
 	c.within("throughput.multiget_connections", t.MultiGetConnections, 1, maxConnections)
 	c.within("throughput.rate_connections", t.RateConnections, 1, maxConnections)
 	c.during("throughput.warmup", t.Warmup, 0, time.Minute)
+	c.within("throughput.rounds", t.Rounds, 1, 20)
+	c.that(t.IdleConnections >= 0 && t.IdleConnections <= maxIdleConnections, "throughput.idle_connections: %d is not within 0..%d", t.IdleConnections, maxIdleConnections)
 }
 
 func (h *Herd) validate(c *check) {

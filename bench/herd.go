@@ -176,12 +176,11 @@ func (r *herdRun) reader(ctx context.Context, id int, addr string) {
 	for n := int64(0); n < r.h.MaxOps && ctx.Err() == nil; n++ {
 		t0 := time.Now()
 		sess.do(get, reps)
-		o := outcomeOf(&reps[0], t0)
+		o := outcomeOf(&reps[0], t0) // o.at stays when the miss was served
 		if !o.err && o.misses > 0 {
-			r.missed(t0)
-			o.err = r.refill(ctx, sess) != nil
-			o.at = time.Now()
-			o.lat = o.at.Sub(t0)
+			r.missed(o.at)
+			o.err = r.refill(ctx, sess, o.at) != nil
+			o.lat = time.Since(t0) // until the reader holds a value
 		}
 		r.rec.record(id, o)
 		r.stormRecord(id, t0, o)
@@ -191,9 +190,10 @@ func (r *herdRun) reader(ctx context.Context, id int, addr string) {
 	}
 }
 
-func (r *herdRun) missed(t0 time.Time) {
+// missed notes a miss handed to a client at served.
+func (r *herdRun) missed(served time.Time) {
 	r.mu.Lock()
-	r.misses = append(r.misses, t0.Sub(r.start))
+	r.misses = append(r.misses, served.Sub(r.start))
 	r.mu.Unlock()
 }
 
@@ -207,9 +207,10 @@ func (r *herdRun) stormRecord(id int, t0 time.Time, o outcome) {
 	}
 }
 
-// refill fetches a value from the origin and sets it through sess.
-func (r *herdRun) refill(ctx context.Context, sess *session) error {
-	u := "http://" + r.org.Addr + "/fill?by=client&key=" + url.QueryEscape(r.h.Key)
+// refill fetches a value from the origin and sets it through sess. The
+// origin is told when the miss that caused the fill was served.
+func (r *herdRun) refill(ctx context.Context, sess *session, missed time.Time) error {
+	u := fmt.Sprintf("http://%s/fill?by=client&key=%s&miss_ns=%d", r.org.Addr, url.QueryEscape(r.h.Key), missed.Sub(r.start).Nanoseconds())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
@@ -276,7 +277,7 @@ func (r *herdRun) splitStorms(m *HerdMode, fills []fill) {
 			}
 		}
 		for _, f := range fills {
-			if f.at >= at && f.at < end {
+			if f.cause >= at && f.cause < end {
 				st.Fills++
 			}
 		}

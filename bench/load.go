@@ -62,7 +62,7 @@ func (g *gen) pick() int {
 func (g *gen) fill(ops []op) {
 	for i := range ops {
 		k := g.pick()
-		if g.r.Float64() >= g.l.GetRatio {
+		if g.r.Float64() >= *g.l.GetRatio {
 			ops[i] = op{kind: opSet, keys: g.ks.keys[k : k+1], val: g.val}
 			continue
 		}

@@ -4,17 +4,16 @@ package bench
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/shepherd-proxy/shepherd/internal/proc"
 )
 
 const readyTimeout = 5 * time.Second
@@ -34,13 +33,7 @@ type Node struct {
 }
 
 // memcachedArgs is the command line of a node on port.
-func memcachedArgs(port int) []string {
-	args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", "64", "-t", "2"}
-	if os.Geteuid() == 0 {
-		args = append(args, "-u", "root") // memcached refuses to run as root without -u
-	}
-	return args
-}
+func memcachedArgs(port int) []string { return proc.MemcachedArgs(port) }
 
 // StartMemcached starts a node on a free port, retrying when another
 // process takes the port first.
@@ -132,44 +125,15 @@ func (n *Node) Resume() {
 	n.waitThreads(false)
 }
 
-// waitThreads polls /proc until all of the process's threads are stopped
-// (or none is), for at most 200ms; elsewhere it returns at once.
+// waitThreads waits (for at most 200ms) until all of the process's
+// threads are stopped, or none is; without /proc it returns at once.
 func (n *Node) waitThreads(stopped bool) {
 	n.mu.Lock()
 	p := n.proc
 	n.mu.Unlock()
-	if p == nil {
-		return
+	if p != nil {
+		proc.WaitThreads(p.Pid(), stopped, 200*time.Millisecond)
 	}
-	for deadline := time.Now().Add(200 * time.Millisecond); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		all, none, ok := threadStates(p.Pid())
-		if !ok || (stopped && all) || (!stopped && none) {
-			return
-		}
-	}
-}
-
-// threadStates reports whether all or none of pid's threads are stopped
-// ('T' in /proc/PID/task/TID/stat); ok is false where /proc is missing.
-func threadStates(pid int) (all, none, ok bool) {
-	stats, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
-	if len(stats) == 0 {
-		return false, false, false
-	}
-	all, none = true, true
-	for _, path := range stats {
-		data, err := os.ReadFile(path)
-		i := bytes.LastIndexByte(data, ')')
-		if err != nil || i < 0 || i+2 >= len(data) {
-			continue
-		}
-		if data[i+2] == 'T' || data[i+2] == 't' {
-			none = false
-		} else {
-			all = false
-		}
-	}
-	return all, none, true
 }
 
 func (n *Node) signal(sig syscall.Signal) {
@@ -186,55 +150,12 @@ func (n *Node) Stats(timeout time.Duration) (map[string]string, error) {
 }
 
 // ping sends "version" and expects "VERSION ...".
-func ping(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("version\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, "VERSION ") {
-		return fmt.Errorf("version: got %q; want VERSION", line)
-	}
-	return nil
-}
+func ping(addr string) error { return proc.Ping(addr) }
 
 // statsOf sends cmd ("stats", "stats herd", ...) and returns its STAT
 // lines; an ERROR reply is an error.
 func statsOf(addr, cmd string, timeout time.Duration) (map[string]string, error) {
-	c, err := net.DialTimeout("tcp", addr, timeout)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(timeout))
-	if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	r := bufio.NewReader(c)
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return nil, err
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if line == "END" {
-			return out, nil
-		}
-		f := strings.SplitN(line, " ", 3)
-		if len(f) != 3 || f[0] != "STAT" {
-			return nil, fmt.Errorf("%s: unexpected line %q", cmd, line)
-		}
-		out[f[1]] = f[2]
-	}
+	return proc.Stats(addr, cmd, timeout)
 }
 
 // statInt reads a whole-number stat, 0 when absent.

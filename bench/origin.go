@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -25,7 +27,8 @@ type origin struct {
 }
 
 type fill struct {
-	at       time.Duration // since start
+	at       time.Duration // since start, when the request arrived
+	cause    time.Duration // when the miss that asked for it was served (client fills), else at
 	byClient bool
 }
 
@@ -62,6 +65,7 @@ func (o *origin) serveFill(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	f := o.arrived(r.URL.Query())
 	select {
 	case <-time.After(o.delay):
 	case <-r.Context().Done():
@@ -70,9 +74,21 @@ func (o *origin) serveFill(w http.ResponseWriter, r *http.Request) {
 	o.mu.Lock()
 	o.n++
 	n := o.n
-	o.fills = append(o.fills, fill{at: time.Since(o.start), byClient: r.URL.Query().Get("by") != "shepherd"})
+	o.fills = append(o.fills, f)
 	o.mu.Unlock()
 	fmt.Fprintf(w, "value-%d", n)
+}
+
+// arrived describes a fill request arriving now with query q.
+func (o *origin) arrived(q url.Values) fill {
+	o.mu.Lock()
+	at := time.Since(o.start)
+	o.mu.Unlock()
+	f := fill{at: at, cause: at, byClient: q.Get("by") != "shepherd"}
+	if ns, err := strconv.ParseInt(q.Get("miss_ns"), 10, 64); err == nil && ns >= 0 && ns <= int64(at) {
+		f.cause = time.Duration(ns)
+	}
+	return f
 }
 
 // taken returns a copy of the fills so far.

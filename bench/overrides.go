@@ -14,6 +14,7 @@ type Overrides struct {
 	Shepherds   int      // herd
 	Rate        float64  // throughput: every connection point at this fixed rate
 	Pipeline    int      // throughput
+	Rounds      int      // throughput
 	ValueSize   int      // throughput
 	Keys        int      // throughput, failover, rebalance
 	Zipf        *float64 // throughput, rebalance, comments (thread skew)
@@ -62,6 +63,7 @@ func (o Overrides) throughput(t *Throughput) {
 	l := &t.Load
 	setIf(&l.Duration, o.Duration)
 	setIf(&l.Pipeline, o.Pipeline)
+	setIf(&t.Rounds, o.Rounds)
 	setIf(&l.ValueSize, o.ValueSize)
 	setIf(&l.Keys, o.Keys)
 	if o.Rate > 0 {
@@ -71,7 +73,7 @@ func (o Overrides) throughput(t *Throughput) {
 		l.Zipf = *o.Zipf
 	}
 	if o.GetRatio != nil {
-		l.GetRatio = *o.GetRatio
+		l.GetRatio = o.GetRatio
 	}
 	setList(&t.Connections, o.Connections)
 	setList(&t.MultiGets, o.MultiGets)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // progress redraws one line every tick: in place on a terminal, as new
@@ -61,7 +62,7 @@ func (p *progress) line(lastOps int64, last time.Time, final bool) (int64, time.
 	if final {
 		rate = ratio(float64(ops), now.Sub(p.start).Seconds())
 	}
-	text := fmt.Sprintf("%-38s %6.1fs %10.0f ops/s %9d ops %6d errors", p.label, now.Sub(p.start).Seconds(), rate, ops, errs)
+	text := progressText(p.label, now.Sub(p.start), rate, ops, errs)
 	switch {
 	case p.tty && final:
 		fmt.Fprintf(p.w, "\r\033[K%s\n", text)
@@ -80,4 +81,23 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progressWidth keeps the line inside an 80-column terminal: a longer line
+// wraps, and "\r" then returns only to the start of its last row, so each
+// redraw would leave a row behind instead of drawing in place.
+const progressWidth = 79
+
+// progressText is one progress line, at most progressWidth runes.
+func progressText(label string, elapsed time.Duration, rate float64, ops, errs int64) string {
+	nums := fmt.Sprintf(" %6.1fs %9.0f ops/s %10d ops %d err", elapsed.Seconds(), rate, ops, errs)
+	room := max(progressWidth-utf8.RuneCountInString(nums), 8)
+	if r := []rune(label); len(r) > room {
+		label = string(r[:room-1]) + "…"
+	}
+	text := fmt.Sprintf("%-*s%s", room, label, nums)
+	if r := []rune(text); len(r) > progressWidth {
+		text = string(r[:progressWidth])
+	}
+	return text
 }

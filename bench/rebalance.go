@@ -111,7 +111,7 @@ func (e *Env) changeNodes(ctx context.Context, sh *Shepherd, to []string) (*Shep
 	if err := sh.Reload(c); err != nil {
 		return sh, "", err
 	}
-	if reloaded(sh.Addr, to) {
+	if reloaded(sh.Addr, to, "rb:probe:") {
 		if e.features != nil {
 			e.features.Reload = true
 		}
@@ -123,14 +123,14 @@ func (e *Env) changeNodes(ctx context.Context, sh *Shepherd, to []string) (*Shep
 	return next, "restart", err
 }
 
-// reloaded polls for up to a second whether keys set through addr land
-// where the ring of to puts them.
-func reloaded(addr string, to []string) bool {
+// reloaded polls for up to a second whether keys (named prefix + n) set
+// through addr land where the ring of to puts them.
+func reloaded(addr string, to []string, prefix string) bool {
 	r, err := ringOf(to)
 	if err != nil {
 		return false
 	}
-	ks := newKeyspace("rb:probe:", 64)
+	ks := newKeyspace(prefix, 64)
 	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if placedBy(addr, ks, r, to) {
 			return true
@@ -174,7 +174,7 @@ func missShare(addr string, ks *keyspace) float64 {
 // cacheAside runs the clients for d: get a zipf-chosen key, set it on a miss.
 func cacheAside(ctx context.Context, addr string, s *Scenario, ks *keyspace, rec *recorder, d time.Duration) {
 	r := s.Rebalance
-	l := Load{GetRatio: 1, MultiGet: 1, ValueSize: 1, Zipf: r.Zipf}
+	l := Load{GetRatio: ptrTo(1.0), MultiGet: 1, ValueSize: 1, Zipf: r.Zipf}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var wg sync.WaitGroup

@@ -27,6 +27,7 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"yesno": yesNo,
 	"f1":    func(v float64) string { return fmt.Sprintf("%.1f", v) },
 	"per":   fmtPer,
+	"per2":  fmtPer2,
 	"features": func(f *Features) string {
 		if f == nil {
 			return ""

@@ -163,6 +163,10 @@ function throughputCharts(c, tp) {
   bars("ops/s per point", p => p.ops_per_s);
   bars("ratio to direct (ops/s)", p => p.ratio_to_direct || 0, v => v.toFixed(2));
   bars("p99 latency per point", p => p.latency.p99_us, fmtUs);
+  const cost = f => p => p.cost ? f(p.cost) : 0;
+  bars("CPU µs per request (the target's own processes)", cost(c => c.cpu_us_per_req), v => v.toFixed(1));
+  bars("read+write syscalls per request", cost(c => c.syscalls_per_req), v => v.toFixed(2));
+  bars("context switches per request", cost(c => c.ctx_switches_per_req), v => v.toFixed(2));
   const over = (title, field, logY, yFmt) => lineChart(c, {title: title, logY: logY, yFmt: yFmt,
     series: tp.targets.map((t, i) => ({name: t, color: color(t, i),
       points: [].concat(...tp.points.filter(p => p.target === t).map(p => pts(p.series, field, p.start).concat([[p.start + p.seconds, null]])))}))});

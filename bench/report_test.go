@@ -33,9 +33,12 @@ func sampleReport() *Report {
 	for i, label := range []string{"c=1", "c=8", "mget=100 c=4"} {
 		for j, t := range tp.Targets {
 			tp.Points = append(tp.Points, Point{Label: label, Target: t, Connections: 1, Pipeline: 1, MultiGet: 1, Start: float64(i*3+j) * 1.2,
-				Seconds: 1, Ops: 10000, OpsPerSec: 10000 / float64(j+1), Latency: sum, Ratio: 1 / float64(j+1), P99Ratio: float64(j + 1), Series: series(4, 10000/float64(j+1))})
+				Seconds: 1, Ops: 10000, OpsPerSec: 10000 / float64(j+1), Latency: sum, Ratio: 1 / float64(j+1), P99Ratio: float64(j + 1), Series: series(4, 10000/float64(j+1)),
+				Cost: &ProcCost{Processes: 1, CPUus: 12345.6, Syscalls: 123456.78, CtxSwitches: 4.5, CPUUtil: 0.5}})
 		}
 	}
+	tp.Idle = []IdleCost{{Target: TargetShepherd, Connections: 3000, Opened: 3000, RSSBefore: 16000, RSSAfter: 70000, KiBPerConn: 18},
+		{Target: TargetNutcracker, Connections: 3000, Opened: 10, RSSBefore: 16000, RSSAfter: 16700, KiBPerConn: 0.2, Error: "only 10 of 3000 connections answered"}}
 	herd := &HerdResult{Key: "hot:item", Clients: 400, Shepherds: 4}
 	for i, mode := range []string{HerdOff, HerdOn, HerdOrigin} {
 		fills := []FillRate{{T: 0}, {T: 1, Clients: float64(400 / (i*100 + 1))}, {T: 2}}
@@ -149,6 +152,7 @@ type pageFacts struct {
 	Charts   []int    `json:"charts"`   // drawn charts (with lines) under each result
 	Titles   []string `json:"titles"`   // every chart's title
 	Errors   []string `json:"errors"`   // error and skipped notes
+	Clipped  []int    `json:"clipped"`  // tables cut off: past the window's right edge, or wider than their box without a scroll bar
 }
 
 const pageFactsJS = `(() => ({
@@ -158,6 +162,9 @@ const pageFactsJS = `(() => ({
     [...c.querySelectorAll(".chart")].filter(ch => ch.querySelector("svg path")).length),
   titles: [...document.querySelectorAll(".chart .title")].map(e => e.textContent),
   errors: [...document.querySelectorAll(".error, .skipped")].map(e => e.textContent),
+  clipped: [...document.querySelectorAll("table")].map((t, i) => [t, i]).filter(([t]) =>
+    t.getBoundingClientRect().right > document.documentElement.clientWidth + 1 ||
+    (t.scrollWidth > t.clientWidth + 1 && !["auto", "scroll"].includes(getComputedStyle(t).overflowX))).map(([, i]) => i),
 }))()`
 
 // checkPage compares the rendered sample report with sampleReport: every
@@ -169,10 +176,10 @@ func checkPage(t *testing.T, f pageFacts) {
 	if !slices.Equal(f.Sections, want) {
 		t.Errorf("sections: got %q; want %q", f.Sections, want)
 	}
-	// Throughput 3 points × 3 targets, herd 3 modes, failover 2 faults × 2
+	// Throughput 3 points × 3 targets, its idle costs 2 targets, herd 3 modes, failover 2 faults × 2
 	// targets, rebalance 1 run, comments 3 kinds + "all", comments herd 1;
 	// each plus its header row.
-	wantRows := []int{10, 4, 5, 2, len(reqKindNames) + 2, 2}
+	wantRows := []int{10, 3, 4, 5, 2, len(reqKindNames) + 2, 2}
 	if !slices.Equal(f.Rows, wantRows) {
 		t.Errorf("table rows: got %v; want %v", f.Rows, wantRows)
 	}
@@ -193,6 +200,9 @@ func checkPage(t *testing.T, f pageFacts) {
 			break
 		}
 	}
+	if len(f.Clipped) > 0 {
+		t.Errorf("tables %v are cut off at a 1200 px window; want them to scroll or wrap", f.Clipped)
+	}
 	notes := strings.Join(f.Errors, "|")
 	if !strings.Contains(notes, "something failed") || !strings.Contains(notes, "not inside the shepherd module") {
 		t.Errorf("error and skipped notes: got %q; want both shown", f.Errors)
@@ -208,7 +218,7 @@ func screenshot(t *testing.T, browser, page string) ([]byte, pageFacts) {
 		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
+		chromedp.WindowSize(1200, 900),
 	}
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancel()

@@ -63,31 +63,34 @@ type Event struct {
 
 // ThroughputResult is every measured point, per target.
 type ThroughputResult struct {
-	Targets []string `json:"targets"`
-	Points  []Point  `json:"points"`
+	Targets []string   `json:"targets"`
+	Points  []Point    `json:"points"`
+	Idle    []IdleCost `json:"idle,omitempty"` // RSS per idle client connection, per proxy
 }
 
 // Point is one load against one target.
 type Point struct {
-	Label       string   `json:"label"` // e.g. "c=8", "mget=100 c=4", "rate=20000 c=8"
-	Target      string   `json:"target"`
-	Mode        string   `json:"mode"` // closed or rate
-	Rate        float64  `json:"rate,omitempty"`
-	Connections int      `json:"connections"`
-	Pipeline    int      `json:"pipeline"`
-	MultiGet    int      `json:"multiget"`
-	Start       float64  `json:"start"` // seconds since the scenario began
-	Seconds     float64  `json:"seconds"`
-	Ops         int64    `json:"ops"`
-	Errors      int64    `json:"errors"`
-	Hits        int64    `json:"hits"`
-	Misses      int64    `json:"misses"`
-	OpsPerSec   float64  `json:"ops_per_s"`
-	KeysPerSec  float64  `json:"keys_per_s"`
-	Latency     Summary  `json:"latency"`
-	Ratio       float64  `json:"ratio_to_direct,omitempty"`     // ops/s ÷ direct's at the same label
-	P99Ratio    float64  `json:"p99_ratio_to_direct,omitempty"` // p99 ÷ direct's
-	Series      []Sample `json:"series"`
+	Label       string    `json:"label"` // e.g. "c=8", "mget=100 c=4", "rate=20000 c=8"
+	Target      string    `json:"target"`
+	Mode        string    `json:"mode"` // closed or rate
+	Rate        float64   `json:"rate,omitempty"`
+	Connections int       `json:"connections"`
+	Pipeline    int       `json:"pipeline"`
+	MultiGet    int       `json:"multiget"`
+	Start       float64   `json:"start"` // seconds since the scenario began
+	Seconds     float64   `json:"seconds"`
+	Ops         int64     `json:"ops"`
+	Errors      int64     `json:"errors"`
+	Hits        int64     `json:"hits"`
+	Misses      int64     `json:"misses"`
+	OpsPerSec   float64   `json:"ops_per_s"`
+	KeysPerSec  float64   `json:"keys_per_s"`
+	Latency     Summary   `json:"latency"`
+	Ratio       float64   `json:"ratio_to_direct,omitempty"`     // ops/s ÷ direct's at the same label
+	P99Ratio    float64   `json:"p99_ratio_to_direct,omitempty"` // p99 ÷ direct's
+	Cost        *ProcCost `json:"cost,omitempty"`                // the target's processes over the window; nil if unreadable
+	RoundOps    []float64 `json:"round_ops_per_s,omitempty"`     // ops/s of each round; the fields above are medians
+	Series      []Sample  `json:"series"`
 }
 
 // HerdResult compares herd protection modes on one hot key.

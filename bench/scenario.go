@@ -71,7 +71,7 @@ type Load struct {
 	Rate        float64       `yaml:"rate"`        // ops/s over all connections, with mode rate
 	Connections int           `yaml:"connections"` // client connections
 	Pipeline    int           `yaml:"pipeline"`    // requests written before reading replies
-	GetRatio    float64       `yaml:"get_ratio"`   // share of gets; the rest are sets; default 0.9
+	GetRatio    *float64      `yaml:"get_ratio"`   // share of gets; the rest are sets; nil: 0.9 (0 means sets only)
 	ValueSize   int           `yaml:"value_size"`  // bytes; default 100
 	Keys        int           `yaml:"keys"`        // distinct keys; default 10000
 	Zipf        float64       `yaml:"zipf"`        // skew s > 1; 0 means uniform
@@ -85,12 +85,14 @@ type Load struct {
 type Throughput struct {
 	Targets             []string      `yaml:"targets"`              // default direct, shepherd, nutcracker
 	Warmup              time.Duration `yaml:"warmup"`               // unmeasured load before each point; default 200ms
+	Rounds              int           `yaml:"rounds"`               // the whole sweep this many times; points are medians; default 1
 	Load                Load          `yaml:"load"`                 // the base load of every point
 	Connections         []int         `yaml:"connections"`          // closed-loop points, one per count; default 1, 8, 32
 	MultiGets           []int         `yaml:"multigets"`            // extra points with these get widths; default 100, 1000
 	MultiGetConnections int           `yaml:"multiget_connections"` // default 4
 	Rates               []float64     `yaml:"rates"`                // extra fixed-rate points (ops/s); default none
 	RateConnections     int           `yaml:"rate_connections"`     // default 8
+	IdleConnections     int           `yaml:"idle_connections"`     // after the sweep, RSS per idle connection of each proxy; 0: not measured
 }
 
 // Herd is a hot key read by many clients over several shepherds.

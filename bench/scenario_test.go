@@ -148,3 +148,27 @@ func TestOverrides(t *testing.T) {
 		t.Fatal("connections 0: got no error; want one")
 	}
 }
+
+func TestGetRatioZeroMeansZero(t *testing.T) {
+	t.Parallel()
+	s, err := Parse([]byte("scenario: throughput\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *s.Throughput.Load.GetRatio; got != 0.9 {
+		t.Fatalf("default get_ratio: got %v; want 0.9", got)
+	}
+	if err := s.Apply(Overrides{GetRatio: ptrTo(0.0)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := *s.Throughput.Load.GetRatio; got != 0 {
+		t.Fatalf("--get-ratio 0: got %v; want 0", got)
+	}
+	s, err = Parse([]byte("scenario: throughput\nthroughput:\n  load: {get_ratio: 0}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *s.Throughput.Load.GetRatio; got != 0 {
+		t.Fatalf("get_ratio: 0 in the file: got %v; want 0", got)
+	}
+}

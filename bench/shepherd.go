@@ -192,6 +192,10 @@ func (e *Env) detect(ctx context.Context, nodes []string, pool Pool) (Features, 
 		if err == nil {
 			f.HealthConfig, f.HerdConfig = c.health, c.herd
 			s.inspect(&f)
+			f.Reload = s.reloads(c)
+			if len(c.Nodes) < 2 {
+				f.Notes = append(f.Notes, "SIGHUP reload not probed: it needs two nodes")
+			}
 			s.Stop()
 			return f, nil
 		}
@@ -218,6 +222,20 @@ func dropRejected(c *shepherdConfig, msg string, f *Features) bool {
 		return false
 	}
 	return true
+}
+
+// reloads reports whether s applies a shorter server list on SIGHUP: keys
+// set through it then land where the new ring puts them. Detected here, at
+// first use, so every scenario reports it (not only after a rebalance ran).
+func (s *Shepherd) reloads(c shepherdConfig) bool {
+	if len(c.Nodes) < 2 {
+		return false // one node: every ring places every key alike
+	}
+	c.Nodes = c.Nodes[:len(c.Nodes)-1]
+	if s.Reload(c) != nil {
+		return false
+	}
+	return reloaded(s.Addr, c.Nodes, "features:reload:") // not the rebalance probe's keys: they would pass it
 }
 
 // inspect asks a running shepherd for "stats herd" and node states.

@@ -43,14 +43,21 @@ throughput:
   multigets: [100]
   rates: [500]
   rate_connections: 2
+  idle_connections: 50
 `)
 	tp := r.Throughput
+	if len(tp.Idle) == 0 || tp.Idle[0].Opened != 50 || tp.Idle[0].RSSAfter <= 0 || tp.Idle[0].Error != "" {
+		t.Errorf("idle: got %+v; want 50 connections opened to each proxy and its RSS", tp.Idle)
+	}
 	if len(tp.Points) < 6 { // direct and shepherd at least, three points each
 		t.Fatalf("points: got %d; want ≥ 6", len(tp.Points))
 	}
 	for _, p := range tp.Points {
 		if p.Ops == 0 || p.Errors != 0 || (p.Target != TargetDirect && p.Ratio == 0) {
 			t.Errorf("%s %s: got %d ops, %d errors, ratio %v; want ops, no errors, a ratio", p.Label, p.Target, p.Ops, p.Errors, p.Ratio)
+		}
+		if c := p.Cost; c == nil || c.Syscalls <= 0 || c.CPUus < 0 || c.CtxSwitches < 0 || c.Processes < 1 {
+			t.Errorf("%s %s: got cost %+v; want syscalls > 0 per request from /proc", p.Label, p.Target, c)
 		}
 		if p.MultiGet == 100 && p.Hits < p.Ops*90 {
 			t.Errorf("%s %s: got %d hits for %d multi-gets; want ~100 each (keys were prefilled)", p.Label, p.Target, p.Hits, p.Ops)
@@ -75,6 +82,9 @@ herd:
 	}
 	if off := h.Modes[0]; off.Misses == 0 || off.Fills == 0 || off.Active {
 		t.Errorf("off: got %d misses, %d fills, active %v; want a storm without protection", off.Misses, off.Fills, off.Active)
+	}
+	if !r.Features.Reload {
+		t.Errorf("features: got SIGHUP reload no; want yes (this shepherd reloads its server list)")
 	}
 }
 

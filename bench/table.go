@@ -81,6 +81,60 @@ func (t *ThroughputResult) table(w io.Writer) {
 			fmtUS(p.Latency.P50), fmtUS(p.Latency.P99), fmtUS(p.Latency.P999), fmtUS(p.Latency.Max),
 			fmtRatio(p.P99Ratio), p.Errors)
 	}
+	row(w)
+	t.costTable(w)
+	if len(t.Idle) > 0 {
+		row(w)
+		row(w, "idle connections", "target", "opened", "RSS before", "RSS after", "KiB/conn", "")
+		for _, c := range t.Idle {
+			row(w, c.Connections, c.Target, c.Opened, fmt.Sprintf("%.1f MB", float64(c.RSSBefore)/1024),
+				fmt.Sprintf("%.1f MB", float64(c.RSSAfter)/1024), fmt.Sprintf("%.1f", c.KiBPerConn), c.Error)
+		}
+	}
+}
+
+// costTable is what each target's own processes spent per request.
+func (t *ThroughputResult) costTable(w io.Writer) {
+	row(w, "point", "target", "ops/s", "CPU µs/req", "syscalls/req", "ctx sw/req", "cores busy", "processes")
+	for _, p := range t.Points {
+		c := p.Cost
+		if c == nil {
+			row(w, p.Label, p.Target, fmtCount(p.OpsPerSec), "?", "?", "?", "?", "?")
+			continue
+		}
+		row(w, p.Label, p.Target, fmtCount(p.OpsPerSec), fmt.Sprintf("%.1f", c.CPUus), fmtPer2(c.Syscalls),
+			fmtPer2(c.CtxSwitches), fmtPer2(c.CPUUtil), c.Processes)
+	}
+	if vs := t.versus(TargetShepherd, TargetNutcracker); len(vs) > 0 {
+		row(w)
+		row(w, "point", "shepherd÷nutcracker ops/s", "CPU µs/req (nc / sh)", "syscalls/req (nc / sh)", "ctx sw/req (nc / sh)")
+		for _, v := range vs {
+			row(w, v.a.Label, fmtRatio(ratio(v.a.OpsPerSec, v.b.OpsPerSec)),
+				fmt.Sprintf("%.1f / %.1f", v.b.Cost.CPUus, v.a.Cost.CPUus),
+				fmt.Sprintf("%s / %s", fmtPer2(v.b.Cost.Syscalls), fmtPer2(v.a.Cost.Syscalls)),
+				fmt.Sprintf("%s / %s", fmtPer2(v.b.Cost.CtxSwitches), fmtPer2(v.a.Cost.CtxSwitches)))
+		}
+	}
+}
+
+// pair is two targets' points at one label.
+type pair struct{ a, b Point }
+
+// versus pairs target a's points with target b's at the same label, where
+// both have costs.
+func (t *ThroughputResult) versus(a, b string) []pair {
+	var out []pair
+	for _, p := range t.Points {
+		if p.Target != a || p.Cost == nil {
+			continue
+		}
+		for _, q := range t.Points {
+			if q.Target == b && q.Label == p.Label && q.Cost != nil {
+				out = append(out, pair{p, q})
+			}
+		}
+	}
+	return out
 }
 
 func (h *HerdResult) table(w io.Writer) {
@@ -119,6 +173,9 @@ func (c *CommentsResult) table(w io.Writer) {
 	row(w, "all", c.Requests, fmtCount(c.RequestsPerSec), fmtUS(c.Latency.P50), fmtUS(c.Latency.P99), fmtUS(c.Latency.P999),
 		fmtUS(c.Latency.Max), fmtPer(c.QueriesPerReq), "", fmtPer(c.CacheOpsPerReq), c.Errors)
 }
+
+// fmtPer2 formats a per-request count with two decimals.
+func fmtPer2(v float64) string { return fmt.Sprintf("%.2f", v) }
 
 // fmtPer formats a per-request mean.
 func fmtPer(v float64) string { return fmt.Sprintf("%.3f", v) }

@@ -16,6 +16,7 @@ type Target struct {
 	Name  string   // direct, shepherd, nutcracker, or a label
 	Addrs []string // one proxy address, or the nodes for direct
 	ring  *ring.Ring
+	pids  func() []int // the processes whose cost a point measures; nil: none
 }
 
 // proxyTarget is a target behind one address.

@@ -5,6 +5,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -25,7 +26,7 @@ func (t *Throughput) points() []labelled {
 	}
 	for _, w := range t.MultiGets {
 		l := t.Load
-		l.MultiGet, l.GetRatio, l.Connections = w, 1, t.MultiGetConnections
+		l.MultiGet, l.GetRatio, l.Connections = w, ptrTo(1.0), t.MultiGetConnections
 		out = append(out, labelled{fmt.Sprintf("mget=%d c=%d", w, l.Connections), l})
 	}
 	for _, r := range t.Rates {
@@ -55,19 +56,106 @@ func runThroughput(ctx context.Context, e *Env, s *Scenario, res *Result) error 
 		out.Targets = append(out.Targets, tg.Name)
 	}
 	res.Throughput = out
-	start := time.Now()
-	for _, pt := range t.points() {
-		for _, tg := range targets {
-			if ctx.Err() != nil {
-				return context.Cause(ctx)
-			}
-			out.Points = append(out.Points, e.measure(ctx, s, tg, pt, ks, start))
+	if t.IdleConnections > 0 { // first, while the proxies are fresh: no load garbage to reuse
+		for _, tg := range targets[1:] { // memcached nodes run with -c 1024: too few for the usual count
+			out.Idle = append(out.Idle, measureIdle(ctx, tg, t.IdleConnections))
 		}
 	}
+	start := time.Now()
+	rounds := make([][]Point, t.Rounds)
+	for r := range rounds {
+		for _, pt := range t.points() {
+			for _, tg := range roundOrder(targets, r) {
+				if ctx.Err() != nil {
+					return context.Cause(ctx)
+				}
+				rounds[r] = append(rounds[r], e.measure(ctx, s, tg, pt, ks, start))
+			}
+		}
+	}
+	out.Points = medianPoints(rounds)
 	setRatios(out.Points)
-	res.note(fmt.Sprintf("each point: %v warmup then %v measured; %d keys, %d-byte values, zipf %v, pipeline %d",
-		t.Warmup, t.Load.Duration, t.Load.Keys, t.Load.ValueSize, t.Load.Zipf, t.Load.Pipeline))
+	res.note(fmt.Sprintf("each point: %v warmup then %v measured, %d round(s), medians; %d keys, %d-byte values, zipf %v, pipeline %d, %.0f%% gets",
+		t.Warmup, t.Load.Duration, t.Rounds, t.Load.Keys, t.Load.ValueSize, t.Load.Zipf, t.Load.Pipeline, 100**t.Load.GetRatio))
+	res.note("cost per request: CPU (utime+stime), read+write syscalls (/proc/PID/io syscr+syscw) and context switches (every thread's) of the target's own processes over the measured window: the proxy process, or all the nodes for direct")
 	return nil
+}
+
+// roundOrder alternates the proxies' order from round to round so neither
+// always runs right after the other; direct stays first.
+func roundOrder(targets []*Target, round int) []*Target {
+	out := append([]*Target(nil), targets...)
+	if round%2 == 1 && len(out) > 2 {
+		slices.Reverse(out[1:])
+	}
+	return out
+}
+
+// medianPoints merges the rounds point by point: ops/s and the costs are
+// medians, errors add up, latency and series are the first round's.
+func medianPoints(rounds [][]Point) []Point {
+	type key struct{ label, target string }
+	all := map[key][]Point{}
+	var order []key
+	for _, round := range rounds {
+		for _, p := range round {
+			k := key{p.Label, p.Target}
+			if all[k] == nil {
+				order = append(order, k)
+			}
+			all[k] = append(all[k], p)
+		}
+	}
+	out := make([]Point, 0, len(order))
+	for _, k := range order {
+		out = append(out, mergeRounds(all[k]))
+	}
+	return out
+}
+
+func mergeRounds(ps []Point) Point {
+	m := ps[0]
+	med := func(f func(Point) float64) float64 {
+		vs := make([]float64, len(ps))
+		for i, p := range ps {
+			vs[i] = f(p)
+		}
+		return median(vs)
+	}
+	m.OpsPerSec = med(func(p Point) float64 { return p.OpsPerSec })
+	m.KeysPerSec = med(func(p Point) float64 { return p.KeysPerSec })
+	m.RoundOps = nil
+	for _, p := range ps[1:] {
+		m.Errors += p.Errors
+	}
+	for _, p := range ps {
+		m.RoundOps = append(m.RoundOps, p.OpsPerSec)
+		if p.Cost == nil {
+			m.Cost = nil
+		}
+	}
+	if m.Cost != nil {
+		c := *m.Cost
+		c.CPUus = med(func(p Point) float64 { return p.Cost.CPUus })
+		c.Syscalls = med(func(p Point) float64 { return p.Cost.Syscalls })
+		c.CtxSwitches = med(func(p Point) float64 { return p.Cost.CtxSwitches })
+		c.CPUUtil = med(func(p Point) float64 { return p.Cost.CPUUtil })
+		m.Cost = &c
+	}
+	return m
+}
+
+// median of vs (the mean of the middle two for an even count); vs is sorted in place.
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	slices.Sort(vs)
+	n := len(vs)
+	if n%2 == 1 {
+		return vs[n/2]
+	}
+	return (vs[n/2-1] + vs[n/2]) / 2
 }
 
 // throughputTargets builds the direct target (always first, it prefills)
@@ -77,6 +165,7 @@ func (e *Env) throughputTargets(ctx context.Context, s *Scenario, nodes []*Node,
 	if err != nil {
 		return nil, err
 	}
+	direct.pids = func() []int { return pidsOf(nodes) }
 	targets := []*Target{direct}
 	wanted := map[string]bool{}
 	for _, name := range s.Throughput.Targets {
@@ -87,14 +176,18 @@ func (e *Env) throughputTargets(ctx context.Context, s *Scenario, nodes []*Node,
 		if err != nil {
 			return nil, err
 		}
-		targets = append(targets, proxyTarget(TargetShepherd, sh.Addr))
+		tg := proxyTarget(TargetShepherd, sh.Addr)
+		tg.pids = func() []int { return []int{sh.proc.Pid()} }
+		targets = append(targets, tg)
 	}
 	if wanted[TargetNutcracker] {
 		nc, err := e.startNutcracker(ctx, addrsOf(nodes), s.Pool)
 		if err != nil {
 			res.note(fmt.Sprintf("nutcracker left out: %v", err))
 		} else {
-			targets = append(targets, proxyTarget(TargetNutcracker, nc.Addr))
+			tg := proxyTarget(TargetNutcracker, nc.Addr)
+			tg.pids = func() []int { return []int{nc.proc.Pid()} }
+			targets = append(targets, tg)
 		}
 	}
 	return targets, nil // direct is always measured: it prefills and anchors the ratios
@@ -118,20 +211,48 @@ func (e *Env) measure(ctx context.Context, s *Scenario, tg *Target, pt labelled,
 		l.Duration = w
 		runLoad(ctx, tg, l, ks, newRecorder(time.Now(), s.Sample))
 	}
+	pids := tg.processes()
+	before, cerr := sumProcCounters(pids)
 	began := time.Now()
 	rec := newRecorder(began, s.Sample)
-	stop := e.startProgress(fmt.Sprintf("throughput %s %s", tg.Name, pt.label), rec)
+	stop := e.startProgress(fmt.Sprintf("%s %s", tg.Name, pt.label), rec)
 	runLoad(ctx, tg, pt.load, ks, rec)
 	stop()
 	secs := time.Since(began).Seconds()
+	after, aerr := sumProcCounters(pids)
 	ops, errs, hits, misses := rec.counts()
 	l := pt.load
-	return Point{
+	p := Point{
 		Label: pt.label, Target: tg.Name, Mode: l.Mode, Rate: l.Rate, Connections: l.Connections,
 		Pipeline: l.Pipeline, MultiGet: l.MultiGet, Start: began.Sub(origin).Seconds(), Seconds: secs,
 		Ops: ops, Errors: errs, Hits: hits, Misses: misses, OpsPerSec: float64(ops) / secs,
 		KeysPerSec: float64(hits+misses) / secs, Latency: rec.summary(), Series: rec.series(),
 	}
+	if len(pids) > 0 && cerr == nil && aerr == nil {
+		p.Cost = costOf(after.minus(before), len(pids), ops, secs)
+	}
+	return p
+}
+
+// processes is the pids whose cost t's points measure (none if unknown).
+func (t *Target) processes() []int {
+	if t.pids == nil {
+		return nil
+	}
+	return t.pids()
+}
+
+// pidsOf lists the running nodes' pids.
+func pidsOf(nodes []*Node) []int {
+	var out []int
+	for _, n := range nodes {
+		n.mu.Lock()
+		if n.proc != nil {
+			out = append(out, n.proc.Pid())
+		}
+		n.mu.Unlock()
+	}
+	return out
 }
 
 // setRatios divides each point by the direct point of the same label.

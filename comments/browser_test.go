@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -124,4 +126,72 @@ func text(t *testing.T, ctx context.Context, css string) string {
 		t.Fatalf("text of %s: %v", css, err)
 	}
 	return s
+}
+
+// TestTwoReaders: two browsers have the widget open; one, signed in through
+// the site's single sign-on, replies to a guest's comment; the other sees
+// the reply appear without a reload, nested under the comment it answers,
+// saying whom it answers, at a time shown in the reader's own zone.
+func TestTwoReaders(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, e *env) {
+		writer, reader := browser(t), browser(t)
+		c := e.serve(t)
+		th := e.thread(t, "live")
+		first, err := e.svc.CreatePost(context.Background(), th.ID, NewPost{Author: "ada", Message: "Anyone here?"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const zone = "Pacific/Auckland"
+		if _, err := chromedp.Run(reader, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: zone})
+			return err
+		})); err != nil {
+			t.Fatalf("timezone override: %v", err)
+		}
+		base := fmt.Sprintf("%s/embed/%d?poll=500", c.base, th.ID)
+		sso := signLogin(Login{ID: "g-7", Name: "grace"}, siteSecret)
+		for ctx, url := range map[context.Context]string{reader: base, writer: base + "&sso=" + sso} {
+			if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("#posts .post"))); err != nil {
+				t.Fatalf("load widget: %v", err)
+			}
+		}
+		if _, err := chromedp.Run(writer, chromedp.Poll[bool](`!document.getElementById("signed-in").hidden`, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+			t.Fatalf("writer not signed in: %v; status %q", err, text(t, writer, "#status"))
+		}
+		err = chromedp.Do(writer,
+			chromedp.Click(chromedp.CSS(fmt.Sprintf("#post-%d .reply-link", first.ID))),
+			chromedp.SendKeys(chromedp.CSS("#message"), "Yes, grace here."),
+			chromedp.Click(chromedp.CSS("#submit")),
+		)
+		if err != nil {
+			t.Fatalf("writer's reply: %v", err)
+		}
+		_, err = chromedp.Run(reader, chromedp.Poll[bool](`document.querySelectorAll("#posts .post").length === 2`,
+			chromedp.WithPollingTimeout(30*time.Second)))
+		if err != nil {
+			t.Fatalf("the reader never saw the reply without a reload: %v", err)
+		}
+		got, err := chromedp.Run(reader, chromedp.Evaluate[map[string]any](`(function () {
+			var li = document.querySelectorAll("#posts .post")[1], a = li.querySelector(".parent a"), tm = li.querySelector("time");
+			return {author: li.dataset.author, depth: li.dataset.depth, parent: a.textContent, href: a.getAttribute("href"),
+				datetime: tm.getAttribute("datetime"), shown: tm.textContent, guest: !!document.querySelector("#posts .post .guest")};
+		})()`))
+		if err != nil {
+			t.Fatalf("read the reply: %v", err)
+		}
+		created, err := time.Parse(time.RFC3339, fmt.Sprint(got["datetime"]))
+		loc, lerr := time.LoadLocation(zone)
+		if err != nil || lerr != nil {
+			t.Fatalf("datetime %v: %v %v", got["datetime"], err, lerr)
+		}
+		wantHref := fmt.Sprintf("#post-%d", first.ID)
+		if got["author"] != "grace" || got["depth"] != "1" || got["parent"] != "ada" || got["href"] != wantHref || got["guest"] != true {
+			t.Errorf("reply as the reader sees it: got %v; want grace's, depth 1, in reply to ada (%s), ada marked guest", got, wantHref)
+		}
+		if local := created.In(loc).Format("3:04"); !strings.Contains(fmt.Sprint(got["shown"]), local) {
+			t.Errorf("time shown: got %q; want the %s time %s", got["shown"], zone, local)
+		}
+		screenshot(t, reader)
+	})
 }

@@ -41,8 +41,9 @@ func pageKey(thread int64, n int, order Order) string {
 // shepherd sidecar on 127.0.0.1:11211. It is safe for concurrent use. A nil
 // *Cache is valid: every get misses and every write is dropped.
 type Cache struct {
-	mc  *memcache.Client
-	log *slog.Logger
+	mc   *memcache.Client
+	pipe *pipe // batches of sets; nil with several addresses
+	log  *slog.Logger
 }
 
 // NewCache returns a Cache over the memcached (or shepherd) servers at addrs.
@@ -53,13 +54,20 @@ func NewCache(log *slog.Logger, addrs ...string) *Cache {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Cache{mc: mc, log: log}
+	c := &Cache{mc: mc, log: log}
+	if len(addrs) == 1 {
+		c.pipe = &pipe{addr: addrs[0], timeout: mc.Timeout}
+	}
+	return c
 }
 
 // Close closes the idle connections.
 func (c *Cache) Close() error {
 	if c == nil {
 		return nil
+	}
+	if c.pipe != nil {
+		c.pipe.close()
 	}
 	return c.mc.Close()
 }
@@ -100,6 +108,13 @@ func (c *Cache) getMulti(ctx context.Context, keys []string) map[string]*memcach
 		got, err = c.mc.GetMulti(keys)
 		return err
 	})
+	hits := 0
+	for _, it := range got {
+		if !isLease(it.Value) {
+			hits++
+		}
+	}
+	statsFrom(ctx).addLookups(hits, len(keys)-hits)
 	return got
 }
 

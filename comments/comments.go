@@ -24,6 +24,10 @@ var (
 // Options.PageSize is zero.
 const DefaultPageSize = 50
 
+// maxReplay bounds the replay cache: used login tokens remembered at once
+// (about 100 bytes each, each for at most maxTokenLife).
+const maxReplay = 100000
+
 // Options configures a Service. Zero fields mean the default noted beside them.
 type Options struct {
 	Store    *Store       // required
@@ -38,6 +42,11 @@ type Options struct {
 	// false (plain memcached, or no herd rule for thread:), the service
 	// takes its own leases with add/gets/cas.
 	HerdFills bool
+
+	// Keys are the single sign-on secrets. nil: no site can sign users
+	// in (everyone posts as a guest) and sessions are signed with a key
+	// random to this process.
+	Keys *Keys
 }
 
 // Service is the comment service. It is safe for concurrent use; create it
@@ -50,6 +59,9 @@ type Service struct {
 	log       *slog.Logger
 	now       func() time.Time
 	queue     *Queue
+	keys      Keys
+	replay    *replayCache
+	metrics   *metrics
 }
 
 // New returns a Service over opts.Store (already migrated, see Store.Migrate).
@@ -67,6 +79,14 @@ func New(opts Options) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if opts.Keys != nil {
+		s.keys = *opts.Keys
+	}
+	if s.keys.Session == nil {
+		s.keys.Session = randomKey()
+	}
+	s.replay = newReplayCache(maxReplay)
+	s.metrics = newMetrics()
 	s.queue = NewQueue(s.log, 0)
 	return s, nil
 }

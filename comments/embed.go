@@ -5,6 +5,8 @@ package comments
 
 import (
 	_ "embed"
+	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
@@ -18,8 +20,8 @@ var embedHTML string
 var widgetJS []byte
 
 var embedTmpl = template.Must(template.New("embed").Funcs(template.FuncMap{
-	"when":    func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04") },
-	"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"when":    func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }, // widget.js shows it in the reader's zone
+	"iso":     iso,
 	"initial": initial,
 	"hue":     hue,
 }).Parse(embedHTML))
@@ -28,8 +30,9 @@ var embedTmpl = template.Must(template.New("embed").Funcs(template.FuncMap{
 type embedData struct {
 	*Page
 	PageSize int
-	Prev     int // 0: none
-	Next     int // 0: none
+	SSO      string // the site's signed login for its user, from ?sso=; "" for a guest
+	Prev     int    // 0: none
+	Next     int    // 0: none
 }
 
 func (s *Service) handleEmbed(w http.ResponseWriter, r *http.Request, st *Stats) {
@@ -50,22 +53,28 @@ func (s *Service) embedPage(r *http.Request) (*embedData, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, order, minGen, err := pageParams(r)
+	p, err := s.pageFor(r, id)
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.ThreadPage(r.Context(), id, n, order, minGen)
-	if err != nil {
-		return nil, err
-	}
-	d := &embedData{Page: p, PageSize: s.pageSize}
-	if n > 1 {
-		d.Prev = n - 1
-	}
-	if len(p.Posts) == s.pageSize && int64(n*s.pageSize) < p.Thread.PostCount {
-		d.Next = n + 1
+	d := &embedData{Page: p, PageSize: s.pageSize, SSO: r.URL.Query().Get("sso")}
+	if p.Number > 1 {
+		d.Prev = p.Number - 1
 	}
 	return d, nil
+}
+
+// iso is a time as <time datetime> wants it (t may be a *time.Time).
+func iso(t any) string {
+	switch t := t.(type) {
+	case time.Time:
+		return t.UTC().Format(time.RFC3339)
+	case *time.Time:
+		if t != nil {
+			return t.UTC().Format(time.RFC3339)
+		}
+	}
+	return ""
 }
 
 // initial is the avatar letter of a user (nil when the row is missing).
@@ -88,6 +97,30 @@ func hue(u *User) int {
 		}
 	}
 	return h
+}
+
+// handlePermalink redirects to the oldest-order page that holds a post,
+// at the post: where an "in reply to" link leads when the parent is on
+// another page.
+func (s *Service) handlePermalink(w http.ResponseWriter, r *http.Request, st *Stats) {
+	thread, err1 := pathID(r, "thread")
+	id, err2 := pathID(r, "id")
+	if err := errors.Join(err1, err2); err != nil {
+		st.WriteHeaders(w.Header())
+		s.writeError(w, r, err)
+		return
+	}
+	in, n, err := s.store.postPosition(r.Context(), id)
+	st.WriteHeaders(w.Header())
+	if err == nil && in != thread {
+		err = fmt.Errorf("post %d is not in thread %d: %w", id, thread, ErrNotFound)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	page := max(1, (n-1)/int64(s.pageSize)+1)
+	http.Redirect(w, r, fmt.Sprintf("/embed/%d?order=oldest&page=%d#post-%d", thread, page, id), http.StatusFound)
 }
 
 func serveWidgetJS(w http.ResponseWriter, _ *http.Request, st *Stats) {

@@ -8,15 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shepherd-proxy/shepherd/internal/mctest"
+	"github.com/shepherd-proxy/shepherd/internal/shepherdtest"
 	"github.com/shepherd-proxy/shepherd/proxy"
-	"github.com/shepherd-proxy/shepherd/ring"
 )
 
 // env is one service under test with its parts.
@@ -47,6 +46,9 @@ func newEnv(t testing.TB, kind string, opts Options) *env {
 	e.cache = NewCache(quietLogger(), e.mcAddr)
 	t.Cleanup(func() { e.cache.Close() })
 	opts.Store, opts.Cache, opts.Logger = e.store, e.cache, quietLogger()
+	if opts.Keys == nil {
+		opts.Keys = &Keys{Sites: map[string][]byte{"site": siteSecret, "other": otherSecret}}
+	}
 	e.svc = newService(t, opts)
 	f, err := e.svc.CreateForum(context.Background(), "site", "A Site", false)
 	if err != nil {
@@ -64,6 +66,12 @@ func (e *env) withService(t testing.TB, opts Options) *env {
 	c.svc = newService(t, opts)
 	return &c
 }
+
+// siteSecret is the single sign-on secret of the test forum "site".
+var siteSecret = []byte("site-secret-0123456789abcdef")
+
+// otherSecret is the secret of a second forum, "other", which tests create.
+var otherSecret = []byte("other-site-secret-0123456789")
 
 func newService(t testing.TB, opts Options) *Service {
 	t.Helper()
@@ -98,33 +106,7 @@ func openStore(t testing.TB, kind string) *Store {
 // config first.
 func startShepherd(t testing.TB, nodes []*mctest.Server, tweak func(*proxy.Config)) string {
 	t.Helper()
-	pc := &proxy.PoolConfig{Timeout: time.Second}
-	for i, n := range nodes {
-		pc.Servers = append(pc.Servers, ring.Node{Addr: n.Addr, Weight: 1, Name: fmt.Sprintf("node-%d", i)})
-	}
-	cfg := &proxy.Config{Pools: map[string]*proxy.PoolConfig{"main": pc}, Logger: quietLogger(), SpoolDir: t.TempDir()} // one spool per shepherd: the default would be shared, and is locked
-	if tweak != nil {
-		tweak(cfg)
-	}
-	srv, err := proxy.New(cfg)
-	if err != nil {
-		t.Fatalf("proxy.New: %v", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("shepherd Serve: %v", err)
-		}
-		srv.Close()
-	})
-	return l.Addr().String()
+	return shepherdtest.Start(t, nodes, tweak).Addr
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -180,3 +162,17 @@ func assertCacheOps(t *testing.T, st *Stats, max int) {
 		t.Errorf("cache requests: got %d; want at most %d:\n\t%s", len(ops), max, strings.Join(ops, "\n\t"))
 	}
 }
+
+// member signs a user of forum in (as its site's single sign-on would)
+// and returns who they are.
+func (e *env) member(t testing.TB, forum int64, id string, moderator bool) *Identity {
+	t.Helper()
+	u, err := e.store.ssoUser(context.Background(), forum, id, "member "+id, time.Now())
+	if err != nil {
+		t.Fatalf("ssoUser: %v", err)
+	}
+	return &Identity{User: u.ID, Forum: forum, Moderator: moderator, Expires: time.Now().Add(time.Hour).Unix()}
+}
+
+// moderator is a moderator of e's forum.
+func (e *env) moderator(t testing.TB) *Identity { return e.member(t, e.forum.ID, "mod", true) }

@@ -31,8 +31,8 @@ func (s *Service) Fill(ctx context.Context, key string) ([]byte, error) {
 	switch {
 	case len(f) == 2 && f[0] == "thread":
 		return s.fillThread(ctx, f[1])
-	case len(f) == 5 && f[0] == "thread" && f[2] == "page":
-		return s.fillPage(ctx, f[1], f[3], f[4])
+	case len(f) == 5 && f[0] == "thread" && (f[2] == "page" || f[2] == "after"):
+		return s.fillPage(ctx, f[1], f[2], f[3], f[4])
 	case len(f) == 2 && f[0] == "post":
 		return s.fillPost(ctx, f[1])
 	case len(f) == 2 && f[0] == "user":
@@ -53,20 +53,20 @@ func (s *Service) fillThread(ctx context.Context, id string) ([]byte, error) {
 	return encode(th), nil
 }
 
-func (s *Service) fillPage(ctx context.Context, id, page, order string) ([]byte, error) {
+func (s *Service) fillPage(ctx context.Context, id, kind, page, order string) ([]byte, error) {
 	thread, err := keyID(id)
 	if err != nil {
 		return nil, err
 	}
-	n, err := strconv.Atoi(page)
-	if err != nil || n < 1 || n > maxPage {
-		return nil, fmt.Errorf("%w: page %q", ErrInvalid, page)
+	at, err := parsePageAt(kind, page)
+	if err != nil {
+		return nil, err
 	}
 	o, err := ParseOrder(order)
 	if err != nil || order == "" {
 		return nil, fmt.Errorf("%w: order %q", ErrInvalid, order)
 	}
-	th, refs, err := s.store.threadPage(ctx, thread, n, s.pageSize, o)
+	th, refs, err := s.store.threadPage(ctx, thread, at, s.pageSize, o)
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +101,19 @@ func (s *Service) fillUser(ctx context.Context, id string) ([]byte, error) {
 		return nil, fmt.Errorf("user %d: %w", n, ErrNotFound)
 	}
 	return encode(users[0]), nil
+}
+
+// parsePageAt reads a page key's "page:N" or "after:CURSOR".
+func parsePageAt(kind, v string) (pageAt, error) {
+	if kind == "after" {
+		c, err := ParseCursor(v)
+		return pageAt{After: &c}, err
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxPage {
+		return pageAt{}, fmt.Errorf("%w: page %q", ErrInvalid, v)
+	}
+	return pageAt{N: n}, nil
 }
 
 func keyID(s string) (int64, error) {

@@ -4,12 +4,15 @@
 package comments
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
+	"time"
 )
 
 // maxBody bounds a request body.
@@ -21,14 +24,17 @@ const maxBody = 64 << 10
 //	POST   /api/forums                     create a forum {slug, name, moderated}
 //	POST   /api/threads                    create (or get) a thread {forum, slug, url, title}
 //	GET    /api/threads/{id}               get a thread
-//	GET    /api/threads/{id}/posts         a page of posts: ?page=1&order=newest|oldest&min_gen=
+//	GET    /api/threads/{id}/posts         a page of posts: ?page=1 or ?after=CURSOR, &order=newest|oldest&min_gen=
 //	POST   /api/threads/{id}/posts         reply {author, message, parent}
 //	POST   /api/posts/{id}/approve         approve a post
 //	PATCH  /api/posts/{id}                 edit a post {message}
 //	DELETE /api/posts/{id}                 delete a post
 //	GET    /api/users/{id}                 get a user
+//	POST   /api/login                      exchange a site's signed login {token} for a session
 //	GET    /cache/fill?key=K               the bytes the cache should hold for K (shepherd's origin)
-//	GET    /embed/{thread}                 the widget page
+//	GET    /metrics                        Prometheus metrics
+//	GET    /embed/{thread}                 the widget page (?sso=TOKEN signs the reader in)
+//	GET    /embed/{thread}/post/{id}       redirect to the page holding a post
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /api/forums", s.api(s.handleForums))
@@ -41,9 +47,12 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("PATCH /api/posts/{id}", s.api(s.handleEdit))
 	mux.Handle("DELETE /api/posts/{id}", s.api(s.handleDelete))
 	mux.Handle("GET /api/users/{id}", s.api(s.handleUser))
+	mux.Handle("POST /api/login", s.api(s.handleLogin))
 	mux.Handle("GET /cache/fill", s.counted(s.handleFill))
 	mux.Handle("GET /embed/{thread}", s.counted(s.handleEmbed))
 	mux.Handle("GET /embed/widget.js", s.counted(serveWidgetJS))
+	mux.Handle("GET /embed/{thread}/post/{id}", s.counted(s.handlePermalink))
+	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.Handle("GET /healthz", s.counted(func(w http.ResponseWriter, _ *http.Request, st *Stats) {
 		st.WriteHeaders(w.Header())
 		io.WriteString(w, "ok\n")
@@ -73,11 +82,15 @@ func (s *Service) api(fn apiFunc) http.Handler {
 	})
 }
 
-// counted gives a handler a context that counts queries and cache requests.
+// counted gives a handler a context that counts queries and cache
+// requests, and records the request in the metrics by its route pattern.
 func (s *Service) counted(fn func(http.ResponseWriter, *http.Request, *Stats)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		ctx, st := WithStats(r.Context())
-		fn(w, r.WithContext(ctx), st)
+		sw := &statusWriter{ResponseWriter: w}
+		fn(sw, r.WithContext(ctx), st)
+		s.metrics.observe(r.Pattern, cmp.Or(sw.code, http.StatusOK), time.Since(start), st)
 	})
 }
 
@@ -96,6 +109,12 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		status, msg = http.StatusNotFound, err.Error()
 	case errors.Is(err, ErrInvalid):
 		status, msg = http.StatusBadRequest, err.Error()
+	case errors.Is(err, ErrUnauthenticated), errors.Is(err, ErrBadToken), errors.Is(err, ErrReplayed):
+		status, msg = http.StatusUnauthorized, err.Error()
+	case errors.Is(err, ErrForbidden):
+		status, msg = http.StatusForbidden, err.Error()
+	case errors.Is(err, ErrBusy):
+		status, msg = http.StatusServiceUnavailable, err.Error()
 	default:
 		s.log.Error("comments: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
@@ -138,9 +157,22 @@ func (s *Service) handlePosts(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.pageFor(r, id)
+}
+
+// pageFor reads the page a request asks for: ?after=CURSOR (keyset) or
+// ?page=N, with ?order and ?min_gen.
+func (s *Service) pageFor(r *http.Request, id int64) (*Page, error) {
 	n, order, minGen, err := pageParams(r)
 	if err != nil {
 		return nil, err
+	}
+	if v := r.URL.Query().Get("after"); v != "" {
+		c, err := ParseCursor(v)
+		if err != nil {
+			return nil, err
+		}
+		return s.ThreadPageAfter(r.Context(), id, c, order, minGen)
 	}
 	return s.ThreadPage(r.Context(), id, n, order, minGen)
 }
@@ -154,6 +186,9 @@ func (s *Service) handleReply(r *http.Request) (any, error) {
 	if err := readJSON(r, &in); err != nil {
 		return nil, err
 	}
+	if in.By, err = s.identity(r); err != nil {
+		return nil, err
+	}
 	reply, err := s.CreatePost(r.Context(), id, in)
 	return created{reply}, err
 }
@@ -163,7 +198,11 @@ func (s *Service) handleApprove(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.Approve(r.Context(), id)
+	who, err := s.identity(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.Approve(r.Context(), who, id)
 }
 
 func (s *Service) handleEdit(r *http.Request) (any, error) {
@@ -175,7 +214,11 @@ func (s *Service) handleEdit(r *http.Request) (any, error) {
 	if err := readJSON(r, &in); err != nil {
 		return nil, err
 	}
-	return s.Edit(r.Context(), id, in.Message)
+	who, err := s.identity(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.Edit(r.Context(), who, id, in.Message)
 }
 
 func (s *Service) handleDelete(r *http.Request) (any, error) {
@@ -183,7 +226,11 @@ func (s *Service) handleDelete(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.Delete(r.Context(), id)
+	who, err := s.identity(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.Delete(r.Context(), who, id)
 }
 
 func (s *Service) handleUser(r *http.Request) (any, error) {
@@ -192,6 +239,29 @@ func (s *Service) handleUser(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return s.User(r.Context(), id)
+}
+
+func (s *Service) handleLogin(r *http.Request) (any, error) {
+	var in struct{ Token string }
+	if err := readJSON(r, &in); err != nil {
+		return nil, err
+	}
+	return s.Login(r.Context(), in.Token)
+}
+
+// identity is who the request's "Authorization: Bearer <session>" says;
+// nil without the header (a guest). A bad session is an error, never a
+// silent fall back to guest.
+func (s *Service) identity(r *http.Request) (*Identity, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil, nil
+	}
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok {
+		return nil, fmt.Errorf("%w: want Authorization: Bearer <session>", ErrUnauthenticated)
+	}
+	return s.Session(token)
 }
 
 func readJSON(r *http.Request, v any) error {

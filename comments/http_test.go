@@ -17,8 +17,16 @@ import (
 
 // client talks to a service over loopback HTTP.
 type client struct {
-	t    *testing.T
-	base string
+	t       *testing.T
+	base    string
+	session string // sent as a bearer token when set
+}
+
+// as returns a client that sends session.
+func (c *client) as(session string) *client {
+	cc := *c
+	cc.session = session
+	return &cc
 }
 
 func (e *env) serve(t *testing.T) *client {
@@ -36,6 +44,9 @@ func (c *client) do(method, path string, body any, wantStatus int, out any) http
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, c.base+path, rd)
+	if c.session != "" {
+		req.Header.Set("Authorization", "Bearer "+c.session)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
@@ -65,15 +76,17 @@ func TestAPI(t *testing.T) {
 		var th Thread
 		c.do("POST", "/api/threads", NewThread{Forum: e.forum.ID, Slug: "hello", URL: "https://example.com/hello", Title: "Hello"}, 201, &th)
 		c.do("GET", fmt.Sprintf("/api/threads/%d", th.ID), nil, 200, &th)
+		ann := c.as(c.login(Login{ID: "u-ann", Name: "ann"}).Token)
+		mod := c.as(c.login(Login{ID: "u-mod", Name: "mo", Moderator: true}).Token)
 		var r Reply
-		c.do("POST", fmt.Sprintf("/api/threads/%d/posts", th.ID), NewPost{Author: "ann", Message: "first!"}, 201, &r)
+		ann.do("POST", fmt.Sprintf("/api/threads/%d/posts", th.ID), NewPost{Message: "first!"}, 201, &r)
 		var r2 Reply
 		c.do("POST", fmt.Sprintf("/api/threads/%d/posts", th.ID), NewPost{Author: "bo", Message: "reply", Parent: r.ID}, 201, &r2)
 		var edited, approved, deleted Post
-		c.do("PATCH", fmt.Sprintf("/api/posts/%d", r.ID), map[string]string{"message": "first, edited"}, 200, &edited)
-		c.do("POST", fmt.Sprintf("/api/posts/%d/approve", r.ID), nil, 200, &approved)
-		c.do("DELETE", fmt.Sprintf("/api/posts/%d", r2.ID), nil, 200, &deleted)
-		if edited.Message != "first, edited" || !approved.Approved || approved.Message != "first, edited" || !deleted.Deleted {
+		ann.do("PATCH", fmt.Sprintf("/api/posts/%d", r.ID), map[string]string{"message": "first, edited"}, 200, &edited)
+		mod.do("POST", fmt.Sprintf("/api/posts/%d/approve", r.ID), nil, 200, &approved)
+		mod.do("DELETE", fmt.Sprintf("/api/posts/%d", r2.ID), nil, 200, &deleted)
+		if edited.Message != "first, edited" || edited.Edited == nil || !approved.Approved || approved.Message != "first, edited" || !deleted.Deleted {
 			t.Errorf("edit/approve/delete: got %+v, %+v, %+v", edited, approved, deleted)
 		}
 		var page Page
@@ -100,7 +113,8 @@ func TestAPIErrors(t *testing.T) {
 	c.do("GET", fmt.Sprintf("/api/threads/%d/posts?page=0", th.ID), nil, 400, nil)
 	c.do("POST", fmt.Sprintf("/api/threads/%d/posts", th.ID), NewPost{Author: "a"}, 400, nil)
 	c.do("POST", "/api/threads/999/posts", NewPost{Author: "a", Message: "m"}, 404, nil)
-	c.do("POST", "/api/posts/999/approve", nil, 404, nil)
+	c.do("POST", "/api/posts/999/approve", nil, 401, nil)
+	c.as(c.login(Login{ID: "m", Name: "m", Moderator: true}).Token).do("POST", "/api/posts/999/approve", nil, 404, nil)
 	c.do("GET", "/api/users/999", nil, 404, nil)
 	c.do("POST", "/api/threads", NewThread{Forum: 999, Slug: "s"}, 404, nil)
 }

@@ -57,6 +57,18 @@ var migrations = []migration{
 			kind TEXT NOT NULL,
 			created BIGINT NOT NULL)`,
 	}},
+	// Single sign-on: users.name becomes the account key ("sso:FORUM:ID"
+	// for a site's user, "guest:NAME" for a guest; older rows keep their
+	// bare name) and display the name shown; posts remember their last
+	// edit and their parent's author.
+	{2, []string{
+		`ALTER TABLE users ADD COLUMN display TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE users ADD COLUMN guest BOOLEAN NOT NULL DEFAULT FALSE`,
+		`ALTER TABLE posts ADD COLUMN edited BIGINT NOT NULL DEFAULT 0`,
+		// The parent's author, so "in reply to NAME" costs no extra read
+		// (users never change, so the copy never goes stale).
+		`ALTER TABLE posts ADD COLUMN parent_author BIGINT NOT NULL DEFAULT 0`,
+	}},
 }
 
 // SchemaVersion is the schema version Migrate brings a database to.

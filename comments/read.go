@@ -5,9 +5,11 @@
 package comments
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,10 +27,22 @@ func (s *Service) ThreadPage(ctx context.Context, thread int64, n int, order Ord
 	if n < 1 || n > maxPage {
 		return nil, fmt.Errorf("page %d: %w", n, ErrInvalid)
 	}
-	th, refs, err := s.pageRefs(ctx, thread, n, order, minGen)
+	return s.page(ctx, thread, pageAt{N: n}, order, minGen)
+}
+
+// ThreadPageAfter returns the page of a thread's visible posts that
+// follows the post at cursor after, in order: keyset pagination, which
+// costs the same at any depth. Page.Next is the cursor of the page after.
+func (s *Service) ThreadPageAfter(ctx context.Context, thread int64, after Cursor, order Order, minGen int64) (*Page, error) {
+	return s.page(ctx, thread, pageAt{After: &after}, order, minGen)
+}
+
+func (s *Service) page(ctx context.Context, thread int64, at pageAt, order Order, minGen int64) (*Page, error) {
+	th, pg, err := s.pageRefs(ctx, thread, at, order, minGen)
 	if err != nil {
 		return nil, err
 	}
+	refs := pg.refs()
 	posts, err := s.posts(ctx, refs)
 	if err != nil {
 		return nil, err
@@ -37,36 +51,41 @@ func (s *Service) ThreadPage(ctx context.Context, thread int64, n int, order Ord
 	if err != nil {
 		return nil, err
 	}
-	return &Page{Thread: th, Number: n, Order: order, Posts: join(refs, posts, users)}, nil
+	p := &Page{Thread: th, Number: at.N, Order: order, Next: pg.Next, Posts: join(refs, posts, users)}
+	if at.After != nil {
+		p.After = at.After.String()
+	}
+	return p, nil
 }
 
 // pageRefs gets the thread and the page's post ids with one cache request;
 // the page is valid only if it was built at the thread's generation.
-func (s *Service) pageRefs(ctx context.Context, thread int64, n int, order Order, minGen int64) (*Thread, []postRef, error) {
-	tk, pk := threadKey(thread), pageKey(thread, n, order)
+func (s *Service) pageRefs(ctx context.Context, thread int64, at pageAt, order Order, minGen int64) (*Thread, *pageIDs, error) {
+	tk, pk := threadKey(thread), at.key(thread, order)
 	got := s.cache.getMulti(ctx, []string{tk, pk})
 	th := decode[Thread](got[tk])
 	if th != nil && th.Gen < minGen {
 		th = nil
 	}
 	if pg := decode[pageIDs](got[pk]); th != nil && pg != nil && pg.Gen == th.Gen && pg.Size == s.pageSize {
-		return th, pg.refs(), nil
+		return th, pg, nil
 	}
-	return s.loadPage(ctx, thread, n, order, got[tk] == nil)
+	return s.loadPage(ctx, thread, at, order, got[tk] == nil)
 }
 
 // loadPage reads the thread and the page's ids in one query and caches
 // both. When the thread key was absent we claim its fill first, so a
 // write that commits while we read cannot be overwritten by what we read.
-func (s *Service) loadPage(ctx context.Context, thread int64, n int, order Order, threadAbsent bool) (*Thread, []postRef, error) {
+func (s *Service) loadPage(ctx context.Context, thread int64, at pageAt, order Order, threadAbsent bool) (*Thread, *pageIDs, error) {
 	fillThread := s.claim(ctx, threadKey(thread), threadAbsent)
-	th, refs, err := s.store.threadPage(ctx, thread, n, s.pageSize, order)
+	th, refs, err := s.store.threadPage(ctx, thread, at, s.pageSize, order)
 	if err != nil {
 		return nil, nil, err
 	}
 	fillThread(encode(th), threadTTL)
-	s.cache.set(ctx, pageKey(thread, n, order), encode(newPageIDs(th.Gen, s.pageSize, refs)), pageTTL)
-	return th, refs, nil
+	pg := newPageIDs(th.Gen, s.pageSize, refs)
+	s.cache.set(ctx, at.key(thread, order), encode(pg), pageTTL)
+	return th, pg, nil
 }
 
 // claim prepares the fill of key before the database is read. Without
@@ -117,7 +136,7 @@ func (s *Service) posts(ctx context.Context, refs []postRef) (map[int64]*Post, e
 		posts[p.ID] = p
 		fills[postKey(p.ID)] = encode(p)
 	}
-	s.cache.setAll(ctx, fills, objectTTL)
+	s.cache.setBatch(ctx, fills, objectTTL)
 	return posts, nil
 }
 
@@ -150,7 +169,7 @@ func (s *Service) users(ctx context.Context, ids []int64) (map[int64]*User, erro
 		users[u.ID] = u
 		fills[userKey(u.ID)] = encode(u)
 	}
-	s.cache.setAll(ctx, fills, objectTTL)
+	s.cache.setBatch(ctx, fills, objectTTL)
 	return users, nil
 }
 
@@ -188,14 +207,17 @@ func (s *Service) Forums(ctx context.Context) ([]*Forum, error) {
 	return s.store.Forums(ctx)
 }
 
-// authors returns the distinct author ids of posts, in id order.
+// authors returns the distinct ids of the posts' authors and of their
+// parents' authors.
 func authors(posts map[int64]*Post) []int64 {
-	seen := map[int64]bool{}
+	seen := map[int64]bool{0: true}
 	var ids []int64
 	for _, p := range posts {
-		if !seen[p.AuthorID] {
-			seen[p.AuthorID] = true
-			ids = append(ids, p.AuthorID)
+		for _, id := range []int64{p.AuthorID, p.ParentAuthorID} {
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
 		}
 	}
 	return ids
@@ -207,8 +229,42 @@ func join(refs []postRef, posts map[int64]*Post, users map[int64]*User) []*PostV
 	out := make([]*PostView, 0, len(refs))
 	for _, r := range refs {
 		if p := posts[r.ID]; p != nil && p.visible() {
-			out = append(out, &PostView{Post: p, Author: users[p.AuthorID]})
+			out = append(out, &PostView{Post: p, Author: users[p.AuthorID], ParentAuthor: users[p.ParentAuthorID]})
 		}
+	}
+	return nest(out)
+}
+
+// nest orders a page as a discussion: each reply whose parent is on the
+// page follows its parent (replies to one post oldest first), indented
+// one deeper, up to MaxDepth; the other posts keep the page's order.
+func nest(page []*PostView) []*PostView {
+	onPage := make(map[int64]bool, len(page))
+	for _, v := range page {
+		onPage[v.ID] = true
+	}
+	children := map[int64][]*PostView{}
+	var roots []*PostView
+	for _, v := range page {
+		if v.ParentID != 0 && onPage[v.ParentID] {
+			children[v.ParentID] = append(children[v.ParentID], v)
+		} else {
+			roots = append(roots, v)
+		}
+	}
+	out := make([]*PostView, 0, len(page))
+	var walk func(v *PostView, depth int)
+	walk = func(v *PostView, depth int) {
+		v.Depth = min(depth, MaxDepth)
+		out = append(out, v)
+		kids := children[v.ID]
+		slices.SortFunc(kids, func(a, b *PostView) int { return cmp.Compare(a.ID, b.ID) })
+		for _, k := range kids {
+			walk(k, depth+1)
+		}
+	}
+	for _, v := range roots {
+		walk(v, 0)
 	}
 	return out
 }

@@ -97,3 +97,73 @@ func ids(p *Page) []int64 {
 	}
 	return out
 }
+
+// TestColdPageWriteBackIsBatched: a cold 50-post page by 40 authors
+// writes its posts and users back in one pipelined request each (quiet
+// meta sets and a no-op), not one set per object, and the next read is
+// warm.
+func TestColdPageWriteBackIsBatched(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite", Options{})
+	unbatched := &Cache{mc: e.cache.mc, log: quietLogger()} // one set per object
+	one := newService(t, Options{Store: e.store, Cache: unbatched, Logger: quietLogger()})
+	var cost [2]int
+	for i, svc := range []*Service{one, e.svc} {
+		th := e.thread(t, fmt.Sprintf("cold-%d", i))
+		e.fill(t, th.ID, 50, 40)
+		cold := counted(func(ctx context.Context) {
+			if _, err := svc.ThreadPage(ctx, th.ID, 1, Newest, 0); err != nil {
+				t.Fatal(err)
+			}
+		})
+		cost[i] = len(cold.CacheOps())
+		warm := counted(func(ctx context.Context) { mustPage(t, e, ctx, th.ID, 1, Newest) })
+		assertQueryCount(t, warm, 0)
+		assertCacheOps(t, warm, 3)
+	}
+	t.Logf("cache requests for a cold 50-post page by 40 authors: %d with one set per object, %d batched", cost[0], cost[1])
+	if cost[1] > 10 {
+		t.Errorf("batched cold page: got %d cache requests; want at most 10", cost[1])
+	}
+}
+
+// TestKeysetPagesMatchNumbered: walking a thread by cursors gives the
+// pages numbered pages give, in both orders, and a cursor page is cached
+// like a numbered one.
+func TestKeysetPagesMatchNumbered(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, e *env) {
+		th := e.thread(t, "keyset")
+		e.fill(t, th.ID, 23, 4)
+		small := e.withService(t, Options{PageSize: 5})
+		ctx := context.Background()
+		for _, order := range []Order{Newest, Oldest} {
+			first := mustPage(t, small, ctx, th.ID, 1, order)
+			next, n := first.Next, 1
+			for next != "" {
+				n++
+				c, err := ParseCursor(next)
+				if err != nil {
+					t.Fatal(err)
+				}
+				byCursor, err := small.svc.ThreadPageAfter(ctx, th.ID, c, order, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := ids(mustPage(t, small, ctx, th.ID, n, order)); fmt.Sprint(ids(byCursor)) != fmt.Sprint(want) {
+					t.Errorf("%s page %d: got %v after cursor %s; want %v", order, n, ids(byCursor), next, want)
+				}
+				warm := counted(func(ctx context.Context) { small.svc.ThreadPageAfter(ctx, th.ID, c, order, 0) })
+				assertQueryCount(t, warm, 0)
+				assertCacheOps(t, warm, 3)
+				next = byCursor.Next
+			}
+			if n != 5 {
+				t.Errorf("%s: walked %d pages by cursor; want 5 (23 posts, 5 a page)", order, n)
+			}
+		}
+		if _, err := ParseCursor("12.x"); err == nil {
+			t.Error("ParseCursor(12.x): got no error")
+		}
+	})
+}

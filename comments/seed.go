@@ -198,18 +198,22 @@ func (s *seeder) threads(ctx context.Context, counts []int64) error {
 // thread, which grows reply trees.
 func (s *seeder) posts(ctx context.Context, assign []int32, counts []int64) error {
 	byThread := make([][]int64, len(counts))
-	cols := []string{"id", "thread_id", "parent_id", "author_id", "message", "created", "approved", "deleted"}
+	cols := []string{"id", "thread_id", "parent_id", "parent_author", "author_id", "message", "created", "approved", "deleted"}
+	authorOf := make([]int64, len(assign)) // by post index
 	step := int64(365*24*time.Hour/time.Microsecond) / int64(len(assign))
 	row := func(i int) []any {
 		id := s.base["posts"] + int64(i) + 1
 		t := assign[i]
 		var parent any
+		var parentAuthor int64
 		if prev := byThread[t]; len(prev) > 0 && s.rng.Float64() < s.opts.Replies {
-			parent = prev[s.rng.IntN(len(prev))]
+			pid := prev[s.rng.IntN(len(prev))]
+			parent, parentAuthor = pid, authorOf[pid-s.base["posts"]-1]
 		}
 		byThread[t] = append(byThread[t], id)
 		author := s.base["users"] + int64(s.rng.IntN(s.opts.Users)) + 1
-		return []any{id, s.base["threads"] + int64(t) + 1, parent, author, s.words(4, 60), micros(s.start) + int64(i)*step, true, false}
+		authorOf[i] = author
+		return []any{id, s.base["threads"] + int64(t) + 1, parent, parentAuthor, author, s.words(4, 60), micros(s.start) + int64(i)*step, true, false}
 	}
 	for done := 0; done < len(assign); done += seedTxPosts {
 		n := min(seedTxPosts, len(assign)-done)

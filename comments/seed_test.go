@@ -50,3 +50,16 @@ func TestSeed(t *testing.T) {
 		}
 	})
 }
+
+func TestRedactDSN(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"postgres://bob:hunter2@db:5432/c?sslmode=disable": "postgres://bob:xxxxx@db:5432/c?sslmode=disable",
+		"postgres:///c?host=/tmp/pg&password=hunter2":      "postgres:///c?host=%2Ftmp%2Fpg&password=xxxxx",
+		"postgres://bob@db/c":                              "postgres://bob@db/c",
+	} {
+		if got := redactDSN(in); got != want {
+			t.Errorf("redactDSN(%q): got %q; want %q", in, got, want)
+		}
+	}
+}

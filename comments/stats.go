@@ -21,6 +21,8 @@ type Stats struct {
 	dbTime    time.Duration
 	cacheOps  []string
 	cacheTime time.Duration
+	hits      int // keys a get found
+	misses    int // keys a get did not find (or found a fill lease)
 }
 
 type statsKey struct{}
@@ -55,6 +57,25 @@ func (st *Stats) addCacheOp(op string, d time.Duration) {
 	defer st.mu.Unlock()
 	st.cacheOps = append(st.cacheOps, op)
 	st.cacheTime += d
+}
+
+// addLookups counts the keys of a get that hit and missed.
+func (st *Stats) addLookups(hits, misses int) {
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.hits += hits
+	st.misses += misses
+}
+
+// counts returns how many queries and cache requests were sent and how
+// many cache lookups hit and missed.
+func (st *Stats) counts() (queries, cacheReqs, hits, misses int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return len(st.queries), len(st.cacheOps), st.hits, st.misses
 }
 
 // addCacheTime adds wall time spent on requests that ran concurrently

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,7 @@ const (
 type Store struct {
 	db      *sql.DB
 	dialect dialect
+	name    string // what String says: the database, without a password
 }
 
 // Open connects to dsn: "postgres://..." or "postgresql://..." for
@@ -54,7 +56,7 @@ func open(dsn string) (*Store, error) {
 		}
 		db.SetMaxOpenConns(32)
 		db.SetMaxIdleConns(32)
-		return &Store{db: db, dialect: postgresDialect}, nil
+		return &Store{db: db, dialect: postgresDialect, name: redactDSN(dsn)}, nil
 	}
 	path := strings.TrimPrefix(dsn, "sqlite:")
 	if path == "" || path == ":memory:" {
@@ -66,8 +68,27 @@ func open(dsn string) (*Store, error) {
 	}
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(16)
-	return &Store{db: db, dialect: sqliteDialect}, nil
+	return &Store{db: db, dialect: sqliteDialect, name: "sqlite:" + path}, nil
 }
+
+// redactDSN is a postgres:// URL without its password (in the user part
+// or a password= parameter).
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "postgres://(unparsable URL)"
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// String names the database for logs: sqlite:PATH or the postgres:// URL
+// with any password masked.
+func (st *Store) String() string { return st.name }
 
 // sqliteDSN: WAL so readers never wait for the writer, a busy timeout so
 // writers queue instead of failing, and immediate transactions so a

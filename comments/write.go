@@ -31,12 +31,15 @@ type NewThread struct {
 	Title string `json:"title"`
 }
 
-// NewPost is a reply: Author is a user name (the user is created on first
-// use), Parent the post replied to or 0.
+// NewPost is a reply, by By when signed in. Without a sign-in (By nil)
+// it is a guest's post and Author the name the guest typed: guests are
+// users of their own ("guest:NAME"), marked as guests, and never resolve
+// to a signed-in user of the same name. Parent is the post replied to or 0.
 type NewPost struct {
-	Parent  int64  `json:"parent"`
-	Author  string `json:"author"`
-	Message string `json:"message"`
+	Parent  int64     `json:"parent"`
+	Author  string    `json:"author"`
+	Message string    `json:"message"`
+	By      *Identity `json:"-"`
 }
 
 // Reply is a created post with its author and the thread generation after
@@ -89,10 +92,13 @@ func (s *Service) CreatePost(ctx context.Context, thread int64, np NewPost) (*Re
 	if err := checkNewPost(np); err != nil {
 		return nil, err
 	}
-	r := &Reply{PostView: &PostView{Post: &Post{ThreadID: thread, ParentID: np.Parent, Message: np.Message}, Author: &User{Name: np.Author}}}
+	r := &Reply{PostView: &PostView{Post: &Post{ThreadID: thread, ParentID: np.Parent, Message: np.Message}}}
 	var notify int64
 	err := s.store.tx(ctx, func(c conn) (err error) {
-		notify, err = s.insertPost(ctx, c, r)
+		if r.Author, err = s.author(ctx, c, np); err != nil {
+			return err
+		}
+		notify, err = s.insertPost(ctx, c, r, np.By)
 		return err
 	})
 	if err != nil {
@@ -116,22 +122,52 @@ func (s *Service) replyKeys(thread, postCount int64) []string {
 	return []string{threadKey(thread), pageKey(thread, 1, Newest), pageKey(thread, last, Oldest)}
 }
 
-// insertPost runs the statements of CreatePost; it returns the author of
-// the parent post (0 without a parent).
-func (s *Service) insertPost(ctx context.Context, c conn, r *Reply) (parentAuthor int64, err error) {
-	now := micros(s.now())
-	p, u := r.Post, r.Author
-	var uCreated int64
-	err = c.one(ctx, `INSERT INTO users (name, created) VALUES (?, ?)
-		ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id, created`, []any{u.Name, now}, &u.ID, &uCreated)
-	if err != nil {
-		return 0, fmt.Errorf("user %q: %w", u.Name, err)
+// author is the user a new post is by: the signed-in user, or the guest
+// user of the typed name (created on first use).
+func (s *Service) author(ctx context.Context, c conn, np NewPost) (*User, error) {
+	if np.By != nil {
+		u := &User{}
+		err := c.one(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, []any{np.By.User}, &u.ID, &u.Name, &u.Guest, new(int64))
+		if err != nil {
+			return nil, fmt.Errorf("user %d: %w", np.By.User, err)
+		}
+		return u, nil
 	}
-	u.Created, p.AuthorID = fromMicros(uCreated), u.ID
+	return upsertUser(ctx, c, "guest:"+np.Author, np.Author, true, s.now())
+}
+
+// upsertUser returns the user with account key, creating it if needed.
+// Users never change once created (so their cache fills need no lease).
+func upsertUser(ctx context.Context, c conn, key, display string, guest bool, now time.Time) (*User, error) {
+	u := &User{Name: display, Guest: guest}
+	var created int64
+	err := c.one(ctx, `INSERT INTO users (name, display, guest, created) VALUES (?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id, display, created`,
+		[]any{key, display, guest, micros(now)}, &u.ID, &u.Name, &created)
+	if err != nil {
+		return nil, fmt.Errorf("user %q: %w", key, err)
+	}
+	u.Created = fromMicros(created)
+	return u, nil
+}
+
+// ssoUser maps a site's user to the service's own, created at first login
+// with the name it had then.
+func (st *Store) ssoUser(ctx context.Context, forum int64, id, name string, now time.Time) (*User, error) {
+	return upsertUser(ctx, st.conn(), fmt.Sprintf("sso:%d:%s", forum, id), name, false, now)
+}
+
+// insertPost runs the statements of CreatePost; it returns the author of
+// the parent post (0 without a parent). A signed-in user posts only in
+// the forum that signed them in.
+func (s *Service) insertPost(ctx context.Context, c conn, r *Reply, by *Identity) (parentAuthor int64, err error) {
+	p := r.Post
+	p.AuthorID = r.Author.ID
 	if p.ParentID != 0 {
 		if parentAuthor, err = s.parentAuthor(ctx, c, p); err != nil {
 			return 0, err
 		}
+		p.ParentAuthorID = parentAuthor
 	}
 	var forum int64
 	err = c.one(ctx, `UPDATE threads SET post_count = post_count + 1, gen = gen + 1 WHERE id = ? RETURNING forum_id, gen, post_count`,
@@ -139,13 +175,16 @@ func (s *Service) insertPost(ctx context.Context, c conn, r *Reply) (parentAutho
 	if err != nil {
 		return 0, fmt.Errorf("thread %d: %w", p.ThreadID, err)
 	}
+	if by != nil && by.Forum != forum {
+		return 0, fmt.Errorf("signed in to forum %d, thread %d is in forum %d: %w", by.Forum, p.ThreadID, forum, ErrForbidden)
+	}
 	// Stamped after the thread row is locked: posts of a thread get
 	// their created times in commit order.
-	now = micros(s.now())
+	now := micros(s.now())
 	p.Created = fromMicros(now)
-	err = c.one(ctx, `INSERT INTO posts (thread_id, parent_id, author_id, message, created, approved)
-		SELECT ?, ?, ?, ?, ?, NOT moderated FROM forums WHERE id = ? RETURNING id, approved`,
-		[]any{p.ThreadID, nullID(p.ParentID), p.AuthorID, p.Message, now, forum}, &p.ID, &p.Approved)
+	err = c.one(ctx, `INSERT INTO posts (thread_id, parent_id, parent_author, author_id, message, created, approved)
+		SELECT ?, ?, ?, ?, ?, ?, NOT moderated FROM forums WHERE id = ? RETURNING id, approved`,
+		[]any{p.ThreadID, nullID(p.ParentID), p.ParentAuthorID, p.AuthorID, p.Message, now, forum}, &p.ID, &p.Approved)
 	return parentAuthor, err
 }
 
@@ -162,24 +201,53 @@ func (s *Service) parentAuthor(ctx context.Context, c conn, p *Post) (int64, err
 	return author, nil
 }
 
-// Approve makes a post visible. It sets only the approved column, so it
-// cannot undo a concurrent edit.
-func (s *Service) Approve(ctx context.Context, id int64) (*Post, error) {
+// Approve makes a post visible; only a moderator of its forum may. It
+// sets only the approved column, so it cannot undo a concurrent edit.
+func (s *Service) Approve(ctx context.Context, who *Identity, id int64) (*Post, error) {
+	if err := s.authorize(ctx, who, id, false); err != nil {
+		return nil, err
+	}
 	return s.updatePost(ctx, id, `approved = TRUE`, nil, 0)
 }
 
-// Edit replaces a post's message. It sets only the message column, so it
-// cannot undo a concurrent approval.
-func (s *Service) Edit(ctx context.Context, id int64, message string) (*Post, error) {
+// Edit replaces a post's message and stamps it edited; only its author or
+// a moderator of its forum may. It sets only the message and edited
+// columns, so it cannot undo a concurrent approval.
+func (s *Service) Edit(ctx context.Context, who *Identity, id int64, message string) (*Post, error) {
 	if err := checkText(message, maxMessage); err != nil {
 		return nil, err
 	}
-	return s.updatePost(ctx, id, `message = ?`, []any{message}, 0)
+	if err := s.authorize(ctx, who, id, true); err != nil {
+		return nil, err
+	}
+	return s.updatePost(ctx, id, `message = ?, edited = ?`, []any{message, micros(s.now())}, 0)
 }
 
-// Delete hides a post (a soft delete) and takes it out of post_count.
-// Deleting a deleted post changes nothing.
-func (s *Service) Delete(ctx context.Context, id int64) (*Post, error) {
+// authorize lets who change post id: a moderator of the post's forum, or
+// (when authorOK) its author. ErrUnauthenticated for a guest, ErrForbidden
+// for anyone else. A post's author and forum never change, so the check
+// needs no lock.
+func (s *Service) authorize(ctx context.Context, who *Identity, id int64, authorOK bool) error {
+	if who == nil {
+		return fmt.Errorf("post %d: %w", id, ErrUnauthenticated)
+	}
+	author, forum, err := s.store.postOwner(ctx, id)
+	if err != nil {
+		return err
+	}
+	if who.canModerate(forum) || (authorOK && who.User == author && who.Forum == forum) {
+		return nil
+	}
+	return fmt.Errorf("post %d: %w", id, ErrForbidden)
+}
+
+// Delete hides a post (a soft delete) and takes it out of post_count;
+// only its author or a moderator of its forum may. Deleting a deleted
+// post changes nothing.
+func (s *Service) Delete(ctx context.Context, who *Identity, id int64) (*Post, error) {
+	if err := s.authorize(ctx, who, id, true); err != nil {
+		return nil, err
+	}
 	p, err := s.updatePost(ctx, id, `deleted = TRUE`, nil, -1)
 	if !errors.Is(err, errUnchanged) {
 		return p, err
@@ -250,6 +318,9 @@ func (st *Store) notify(ctx context.Context, user, post int64, kind string, now 
 }
 
 func checkNewPost(np NewPost) error {
+	if np.By != nil {
+		np.Author = "-" // a signed-in post's author is By; the field is ignored
+	}
 	if err := checkText(np.Author, maxName); err != nil {
 		return fmt.Errorf("author: %w", err)
 	}

@@ -83,7 +83,7 @@ func TestConcurrentApproveAndEdit(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
-		th, posts := e.pendingPosts(t, 20)
+		th, posts, author, mod := e.pendingPosts(t, 20)
 		if got := mustPage(t, e, ctx, th.ID, 1, Oldest); len(got.Posts) != 0 {
 			t.Fatalf("pending posts: got %d on the page; want 0", len(got.Posts))
 		}
@@ -94,13 +94,13 @@ func TestConcurrentApproveAndEdit(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				_, err := e.svc.Approve(ctx, p.ID)
+				_, err := e.svc.Approve(ctx, mod, p.ID)
 				noError(t, err)
 			}()
 			go func() {
 				defer wg.Done()
 				<-start
-				_, err := e.svc.Edit(ctx, p.ID, fmt.Sprintf("final %d", i))
+				_, err := e.svc.Edit(ctx, author, p.ID, fmt.Sprintf("final %d", i))
 				noError(t, err)
 			}()
 			close(start)
@@ -118,27 +118,28 @@ func TestConcurrentApproveAndEdit(t *testing.T) {
 	})
 }
 
-// pendingPosts makes a thread in a moderated forum with n posts awaiting approval.
-func (e *env) pendingPosts(t *testing.T, n int) (*Thread, []*Reply) {
+// pendingPosts makes a thread in a moderated forum with n posts by author
+// awaiting approval by mod.
+func (e *env) pendingPosts(t *testing.T, n int) (th *Thread, posts []*Reply, author, mod *Identity) {
 	t.Helper()
 	ctx := context.Background()
-	mod, err := e.svc.CreateForum(ctx, "moderated", "Moderated", true)
+	forum, err := e.svc.CreateForum(ctx, "moderated", "Moderated", true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	th, err := e.svc.CreateThread(ctx, NewThread{Forum: mod.ID, Slug: "t", Title: "T"})
+	th, err = e.svc.CreateThread(ctx, NewThread{Forum: forum.ID, Slug: "t", Title: "T"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var posts []*Reply
+	author = e.member(t, forum.ID, "author", false)
 	for i := range n {
-		r, err := e.svc.CreatePost(ctx, th.ID, NewPost{Author: "author", Message: fmt.Sprintf("draft %d", i)})
+		r, err := e.svc.CreatePost(ctx, th.ID, NewPost{By: author, Message: fmt.Sprintf("draft %d", i)})
 		if err != nil || r.Approved {
 			t.Fatalf("CreatePost in a moderated forum: got approved %v, err %v; want pending", r != nil && r.Approved, err)
 		}
 		posts = append(posts, r)
 	}
-	return th, posts
+	return th, posts, author, e.member(t, forum.ID, "mod", true)
 }
 
 func noError(t *testing.T, err error) {
@@ -154,7 +155,7 @@ func TestEditShowsThroughWarmCache(t *testing.T) {
 		th := e.thread(t, "edit")
 		replies := e.fill(t, th.ID, 5, 2)
 		mustPage(t, e, ctx, th.ID, 1, Oldest)
-		if _, err := e.svc.Edit(ctx, replies[2].ID, "edited"); err != nil {
+		if _, err := e.svc.Edit(ctx, e.moderator(t), replies[2].ID, "edited"); err != nil {
 			t.Fatal(err)
 		}
 		if got := mustPage(t, e, ctx, th.ID, 1, Oldest).Posts[2].Message; got != "edited" {
@@ -171,7 +172,7 @@ func TestDelete(t *testing.T) {
 		replies := e.fill(t, th.ID, 4, 2)
 		mustPage(t, e, ctx, th.ID, 1, Newest)
 		for range 2 { // the second delete changes nothing
-			if p, err := e.svc.Delete(ctx, replies[1].ID); err != nil || !p.Deleted {
+			if p, err := e.svc.Delete(ctx, e.moderator(t), replies[1].ID); err != nil || !p.Deleted {
 				t.Fatalf("Delete: got %+v, %v; want a deleted post", p, err)
 			}
 		}
@@ -180,7 +181,7 @@ func TestDelete(t *testing.T) {
 			t.Errorf("after delete: got %d posts, post_count %d; want 3, 3", len(page.Posts), page.Thread.PostCount)
 		}
 		assertPostCount(t, e, th.ID, 3)
-		if _, err := e.svc.Delete(ctx, 424242); err == nil {
+		if _, err := e.svc.Delete(ctx, e.moderator(t), 424242); err == nil {
 			t.Error("Delete of a missing post: got no error; want ErrNotFound")
 		}
 	})

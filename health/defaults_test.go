@@ -29,10 +29,10 @@ func TestWithDefaults(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := c.in.withDefaults()
+			got := c.in.WithDefaults()
 			if got.FailureLimit != c.want.FailureLimit || got.RetryTimeout != c.want.RetryTimeout ||
 				got.RetryMax != c.want.RetryMax || got.ProbeTimeout != c.want.ProbeTimeout {
-				t.Errorf("withDefaults(%+v) = %+v; want %+v", c.in, got, c.want)
+				t.Errorf("WithDefaults(%+v) = %+v; want %+v", c.in, got, c.want)
 			}
 		})
 	}

@@ -44,7 +44,9 @@ const (
 	ReadmitTimeout = 60 * time.Second
 )
 
-// Config describes one node's health policy and hooks.
+// Config describes one node's health policy and hooks. A zero (or
+// negative) number or duration means the default noted beside it; see
+// WithDefaults.
 type Config struct {
 	FailureLimit int           // consecutive failures before ejection; default 2
 	RetryTimeout time.Duration // delay to the first probe; default 5s
@@ -83,15 +85,24 @@ type Node struct {
 	wg      sync.WaitGroup // the prober
 }
 
-// NewNode returns a healthy node.
+// NewNode returns a healthy node, its Config completed by WithDefaults.
 func NewNode(cfg Config) *Node {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Node{cfg: cfg.withDefaults(), quit: make(chan struct{}), ctx: ctx, cancel: cancel}
+	return &Node{cfg: cfg.WithDefaults(), quit: make(chan struct{}), ctx: ctx, cancel: cancel}
 }
 
-// withDefaults fills zero (or negative) fields with the defaults; a
-// RetryMax below RetryTimeout is raised to it.
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with every zero (or negative) field given its
+// default, and RetryMax raised to RetryTimeout when below it.
+//
+// Package health owns these defaults and this is the one place they are
+// decided. shepherd fills its pool config from it in one step
+// (proxy.Config.FillDefaults, which takes only the values of fields the
+// file left out, so that a negative value stays for proxy's Validate to
+// refuse), and passes nodes filled values, on which NewNode's call here
+// changes nothing. For a library user, a zero Config field means "the
+// default", and a negative one too, so that no Config can make the node
+// probe in a busy loop.
+func (c Config) WithDefaults() Config {
 	if c.FailureLimit <= 0 {
 		c.FailureLimit = DefaultFailureLimit
 	}
@@ -101,8 +112,7 @@ func (c Config) withDefaults() Config {
 	if c.RetryMax <= 0 {
 		c.RetryMax = DefaultRetryMax
 	}
-	// Equal values need no change, so "<" and "<=" are the same here (a
-	// mutant gremlins cannot tell apart; see health/equivalent.txt).
+	// Equal values need no change, so "<" and "<=" are the same here.
 	if c.RetryMax < c.RetryTimeout {
 		c.RetryMax = c.RetryTimeout
 	}

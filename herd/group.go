@@ -71,7 +71,9 @@ type Lease struct {
 // Valid reports whether the lease is held and unexpired at now.
 func (l Lease) Valid(now time.Time) bool { return l.CAS != 0 && now.Before(l.Expires) }
 
-// New returns a Group; rules must already be validated.
+// New returns a Group. It uses the rules as given: fill each with
+// Rule.WithDefaults and check it with Rule.Validate first (shepherd's
+// proxy.Config.FillDefaults and Validate do).
 func New(cfg Config) *Group {
 	if cfg.OriginConcurrency <= 0 {
 		cfg.OriginConcurrency = 16

@@ -255,6 +255,7 @@ func (f *fakeMC) waitMGs(t *testing.T, n int) {
 
 func validRule(t *testing.T, r Rule) *Rule {
 	t.Helper()
+	r = r.WithDefaults()
 	if err := r.Validate(); err != nil {
 		t.Fatal(err)
 	}

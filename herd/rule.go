@@ -10,7 +10,7 @@ import (
 )
 
 // Rule says how keys with a prefix are protected. A zero field means the
-// default noted beside it.
+// default noted beside it, which WithDefaults fills in.
 type Rule struct {
 	// Prefix: keys starting with it; "" only for the default rule. A "*"
 	// stands for one segment, any bytes up to the next ':', so that a rule
@@ -36,19 +36,31 @@ const (
 	MaxTTL = 30 * 24 * time.Hour
 )
 
-// Validate fills defaults and checks the rule.
-func (r *Rule) Validate() error {
-	if r.StaleTTL <= 0 {
-		r.StaleTTL = DefaultStaleTTL
+// WithDefaults returns r with each zero duration given its default (TTL
+// stays: zero means no expiry). It is the one place a rule's defaults are
+// decided: shepherd's proxy.Config.FillDefaults calls it, and a library
+// user calls it before New. Negative values are kept, for Validate to
+// refuse.
+func (r Rule) WithDefaults() Rule {
+	setDefault(&r.StaleTTL, DefaultStaleTTL)
+	setDefault(&r.Hold, DefaultHold)
+	setDefault(&r.LeaseTTL, DefaultLeaseTTL)
+	setDefault(&r.OriginTimeout, DefaultOriginTimeout)
+	return r
+}
+
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
 	}
-	if r.Hold <= 0 {
-		r.Hold = DefaultHold
-	}
-	if r.LeaseTTL <= 0 {
-		r.LeaseTTL = DefaultLeaseTTL
-	}
-	if r.OriginTimeout <= 0 {
-		r.OriginTimeout = DefaultOriginTimeout
+}
+
+// Validate checks the rule as it will run, zero fields read as their
+// defaults (WithDefaults); it changes nothing.
+func (r Rule) Validate() error {
+	r = r.WithDefaults()
+	if r.Hold < 0 || r.OriginTimeout < 0 || r.TTL < 0 {
+		return fmt.Errorf("herd: rule %q: hold, origin_timeout and ttl must not be negative", r.Prefix)
 	}
 	if r.Origin != "" && !strings.Contains(r.Origin, "{key}") {
 		return fmt.Errorf("herd: rule %q: origin %q has no {key}", r.Prefix, r.Origin)

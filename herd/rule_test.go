@@ -16,23 +16,31 @@ func mustDuration(t *testing.T, s string) time.Duration {
 	return d
 }
 
-func TestRuleValidateDefaults(t *testing.T) {
+func TestRuleWithDefaults(t *testing.T) {
 	t.Parallel()
-	for _, in := range []Rule{
-		{},
-		{StaleTTL: -time.Second, Hold: -1, LeaseTTL: -time.Minute, OriginTimeout: -time.Millisecond},
-	} {
-		r := in
-		if err := r.Validate(); err != nil {
-			t.Fatalf("Validate(%+v): %v", in, err)
-		}
-		want := Rule{StaleTTL: DefaultStaleTTL, Hold: DefaultHold, LeaseTTL: DefaultLeaseTTL, OriginTimeout: DefaultOriginTimeout}
-		if r != want {
-			t.Errorf("Validate(%+v) left %+v; want %+v", in, r, want)
-		}
+	want := Rule{StaleTTL: DefaultStaleTTL, Hold: DefaultHold, LeaseTTL: DefaultLeaseTTL, OriginTimeout: DefaultOriginTimeout}
+	if got := (Rule{}).WithDefaults(); got != want {
+		t.Errorf("Rule{}.WithDefaults() = %+v; want %+v", got, want)
+	}
+	neg := Rule{StaleTTL: -time.Second, Hold: -1, LeaseTTL: -time.Minute, OriginTimeout: -time.Millisecond}
+	if got := neg.WithDefaults(); got != neg {
+		t.Errorf("WithDefaults(%+v) = %+v; want negative values kept for Validate to refuse", neg, got)
 	}
 	if DefaultStaleTTL != 30*time.Second || DefaultHold != time.Second || DefaultLeaseTTL != 10*time.Second || DefaultOriginTimeout != 2*time.Second {
 		t.Errorf("defaults %v %v %v %v; want 30s 1s 10s 2s as documented", DefaultStaleTTL, DefaultHold, DefaultLeaseTTL, DefaultOriginTimeout)
+	}
+}
+
+// TestRuleValidateDoesNotFill: a zero rule is valid (zero means the
+// default) and Validate leaves it zero.
+func TestRuleValidateDoesNotFill(t *testing.T) {
+	t.Parallel()
+	r := Rule{Prefix: "p:"}
+	if err := r.Validate(); err != nil {
+		t.Fatalf("Validate(%+v): %v; want nil (zero means the default)", r, err)
+	}
+	if r != (Rule{Prefix: "p:"}) {
+		t.Errorf("Validate changed the rule to %+v; want it unchanged", r)
 	}
 }
 
@@ -66,6 +74,11 @@ func TestRuleValidateErrors(t *testing.T) {
 		{name: "sub-second lease_ttl", rule: Rule{LeaseTTL: 999 * time.Millisecond}, want: "at least 1s"},
 		{name: "one second each", rule: Rule{StaleTTL: time.Second, LeaseTTL: time.Second}},
 		{name: "sub-second hold", rule: Rule{Hold: 20 * time.Millisecond}}, // hold is a local timer
+		{name: "negative hold", rule: Rule{Prefix: "n:", Hold: -time.Second}, want: `rule "n:": hold, origin_timeout and ttl must not be negative`},
+		{name: "negative origin_timeout", rule: Rule{OriginTimeout: -1}, want: "must not be negative"},
+		{name: "negative ttl", rule: Rule{TTL: -time.Second}, want: "must not be negative"},
+		{name: "negative stale_ttl", rule: Rule{StaleTTL: -time.Second}, want: "at least 1s"},
+		{name: "negative lease_ttl", rule: Rule{LeaseTTL: -time.Second}, want: "at least 1s"},
 		{name: "sub-second ttl", rule: Rule{Origin: "http://o/{key}", TTL: 500 * time.Millisecond}, want: "ttl"},
 		{name: "ttl over 30 days", rule: Rule{Origin: "http://o/{key}", TTL: 31 * 24 * time.Hour}, want: "ttl"},
 		{name: "stale_ttl over 30 days", rule: Rule{StaleTTL: 31 * 24 * time.Hour}, want: "stale_ttl"},

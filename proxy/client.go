@@ -85,6 +85,10 @@ type client struct {
 	lane   uint32  // picks this client's connection to each node
 	calls  chan *call
 	queued atomic.Int64 // calls handed to the writer and not yet written
+	// replied is when a reply was last flushed (unix ns), kept only with
+	// client_idle_timeout: idleness counts from the last reply, not from
+	// the read that was waiting meanwhile (idle.go).
+	replied atomic.Int64
 	werr   error
 	nodes  []*node // scratch: the node of each key of a retrieval
 	groups []*node // scratch: distinct nodes of a retrieval
@@ -513,6 +517,9 @@ func (c *client) recover2(r any) {
 func (c *client) flush() {
 	if c.werr == nil {
 		c.werr = c.bw.Flush()
+	}
+	if c.s.cfg().ClientIdleTimeout > 0 {
+		c.replied.Store(time.Now().UnixNano())
 	}
 }
 

@@ -97,6 +97,10 @@ type Route struct {
 // FillDefaults gives every zero field its default, in place: the one
 // step that fills defaults (New and Reload call it, then Validate). It
 // fills only zero fields, so a negative value stays for Validate to refuse.
+// Each default has one owner: proxy's own settings are decided here; a
+// pool's ring options, its failure settings and herd rules take theirs from
+// ring.Options.WithDefaults, health.Config.WithDefaults and
+// herd.Rule.WithDefaults, which also serve those packages' library users.
 func (c *Config) FillDefaults() {
 	setDefault(&c.Listen, DefaultListen)
 	setDefault(&c.MaxConnections, DefaultMaxConnections)
@@ -117,41 +121,35 @@ func (c *Config) FillDefaults() {
 	}
 	if h := c.Herd; h != nil {
 		if h.Default != nil {
-			fillRuleDefaults(h.Default)
+			*h.Default = h.Default.WithDefaults() // herd owns a rule's defaults
 		}
 		for i := range h.Rules {
-			fillRuleDefaults(&h.Rules[i])
+			h.Rules[i] = h.Rules[i].WithDefaults()
 		}
 	}
 }
 
 func (p *PoolConfig) fillDefaults() {
+	p.Ring = p.Ring.WithDefaults() // ring owns its defaults
 	setDefault(&p.Timeout, DefaultTimeout)
 	setDefault(&p.ConnectTimeout, DefaultConnectTimeout)
 	setDefault(&p.Connections, DefaultConnections)
 	setDefault(&p.MaxInflight, DefaultMaxInflight)
-	setDefault(&p.FailureLimit, health.DefaultFailureLimit)
-	setDefault(&p.RetryTimeout, health.DefaultRetryTimeout)
-	setDefault(&p.RetryMax, max(health.DefaultRetryMax, p.RetryTimeout))
 	setDefault(&p.OnEject, EjectPolicies[0])
 	setDefault(&p.GutterTTL, DefaultGutterTTL)
+	p.fillHealthDefaults()
 	p.fillSecureDefaults()
 }
 
-// RuleWithDefaults returns r with FillDefaults' defaults, for checking a
-// rule on its own.
-func RuleWithDefaults(r herd.Rule) herd.Rule {
-	fillRuleDefaults(&r)
-	return r
-}
-
-// fillRuleDefaults gives a herd rule's zero durations herd's defaults (TTL
-// stays: zero means no expiry).
-func fillRuleDefaults(r *herd.Rule) {
-	setDefault(&r.StaleTTL, herd.DefaultStaleTTL)
-	setDefault(&r.Hold, herd.DefaultHold)
-	setDefault(&r.LeaseTTL, herd.DefaultLeaseTTL)
-	setDefault(&r.OriginTimeout, herd.DefaultOriginTimeout)
+// fillHealthDefaults takes the failure settings the file left out from
+// package health, which owns them (health.Config.WithDefaults: a retry_max
+// left out is at least retry_timeout). A value the file set, negative
+// included, stays for Validate.
+func (p *PoolConfig) fillHealthDefaults() {
+	h := health.Config{FailureLimit: p.FailureLimit, RetryTimeout: p.RetryTimeout, RetryMax: p.RetryMax}.WithDefaults()
+	setDefault(&p.FailureLimit, h.FailureLimit)
+	setDefault(&p.RetryTimeout, h.RetryTimeout)
+	setDefault(&p.RetryMax, h.RetryMax)
 }
 
 func setDefault[T comparable](field *T, def T) {
@@ -277,7 +275,7 @@ func (c *Config) validateHerd() error {
 		if d.Prefix != "" {
 			return fmt.Errorf("proxy: herd default rule has prefix %q; the default rule has none", d.Prefix)
 		}
-		if err := validateRule(*d); err != nil {
+		if err := d.Validate(); err != nil {
 			return err
 		}
 	}
@@ -285,20 +283,11 @@ func (c *Config) validateHerd() error {
 		if r.Prefix == "" {
 			return fmt.Errorf("proxy: herd rule %d has no prefix (use herd.default for every key)", i)
 		}
-		if err := validateRule(r); err != nil {
+		if err := r.Validate(); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// validateRule checks a filled rule with herd's own checks, on a copy:
-// herd's Validate also fills defaults, and Validate here changes nothing.
-func validateRule(r herd.Rule) error {
-	if r.Hold < 0 || r.OriginTimeout < 0 || r.TTL < 0 {
-		return fmt.Errorf("herd: rule %q: hold, origin_timeout and ttl must not be negative", r.Prefix)
-	}
-	return r.Validate()
 }
 
 func (c *Config) checkGutter(p *PoolConfig) error {

@@ -15,7 +15,8 @@ import (
 type idleReader struct{ c *client }
 
 // Read reads from the client. A deadline that passes while a request of
-// the client is still in flight is not idleness: the read resumes.
+// the client is still in flight, or less than client_idle_timeout after
+// its last reply, is not idleness: the read resumes.
 func (r idleReader) Read(p []byte) (int, error) {
 	c := r.c
 	for {
@@ -27,7 +28,7 @@ func (r idleReader) Read(p []byte) (int, error) {
 		if idle <= 0 || !errors.Is(err, os.ErrDeadlineExceeded) || c.s.draining.Load() {
 			return n, err
 		}
-		if c.queued.Load() == 0 {
+		if c.queued.Load() == 0 && time.Since(time.Unix(0, c.replied.Load())) >= idle {
 			c.s.m.idleClosed.Add(1)
 			return n, err // idle: the reader ends and the connection closes
 		}

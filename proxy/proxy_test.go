@@ -50,13 +50,18 @@ func startShepherd(t testing.TB, nodes []*mctest.Server, tweak func(*proxy.Confi
 	// Generous limits: these tests check behaviour, and a loaded CI machine
 	// under the race detector must not make healthy nodes look dead. The
 	// health tests set their own.
-	pc := &proxy.PoolConfig{Timeout: 2 * time.Second, FailureLimit: 1000}
+	pc := &proxy.PoolConfig{Timeout: 2 * time.Second, ConnectTimeout: 2 * time.Second, FailureLimit: 1000}
 	for i, n := range nodes {
 		pc.Servers = append(pc.Servers, ring.Node{Addr: n.Addr, Weight: 1, Name: fmt.Sprintf("node-%d", i)})
 	}
 	cfg := &proxy.Config{Pools: map[string]*proxy.PoolConfig{"main": pc}, Logger: quietLogger(), SpoolDir: t.TempDir()}
 	if tweak != nil {
 		tweak(cfg)
+	}
+	for _, p := range cfg.Pools {
+		if p.ConnectTimeout == 0 { // a pool a test built itself: as generous
+			p.ConnectTimeout = 2 * time.Second
+		}
 	}
 	srv, err := proxy.New(cfg)
 	if err != nil {

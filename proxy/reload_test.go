@@ -22,7 +22,7 @@ import (
 // and nodes named by port, so that a node's ketama points do not depend on
 // its place in the list.
 func poolOf(nodes ...*mctest.Server) *proxy.PoolConfig {
-	pc := &proxy.PoolConfig{Timeout: 2 * time.Second, FailureLimit: 1000}
+	pc := &proxy.PoolConfig{Timeout: 2 * time.Second, ConnectTimeout: 2 * time.Second, FailureLimit: 1000}
 	for _, n := range nodes {
 		pc.Servers = append(pc.Servers, ring.Node{Addr: n.Addr, Weight: 1, Name: fmt.Sprintf("node-%d", n.Port)})
 	}

@@ -102,8 +102,8 @@ func (s *Server) appendSettingsStats(b []byte) []byte {
 
 func appendPoolSettings(b []byte, p *PoolConfig) []byte {
 	pfx := p.Name + ":"
-	b = stat(b, pfx+"distribution", orDefaultName(p.Ring.Distribution, "ketama"))
-	b = stat(b, pfx+"hash", orDefaultName(p.Ring.Hash, "md5"))
+	b = stat(b, pfx+"distribution", p.Ring.Distribution)
+	b = stat(b, pfx+"hash", p.Ring.Hash)
 	b = stat(b, pfx+"servers", len(p.Servers))
 	b = stat(b, pfx+"timeout", p.Timeout.Seconds())
 	b = stat(b, pfx+"connect_timeout", p.ConnectTimeout.Seconds())

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"math/bits"
+	"slices"
 )
 
 // hashFunc hashes a key to the 32-bit value both ketama and modula place.
@@ -29,12 +30,13 @@ var hashes = map[string]hashFunc{
 	"jenkins":       hashJenkins,
 }
 
-// Hashes returns the hash names Options.Hash accepts.
+// Hashes returns the hash names Options.Hash accepts, sorted.
 func Hashes() []string {
 	names := make([]string, 0, len(hashes))
 	for name := range hashes {
 		names = append(names, name)
 	}
+	slices.Sort(names)
 	return names
 }
 

@@ -27,14 +27,6 @@ const (
 	defaultKetamaPort     = 11211
 )
 
-func checkCompat(c string) error {
-	switch c {
-	case "", compatTwemproxy, compatLibmemcached:
-		return nil
-	}
-	return fmt.Errorf("%w %q", ErrCompat, c)
-}
-
 // point is one place on the circle and the node that owns it.
 type point struct {
 	value uint32

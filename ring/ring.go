@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Errors New and ParseNode return, wrapped with details.
@@ -70,6 +71,42 @@ type Options struct {
 	Compat string
 }
 
+// Distributions returns the values Options.Distribution accepts, the
+// default first.
+func Distributions() []string { return []string{distKetama, distJump, distModula} }
+
+// Compats returns the values Options.Compat accepts, the default first.
+func Compats() []string { return []string{compatTwemproxy, compatLibmemcached} }
+
+// Distributions (Options.Distribution).
+const (
+	distKetama = "ketama"
+	distJump   = "jump"
+	distModula = "modula"
+)
+
+// WithDefaults returns o with its empty enumerations named: ketama,
+// twemproxy compat, and the compat's hash (md5, or one_at_a_time under
+// libmemcached). It is the one place the ring's defaults are decided: New
+// applies it, and a config that shows or compares options (shepherd's
+// proxy.Config.FillDefaults) fills them with it. HashTag stays: empty
+// means the whole key is hashed.
+func (o Options) WithDefaults() Options {
+	if o.Distribution == "" {
+		o.Distribution = distKetama
+	}
+	if o.Compat == "" {
+		o.Compat = compatTwemproxy
+	}
+	if o.Hash == "" {
+		o.Hash = "md5"
+		if o.Compat == compatLibmemcached {
+			o.Hash = "one_at_a_time"
+		}
+	}
+	return o
+}
+
 // Ring is an immutable key → node index map. It is safe for concurrent use.
 // The zero value has no nodes and must not be used; build one with New.
 type Ring struct {
@@ -96,13 +133,15 @@ func New(nodes []Node, opts Options) (*Ring, error) {
 	if err := checkNodes(nodes); err != nil {
 		return nil, err
 	}
-	if err := checkCompat(opts.Compat); err != nil {
-		return nil, err
+	opts = opts.WithDefaults()
+	if !slices.Contains(Compats(), opts.Compat) {
+		return nil, fmt.Errorf("%w %q", ErrCompat, opts.Compat)
 	}
-	h, err := keyHash(opts)
-	if err != nil {
-		return nil, err
+	h, ok := hashes[opts.Hash]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrHash, opts.Hash)
 	}
+	var err error
 	r := &Ring{nodes: append([]Node(nil), nodes...), hash: h}
 	if r.tag, r.tagged, err = parseHashTag(opts.HashTag); err != nil {
 		return nil, err
@@ -145,29 +184,13 @@ func checkAddr(addr string) error {
 	return err
 }
 
-// keyHash picks the key hash: opts.Hash, else the compat flavour's default.
-func keyHash(opts Options) (hashFunc, error) {
-	name := opts.Hash
-	if name == "" {
-		name = "md5"
-		if opts.Compat == compatLibmemcached {
-			name = "one_at_a_time"
-		}
-	}
-	h, ok := hashes[name]
-	if !ok {
-		return nil, fmt.Errorf("%w %q", ErrHash, name)
-	}
-	return h, nil
-}
-
 func newPicker(nodes []Node, opts Options, h hashFunc) (picker, error) {
 	switch opts.Distribution {
-	case "", "ketama":
+	case distKetama:
 		return newKetama(nodes, opts, h)
-	case "jump":
+	case distJump:
 		return jumpPicker(len(nodes)), nil
-	case "modula":
+	case distModula:
 		return newModula(nodes)
 	}
 	return nil, fmt.Errorf("%w %q", ErrDistribution, opts.Distribution)

@@ -6,6 +6,7 @@ package ring
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -282,4 +283,45 @@ func TestConcurrentLookup(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestOptionLists: every value the lists name builds a ring, an unlisted
+// one is refused with its sentinel, and WithDefaults names the defaults
+// (the first of each list; the hash follows the compat).
+func TestOptionLists(t *testing.T) {
+	t.Parallel()
+	nodes := []Node{{Addr: "127.0.0.1:11211", Weight: 1}, {Addr: "127.0.0.1:11212", Weight: 1}}
+	for _, d := range Distributions() {
+		for _, c := range Compats() {
+			for _, h := range Hashes() {
+				if _, err := New(nodes, Options{Distribution: d, Compat: c, Hash: h}); err != nil {
+					t.Errorf("New(distribution %s, compat %s, hash %s): %v; want a ring", d, c, h, err)
+				}
+			}
+		}
+	}
+	for _, tc := range []struct {
+		opts Options
+		want error
+	}{
+		{Options{Distribution: "random"}, ErrDistribution},
+		{Options{Compat: "spymemcached"}, ErrCompat},
+		{Options{Hash: "sha1"}, ErrHash},
+	} {
+		if _, err := New(nodes, tc.opts); !errors.Is(err, tc.want) {
+			t.Errorf("New(%+v): got %v; want %v", tc.opts, err, tc.want)
+		}
+	}
+	for _, tc := range []struct{ in, want Options }{
+		{Options{}, Options{Distribution: Distributions()[0], Compat: Compats()[0], Hash: "md5"}},
+		{Options{Compat: "libmemcached"}, Options{Distribution: "ketama", Compat: "libmemcached", Hash: "one_at_a_time"}},
+		{Options{Distribution: "jump", Hash: "crc32", HashTag: "{}"}, Options{Distribution: "jump", Compat: "twemproxy", Hash: "crc32", HashTag: "{}"}},
+	} {
+		if got := tc.in.WithDefaults(); got != tc.want {
+			t.Errorf("%+v.WithDefaults() = %+v; want %+v", tc.in, got, tc.want)
+		}
+	}
+	if got := Hashes(); !slices.IsSorted(got) || len(got) != 12 {
+		t.Errorf("Hashes() = %v; want twemproxy's 12 names, sorted", got)
+	}
 }

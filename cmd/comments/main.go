@@ -78,7 +78,7 @@ var errUsage = errors.New("bad usage")
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
-  comments serve   [--listen 127.0.0.1:8080] [--db sqlite:comments.db|postgres://...] [--memcache 127.0.0.1:11211|off] [--page-size 50] [--herd-fills]
+  comments serve   [--listen 127.0.0.1:8080] [--db sqlite:comments.db|postgres://...] [--memcache 127.0.0.1:11211|off] [--page-size 50] [--herd-fills] [--sso-secrets FILE]
   comments seed    --posts N [--db ...] [--threads N] [--users N] [--forums N] [--zipf 1.1] [--seed 1]
   comments migrate [--db ...]
   comments top     [--db ...] [--n 10]     ids of the threads with the most posts

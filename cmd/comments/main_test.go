@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -72,11 +71,15 @@ func (s *syncBuffer) String() string {
 func TestServeStartsAndStops(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out, logs := &syncBuffer{}, &syncBuffer{}
 	done := make(chan int, 1)
-	args := []string{"serve", "--listen", "127.0.0.1:0", "--memcache", "off", "--db", "sqlite:" + filepath.Join(t.TempDir(), "c.db")}
-	go func() { done <- run(ctx, args, out, io.Discard) }()
+	db := "sqlite:" + filepath.Join(t.TempDir(), "c.db")
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--memcache", "off", "--db", db}
+	go func() { done <- run(ctx, args, out, logs) }()
 	url := waitListening(t, out)
+	if want := "db=" + db; !strings.Contains(logs.String(), want) {
+		t.Errorf("startup log: got %q; want it to name the database (%s)", logs.String(), want)
+	}
 	resp, err := http.Get(url + "/api/forums")
 	if err != nil {
 		t.Fatal(err)

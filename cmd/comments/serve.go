@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/shepherd-proxy/shepherd/comments"
@@ -26,7 +27,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mc := fs.String("memcache", "127.0.0.1:11211", `memcached or shepherd address; "off" for no cache`)
 	pageSize := fs.Int("page-size", comments.DefaultPageSize, "posts per thread page")
 	herdFills := fs.Bool("herd-fills", false, "shepherd has herd rules for thread: keys; let it guard fills (no client-side leases)")
+	ssoFile := fs.String("sso-secrets", "", `file of "forum-slug secret" lines: each site's single sign-on secret (also $COMMENTS_SSO_SECRETS)`)
 	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	keys, err := loadKeys(*ssoFile)
+	if err != nil {
 		return err
 	}
 	log := newLogger(stderr)
@@ -37,7 +43,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer st.Close()
 	cache := newCache(log, *mc)
 	defer cache.Close()
-	svc, err := comments.New(comments.Options{Store: st, Cache: cache, PageSize: *pageSize, HerdFills: *herdFills, Logger: log})
+	svc, err := comments.New(comments.Options{Store: st, Cache: cache, PageSize: *pageSize, HerdFills: *herdFills, Logger: log, Keys: keys})
 	if err != nil {
 		return err
 	}
@@ -46,9 +52,33 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.Info("comments serving", "http", l.Addr().String(), "db", st.Postgres(), "memcache", *mc)
+	log.Info("comments serving", "http", l.Addr().String(), "db", st.String(), "memcache", *mc, "sso_sites", len(keys.Sites))
 	fmt.Fprintf(stdout, "comments: listening on http://%s (widget: /embed/{thread})\n", l.Addr())
 	return serveHTTP(ctx, l, svc.Handler())
+}
+
+// loadKeys reads the sites' single sign-on secrets from file (if named)
+// and $COMMENTS_SSO_SECRETS, and the session key from
+// $COMMENTS_SESSION_KEY (unset: random, so sessions end with the process
+// and are not shared between instances).
+func loadKeys(file string) (*comments.Keys, error) {
+	text := os.Getenv("COMMENTS_SSO_SECRETS")
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("sso secrets: %w", err)
+		}
+		text += "\n" + string(b)
+	}
+	sites, err := comments.ParseSiteSecrets(text)
+	if err != nil {
+		return nil, err
+	}
+	keys := &comments.Keys{Sites: sites}
+	if k := os.Getenv("COMMENTS_SESSION_KEY"); k != "" {
+		keys.Session = []byte(k)
+	}
+	return keys, nil
 }
 
 // newCache is the client for addr; nil (no cache) for "off" or "".

@@ -92,6 +92,7 @@ func newFlags(c *cli, w io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.o.Shepherds, "shepherds", 0, "herd: shepherd processes")
 	fs.Float64Var(&c.o.Rate, "rate", 0, "throughput: fixed rate (ops/s) instead of closed loop")
 	fs.IntVar(&c.o.Pipeline, "pipeline", 0, "throughput: pipelining depth")
+	fs.IntVar(&c.o.Rounds, "rounds", 0, "throughput: repeat the sweep N times and report medians")
 	fs.IntVar(&c.o.ValueSize, "value-size", 0, "throughput: value bytes")
 	fs.IntVar(&c.o.Keys, "keys", 0, "distinct keys")
 	fs.StringVar(&c.zipf, "zipf", "", "key skew s > 1, or 0 for uniform; comments: thread skew > 1")

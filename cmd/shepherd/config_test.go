@@ -157,7 +157,7 @@ func TestLoadShepherdFull(t *testing.T) {
 	users := cfg.Pools["users"]
 	checkEq(t, "users name", users.Name, "users")
 	checkEq(t, "users listen", users.Listen, "127.0.0.1:11311")
-	checkEq(t, "users ring", users.Ring, ring.Options{Distribution: "jump", Hash: "fnv1a_64"})
+	checkEq(t, "users ring (compat named by FillDefaults)", users.Ring, ring.Options{Distribution: "jump", Hash: "fnv1a_64", Compat: "twemproxy"})
 	checkEq(t, "users timeout", users.Timeout, time.Second)
 	checkEq(t, "users connect_timeout (default)", users.ConnectTimeout, proxy.DefaultConnectTimeout)
 	checkEq(t, "users servers", users.Servers, []ring.Node{{Addr: "127.0.0.1:21213", Weight: 3}})
@@ -260,8 +260,8 @@ func TestLoadErrors(t *testing.T) {
 		{"server list item not scalar", pool("servers: [[a]]"), []string{`pool "main": servers: [0]`}},
 		{"duplicate server", pool("servers: [\"127.0.0.1:1:1\", \"127.0.0.1:1:2\"]"), []string{`pool "main"`, "twice"}},
 		{"unknown distribution", pool(srv, "distribution: random"), []string{`pool "main": distribution: line 4: "random" is not supported`, "ketama, jump, modula"}},
-		{"unknown compat", pool(srv, "ketama_compat: spymemcached"), []string{`pool "main": ketama_compat:`, "spymemcached"}},
-		{"unknown hash", pool(srv, "hash: sha1"), []string{`pool "main"`, "sha1"}},
+		{"unknown compat", pool(srv, "ketama_compat: spymemcached"), []string{`pool "main": ketama_compat: line 4: "spymemcached" is not supported`, "twemproxy, libmemcached"}},
+		{"unknown hash", pool(srv, "hash: sha1"), []string{`pool "main": hash: line 4: "sha1" is not supported`, "md5, murmur, one_at_a_time"}},
 		{"bare hash tag", pool(srv, "hash_tag: {}"), []string{`pool "main": hash_tag:`, `quote it`}},
 		{"short hash tag", pool(srv, `hash_tag: "{"`), []string{`pool "main": hash_tag:`, "two characters"}},
 		{"route to unknown pool", minimal + "routes:\n  - prefix: \"a:\"\n    pool: nope\n", []string{`"nope"`}},
@@ -414,7 +414,7 @@ func TestLoadTwemproxy(t *testing.T) {
 	checkEq(t, "admin", cfg.Admin, DefaultAdmin)
 	gamma, delta, omega := cfg.Pools["gamma"], cfg.Pools["delta"], cfg.Pools["omega"]
 	checkEq(t, "gamma listen (served by the main listener)", gamma.Listen, "")
-	checkEq(t, "gamma ring", gamma.Ring, ring.Options{Distribution: "ketama", Hash: "fnv1a_64"})
+	checkEq(t, "gamma ring (compat named by FillDefaults)", gamma.Ring, ring.Options{Distribution: "ketama", Hash: "fnv1a_64", Compat: "twemproxy"})
 	checkEq(t, "gamma timeout", gamma.Timeout, 400*time.Millisecond)
 	checkEq(t, "gamma connect_timeout", gamma.ConnectTimeout, 400*time.Millisecond)
 	checkEq(t, "gamma servers", gamma.Servers, []ring.Node{{Addr: "127.0.0.1:11212", Weight: 1}, {Addr: "127.0.0.1:11213", Weight: 1}})
@@ -487,6 +487,7 @@ func TestLoadTwemproxyErrors(t *testing.T) {
 		want string
 	}{
 		{"random distribution", "a:\n  listen: 127.0.0.1:1\n  distribution: random\n  servers: [\"127.0.0.1:2:1\"]\n", `pool "a": distribution: line 3: twemproxy's random distribution is not supported`},
+		{"unknown hash", "a:\n  listen: 127.0.0.1:1\n  hash: sha1\n  servers: [\"127.0.0.1:2:1\"]\n", `pool "a": hash: line 3: "sha1" is not supported; want one of crc16`},
 		{"timeout with unit", "a:\n  listen: 127.0.0.1:1\n  timeout: 400ms\n  servers: [\"127.0.0.1:2:1\"]\n", `pool "a": timeout: line 3: "400ms" is not a whole number ≥ 0 (twemproxy durations are whole milliseconds)`},
 		{"unknown key", "a:\n  listen: 127.0.0.1:1\n  hash_tags: \"{}\"\n  servers: [\"127.0.0.1:2:1\"]\n", `pool "a": unknown key "hash_tags" (line 3)`},
 		{"redis in second pool", "a:\n  listen: 127.0.0.1:1\n  servers: [\"127.0.0.1:2:1\"]\nb:\n  listen: 127.0.0.1:3\n  redis: true\n  servers: [\"127.0.0.1:4:1\"]\n", `pool "b": redis: true is not supported`},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shepherd-proxy/shepherd/health"
 	"github.com/shepherd-proxy/shepherd/proxy"
+	"github.com/shepherd-proxy/shepherd/ring"
 )
 
 // fileConfig is what a config file says, before environment and flags.
@@ -27,13 +28,6 @@ type fileConfig struct {
 const (
 	formatShepherd  = "shepherd"
 	formatTwemproxy = "twemproxy"
-)
-
-// Values accepted for the ring's enumerations, checked here so the error names
-// the pool and the key; ring checks hash names itself.
-var (
-	distributions = []string{"ketama", "jump", "modula"}
-	ketamaCompats = []string{"twemproxy", "libmemcached"}
 )
 
 // parseFile reads either config shape from data.
@@ -153,10 +147,10 @@ func (fc *fileConfig) parsePools(n *yaml.Node) error {
 		where := fmt.Sprintf("pool %q", name)
 		pf := fields{
 			"listen":          str(&p.Listen),
-			"distribution":    oneOf(&p.Ring.Distribution, distributions...),
-			"hash":            str(&p.Ring.Hash),
+			"distribution":    oneOf(&p.Ring.Distribution, ring.Distributions()...),
+			"hash":            oneOf(&p.Ring.Hash, ring.Hashes()...),
 			"hash_tag":        hashTag(&p.Ring.HashTag),
-			"ketama_compat":   oneOf(&p.Ring.Compat, ketamaCompats...),
+			"ketama_compat":   oneOf(&p.Ring.Compat, ring.Compats()...),
 			"timeout":         positiveDuration(&p.Timeout, proxy.DefaultTimeout),
 			"connect_timeout": positiveDuration(&p.ConnectTimeout, proxy.DefaultConnectTimeout),
 			"connections":     positive(&p.Connections, proxy.DefaultConnections),

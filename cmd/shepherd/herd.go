@@ -79,9 +79,7 @@ func ruleFields(r *herd.Rule) fields {
 	}
 }
 
-// checkRule runs herd's checks on a copy of r with its defaults filled,
-// leaving r as the file wrote it.
-func checkRule(r herd.Rule) error {
-	filled := proxy.RuleWithDefaults(r)
-	return filled.Validate()
-}
+// checkRule runs herd's checks on r as the file wrote it (herd reads a
+// zero field as its default and changes nothing), so the error names the
+// rule where the file has it.
+func checkRule(r herd.Rule) error { return r.Validate() }

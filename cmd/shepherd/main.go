@@ -116,9 +116,9 @@ func logStart(logger *slog.Logger, s *settings) {
 		p := cfg.Pools[name]
 		logger.Info("pool",
 			"name", name, "nodes", len(p.Servers), "listen", orDefault(p.Listen, "(main listener)"),
-			"distribution", orDefault(p.Ring.Distribution, "ketama"), "hash", orDefault(p.Ring.Hash, "md5"),
+			"distribution", p.Ring.Distribution, "hash", p.Ring.Hash,
 			"timeout", p.Timeout, "connect_timeout", p.ConnectTimeout, "connections", p.Connections,
-			"on_eject", orDefault(p.OnEject, "rehash"))
+			"on_eject", p.OnEject)
 	}
 	for _, r := range cfg.Routes {
 		logger.Info("route", "prefix", r.Prefix, "pool", r.Pool)

@@ -55,11 +55,11 @@ func printPool(w io.Writer, p *proxy.PoolConfig) {
 	if p.Listen != "" {
 		fmt.Fprintf(w, "    listen: %s\n", p.Listen)
 	}
-	fmt.Fprintf(w, "    distribution: %s\n    hash: %s\n", orDefault(p.Ring.Distribution, "ketama"), hashName(p.Ring))
+	fmt.Fprintf(w, "    distribution: %s\n    hash: %s\n", p.Ring.Distribution, p.Ring.Hash)
 	if p.Ring.HashTag != "" {
 		fmt.Fprintf(w, "    hash_tag: %q\n", p.Ring.HashTag)
 	}
-	fmt.Fprintf(w, "    ketama_compat: %s\n", orDefault(p.Ring.Compat, "twemproxy"))
+	fmt.Fprintf(w, "    ketama_compat: %s\n", p.Ring.Compat)
 	fmt.Fprintf(w, "    timeout: %s\n    connect_timeout: %s\n    connections: %d\n    max_inflight: %d\n",
 		p.Timeout, p.ConnectTimeout, p.Connections, p.MaxInflight)
 	fmt.Fprintf(w, "    failure_limit: %d\n    retry_timeout: %s\n    retry_max: %s\n    on_eject: %s\n",
@@ -77,17 +77,6 @@ func printPool(w io.Writer, p *proxy.PoolConfig) {
 		}
 		fmt.Fprintf(w, "      - %-30s # %5.1f%%\n", entry, shares[i])
 	}
-}
-
-// hashName is the hash the ring uses when the config names none.
-func hashName(o ring.Options) string {
-	switch {
-	case o.Hash != "":
-		return o.Hash
-	case o.Compat == "libmemcached":
-		return "one_at_a_time"
-	}
-	return "md5"
 }
 
 // ringShares returns the percentage of shareSamples keys each server of p

@@ -24,6 +24,7 @@ import (
 
 	"github.com/shepherd-proxy/shepherd/health"
 	"github.com/shepherd-proxy/shepherd/proxy"
+	"github.com/shepherd-proxy/shepherd/ring"
 )
 
 // twemproxyIgnored are twemproxy pool keys accepted and logged, not acted on.
@@ -73,7 +74,7 @@ func (fc *fileConfig) parseTwemproxyPool(name string, n *yaml.Node) (*proxy.Pool
 	)
 	pf := fields{
 		"listen":               str(&listen),
-		"hash":                 str(&p.Ring.Hash),
+		"hash":                 oneOf(&p.Ring.Hash, ring.Hashes()...),
 		"hash_tag":             hashTag(&p.Ring.HashTag),
 		"distribution":         twemproxyDistribution(&p.Ring.Distribution),
 		"timeout":              positiveMillis(&timeout, "shepherd's default, 250ms; twemproxy would wait forever"),
@@ -110,9 +111,9 @@ func (fc *fileConfig) parseTwemproxyPool(name string, n *yaml.Node) (*proxy.Pool
 		p.RetryTimeout = 30 * time.Second // twemproxy's default server_retry_timeout
 	}
 	p.Timeout, p.ConnectTimeout = timeout, timeout // zero: shepherd's defaults, where twemproxy waits forever
-	p.OnEject = "fail"
+	p.OnEject = proxy.EjectFail
 	if autoEject {
-		p.OnEject = "rehash"
+		p.OnEject = proxy.EjectRehash
 	}
 	return p, fc.twemproxyListen(where, listen), clientConns, nil
 }
@@ -132,7 +133,7 @@ func (fc *fileConfig) twemproxyListen(where, listen string) string {
 
 // twemproxyDistribution accepts twemproxy's names, rejecting random clearly.
 func twemproxyDistribution(dst *string) func(*yaml.Node) error {
-	check := oneOf(dst, distributions...)
+	check := oneOf(dst, ring.Distributions()...)
 	return func(n *yaml.Node) error {
 		if n.Value == "random" {
 			return fmt.Errorf("line %d: twemproxy's random distribution is not supported (it gives no stable placement); use ketama or modula", n.Line)

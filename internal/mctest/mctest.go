@@ -6,17 +6,17 @@
 package mctest
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shepherd-proxy/shepherd/internal/proc"
 )
 
 // Binary is the memcached executable Start runs, looked up on PATH.
@@ -36,7 +36,7 @@ type Server struct {
 	ready func(string) error // answers once the server at the address serves; nil: ping
 
 	mu   sync.Mutex // guards proc
-	proc *process   // nil while stopped
+	proc *proc.Proc // nil while stopped
 }
 
 // Start runs memcached -l 127.0.0.1 -p PORT -U 0 -m 64 -t 2 [extraArgs...]
@@ -80,15 +80,11 @@ func StartN(t testing.TB, n int, extraArgs ...string) []*Server {
 }
 
 func newServer(path string, port int, extraArgs []string) *Server {
-	args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", "64", "-t", "2"}
-	if os.Geteuid() == 0 {
-		args = append(args, "-u", "root") // memcached refuses to run as root without -u
-	}
 	return &Server{
 		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		Port: port,
 		path: path,
-		args: append(args, extraArgs...),
+		args: append(proc.MemcachedArgs(port), extraArgs...),
 	}
 }
 
@@ -98,14 +94,14 @@ func (s *Server) start() error {
 	if err != nil {
 		return err
 	}
-	ready := ping
+	ready := proc.Ping
 	if s.ready != nil {
 		ready = s.ready
 	}
 	if err := waitReady(p, func() error { return ready(s.Addr) }); err != nil {
-		p.kill()
-		if strings.Contains(p.stderr.String(), "Address already in use") {
-			return fmt.Errorf("%w: %s: %s", errAddrInUse, s.Addr, p.stderr.String())
+		p.Kill()
+		if strings.Contains(p.Output(), "Address already in use") {
+			return fmt.Errorf("%w: %s: %s", errAddrInUse, s.Addr, p.Output())
 		}
 		return err
 	}
@@ -123,7 +119,7 @@ func (s *Server) Stop() {
 	s.proc = nil
 	s.mu.Unlock()
 	if p != nil {
-		p.kill()
+		p.Kill()
 	}
 }
 
@@ -157,8 +153,8 @@ func (s *Server) signal(sig syscall.Signal, stopped bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
-		s.proc.signal(sig)
-		waitStopped(s.proc.cmd.Process.Pid, stopped)
+		s.proc.Signal(sig)
+		proc.WaitThreads(s.proc.Pid(), stopped, time.Second)
 	}
 }
 
@@ -172,7 +168,7 @@ func (s *Server) Running() bool {
 // Stats sends "stats" over a fresh connection and returns the STAT lines.
 func (s *Server) Stats(t testing.TB) map[string]string {
 	t.Helper()
-	stats, err := stats(s.Addr)
+	stats, err := proc.Stats(s.Addr, "stats", 2*time.Second)
 	if err != nil {
 		t.Fatalf("mctest: stats %s: %v", s.Addr, err)
 	}
@@ -191,53 +187,3 @@ func FreePort(t testing.TB) int {
 }
 
 var errAddrInUse = errors.New("mctest: address in use")
-
-// ping sends "version" and expects "VERSION ...".
-func ping(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("version\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, "VERSION ") {
-		return fmt.Errorf("version: got %q; want VERSION", line)
-	}
-	return nil
-}
-
-func stats(addr string) (map[string]string, error) {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := c.Write([]byte("stats\r\n")); err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	r := bufio.NewReader(c)
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return nil, err
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if line == "END" {
-			return out, nil
-		}
-		f := strings.SplitN(line, " ", 3)
-		if len(f) != 3 || f[0] != "STAT" {
-			return nil, fmt.Errorf("stats: unexpected line %q", line)
-		}
-		out[f[1]] = f[2]
-	}
-}

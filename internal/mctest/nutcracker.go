@@ -58,7 +58,7 @@ func NutcrackerAddrs(t testing.TB, yaml string) []string {
 	if err != nil {
 		t.Fatalf("mctest: %v", err)
 	}
-	t.Cleanup(p.kill)
+	t.Cleanup(p.Kill)
 	if err := waitReady(p, func() error { return acceptsAll(addrs) }); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "nutcracker.log"))
 		t.Fatalf("mctest: nutcracker: %v\nconfig:\n%s\nlog:\n%s", err, yaml, log)

@@ -1,80 +1,27 @@
-// Process: one child in its own process group, reaped by a single goroutine.
+// Process: children run through internal/proc, the supervisor the load
+// harness uses too; here only what is test-specific (skip when missing).
 
 package mctest
 
 import (
-	"bytes"
-	"fmt"
+	"context"
 	"os/exec"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/shepherd-proxy/shepherd/internal/proc"
 )
 
-// process is a started child. exited is closed once it has been reaped.
-type process struct {
-	cmd    *exec.Cmd
-	stderr *syncBuffer
-	exited chan struct{}
-	err    error // Wait's result; read only after exited is closed
+// procs holds every child mctest starts; each test's Cleanup stops its own.
+var procs = proc.NewProcs(nil, "mctest")
+
+func spawn(path string, args []string) (*proc.Proc, error) {
+	return procs.Start(path, path, args...)
 }
 
-func spawn(path string, args []string) (*process, error) {
-	p := &process{
-		cmd:    exec.Command(path, args...),
-		stderr: &syncBuffer{},
-		exited: make(chan struct{}),
-	}
-	p.cmd.Stdout = p.stderr
-	p.cmd.Stderr = p.stderr
-	p.cmd.SysProcAttr = sysProcAttr()
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", path, err)
-	}
-	go p.reap()
-	return p, nil
-}
-
-func (p *process) reap() {
-	p.err = p.cmd.Wait()
-	close(p.exited)
-}
-
-// signal sends sig to the child's whole process group.
-func (p *process) signal(sig syscall.Signal) {
-	select {
-	case <-p.exited:
-	default:
-		syscall.Kill(-p.cmd.Process.Pid, sig)
-	}
-}
-
-// kill sends SIGKILL to the process group and waits until the child is reaped.
-// SIGKILL also ends a SIGSTOPped process.
-func (p *process) kill() {
-	p.signal(syscall.SIGKILL)
-	<-p.exited
-}
-
-// waitReady polls ready with capped backoff until it succeeds, the child
-// exits, or readyTimeout passes.
-func waitReady(p *process, ready func() error) error {
-	deadline := time.Now().Add(readyTimeout)
-	for backoff := 2 * time.Millisecond; ; backoff = min(2*backoff, 100*time.Millisecond) {
-		err := ready()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-p.exited:
-			return fmt.Errorf("%s exited (%v): %s", p.cmd.Path, p.err, p.stderr.String())
-		case <-time.After(backoff):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %v: %v; output: %s", p.cmd.Path, readyTimeout, err, p.stderr.String())
-		}
-	}
+// waitReady polls ready until it succeeds, the child exits, or
+// readyTimeout passes.
+func waitReady(p *proc.Proc, ready func() error) error {
+	return proc.WaitReady(context.Background(), p, readyTimeout, ready)
 }
 
 // lookPath finds a binary on PATH (and in the sbin directories, which a
@@ -91,26 +38,4 @@ func lookPath(t testing.TB, name, why string) string {
 	}
 	t.Skip(why)
 	return ""
-}
-
-// syncBuffer collects a child's output; it keeps at most 64 KiB.
-type syncBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if room := 64<<10 - b.buf.Len(); room < len(p) {
-		b.buf.Write(p[:max(room, 0)])
-		return len(p), nil
-	}
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,7 +1,8 @@
 //go:build !linux
 
 // Process attributes elsewhere: own process group.
-package bench
+
+package proc
 
 import "syscall"
 

@@ -1,5 +1,6 @@
-// Process attributes on Linux: own process group, killed if herdbench dies.
-package bench
+// Process attributes on Linux: own process group, killed if the parent dies.
+
+package proc
 
 import "syscall"
 
