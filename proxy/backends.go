@@ -13,6 +13,7 @@ type NodeStatus struct {
 	Pool, Addr    string
 	State         string // healthy, ejected or probing
 	Resolve       string // "ok", or "unresolved: <error>" when its host name did not resolve at start
+	Transport     string // plain, untried, ok, tls_handshake_failed or auth_failed (tls.go)
 	Admitted      bool   // writes go to the node (set at the end of a replay, just before it turns healthy)
 	Requests      uint64 // requests sent to the node
 	Errors        uint64 // requests that failed
@@ -50,7 +51,7 @@ func (s *Server) Backends() []NodeStatus {
 
 func (n *node) status() NodeStatus {
 	return NodeStatus{
-		Pool: n.pool.name, Addr: n.addr, State: n.h.State().String(), Resolve: n.resolveState(), Admitted: n.sp.isAdmitted(),
+		Pool: n.pool.name, Addr: n.addr, State: n.h.State().String(), Resolve: n.resolveState(), Transport: n.secureStateString(), Admitted: n.sp.isAdmitted(),
 		Requests: n.requests.Load(), Errors: n.errors.Load(),
 		Ejections: n.h.Ejections(), Probes: n.h.Probes(), ProbeFailures: n.h.ProbeFailures(),
 		Spooled: n.sp.size(), SpooledTotal: n.sp.total.Load(), Replayed: n.sp.replayed.Load(), Copied: n.copies.Load(), Deleted: n.deletes.Load(),

@@ -82,6 +82,10 @@ type PoolConfig struct {
 	OnEject      string        // "rehash" (default), "gutter" or "fail"
 	Gutter       string        // gutter pool name, with OnEject "gutter"
 	GutterTTL    time.Duration // TTL cap of values written to the gutter; default 10s
+
+	// Secure transport to the nodes (tls.go); nil leaves it off.
+	TLS  *TLSConfig
+	Auth *AuthConfig
 }
 
 // Route sends keys starting with Prefix to Pool.
@@ -134,6 +138,7 @@ func (p *PoolConfig) fillDefaults() {
 	setDefault(&p.OnEject, EjectPolicies[0])
 	setDefault(&p.GutterTTL, DefaultGutterTTL)
 	p.fillHealthDefaults()
+	p.fillSecureDefaults()
 }
 
 // fillHealthDefaults takes the failure settings the file left out from
@@ -220,6 +225,9 @@ func (p *PoolConfig) validate(name string) error {
 		return fmt.Errorf("proxy: pool %q has no servers", p.Name)
 	}
 	if err := p.checkNumbers(); err != nil {
+		return fmt.Errorf("proxy: pool %q: %w", p.Name, err)
+	}
+	if err := p.checkSecure(); err != nil {
 		return fmt.Errorf("proxy: pool %q: %w", p.Name, err)
 	}
 	if !slices.Contains(EjectPolicies, p.OnEject) {

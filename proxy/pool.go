@@ -62,6 +62,10 @@ type node struct {
 	deletes    atomic.Uint64 // keys deleted on it by replays
 	latency    prometheus.Observer
 	resolveErr atomic.Pointer[string] // why its host name did not resolve at start; nil when it did (resolve.go)
+
+	tlsFailures  atomic.Uint64          // TLS handshakes that failed (tls.go)
+	authFailures atomic.Uint64          // logins the node refused
+	secureState  atomic.Pointer[string] // how the last connection's TLS and login went; nil before the first
 }
 
 // newNode builds a node of p with cfg's per-node settings (connections,
@@ -95,6 +99,7 @@ func newNode(p *pool, cfg *PoolConfig, rn ring.Node, sp *spool, m *metrics) *nod
 
 func (n *node) start() {
 	n.startConns()
+	go n.checkSecure()
 	go n.checkResolve()
 	if n.sp.pending(func(k []byte) bool { return n.pool.members().owns(n, k) }) {
 		n.pool.log.Warn("node has a spool from an earlier run; replaying it before use", "pool", n.pool.name, "node", n.addr, "keys", n.sp.size())
@@ -194,8 +199,19 @@ func (n *node) dial() (*wireConn, error) {
 	return w, nil
 }
 
+// connect opens a connection to the node, made secure as the pool's
+// transport says, within connect_timeout (and timeout for TLS and login).
 func (n *node) connect() (net.Conn, error) {
-	d := net.Dialer{Timeout: n.pool.settings().ConnectTimeout}
+	nc, err := n.connectOnce()
+	if errors.Is(err, errResumeRefused) { // resumption is off now: once more, with a full handshake
+		nc, err = n.connectOnce()
+	}
+	return nc, err
+}
+
+func (n *node) connectOnce() (net.Conn, error) {
+	m := n.pool.members()
+	d := net.Dialer{Timeout: m.cfg.ConnectTimeout}
 	nc, err := d.DialContext(context.Background(), n.network, strings.TrimPrefix(n.addr, "unix:"))
 	if err != nil {
 		return nil, err
@@ -204,7 +220,7 @@ func (n *node) connect() (net.Conn, error) {
 		tc.SetNoDelay(true)
 		tc.SetKeepAlive(true)
 	}
-	return nc, nil
+	return n.secure(m, nc)
 }
 
 // probe asks the node for its version on a fresh connection.
@@ -249,6 +265,7 @@ func (n *node) stateChanged(from, to health.State) {
 // swaps them in with a new view.
 type members struct {
 	cfg    *PoolConfig
+	sec    *transport // TLS and login for new connections; nil: plain
 	nodes  []*node    // in cfg.Servers order
 	full   *ring.Ring // every node, whatever its health: who owns a key
 	gutter *pool      // with on_eject: gutter

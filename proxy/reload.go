@@ -149,6 +149,9 @@ func (s *Server) newMembers(p *pool, cfg *Config, pools map[string]*pool, ch *ch
 		return nil, fmt.Errorf("proxy: pool %q: %w", p.name, err)
 	}
 	m := &members{cfg: pc, full: r, gutter: pools[pc.Gutter]}
+	if m.sec, err = newTransport(pc); err != nil { // rereads certificates and password: SIGHUP rotates them
+		return nil, fmt.Errorf("proxy: pool %q: %w", p.name, err)
+	}
 	var old []*node
 	prev := p.view.Load()
 	if prev != nil {
@@ -305,6 +308,7 @@ func poolReloadable(name string, old, pc *PoolConfig) error {
 		{"failure_limit", old.FailureLimit, pc.FailureLimit},
 		{"retry_timeout", old.RetryTimeout, pc.RetryTimeout},
 		{"retry_max", old.RetryMax, pc.RetryMax},
+		{"tls/auth", secureMode(old), secureMode(pc)}, // open connections would keep the old mode
 	})
 }
 

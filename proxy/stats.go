@@ -136,6 +136,7 @@ func (s *Server) appendBackendStats(b []byte) []byte {
 			pfx := name + ":" + n.addr + ":"
 			b = stat(b, pfx+"state", n.h.State())
 			b = stat(b, pfx+"resolve", strings.Fields(n.resolveState())[0]) // "ok" or "unresolved:"; the error is in the log
+			b = stat(b, pfx+"transport", n.secureStateString())             // plain, untried, ok, tls_handshake_failed or auth_failed
 			for _, c := range nodeNumbers {
 				b = stat(b, pfx+c.stat, c.v(n))
 			}

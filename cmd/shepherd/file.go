@@ -162,6 +162,8 @@ func (fc *fileConfig) parsePools(n *yaml.Node) error {
 			"on_eject":        oneOf(&p.OnEject, proxy.EjectPolicies...),
 			"gutter":          str(&p.Gutter),
 			"gutter_ttl":      positiveDuration(&p.GutterTTL, proxy.DefaultGutterTTL),
+			"tls":             tlsSettings(&p.TLS),
+			"auth":            authSettings(&p.Auth, name),
 		}
 		if err := pf.decode(kv[1], where); err != nil {
 			return err

@@ -67,6 +67,7 @@ func printPool(w io.Writer, p *proxy.PoolConfig) {
 	if p.Gutter != "" {
 		fmt.Fprintf(w, "    gutter: %s\n    gutter_ttl: %s\n", p.Gutter, p.GutterTTL)
 	}
+	printSecure(w, p)
 	fmt.Fprintf(w, "    servers:                     # share of %d sample keys\n", shareSamples)
 	shares := ringShares(p)
 	for i, n := range p.Servers {

@@ -31,8 +31,9 @@ type Server struct {
 	Addr string // "127.0.0.1:PORT"
 	Port int
 
-	path string   // memcached binary
-	args []string // full argument list, stable across restarts
+	path  string             // memcached binary
+	args  []string           // full argument list, stable across restarts
+	ready func(string) error // answers once the server at the address serves; nil: ping
 
 	mu   sync.Mutex // guards proc
 	proc *proc.Proc // nil while stopped
@@ -43,10 +44,18 @@ type Server struct {
 // killed when the test ends.
 func Start(t testing.TB, extraArgs ...string) *Server {
 	t.Helper()
+	return StartReady(t, nil, extraArgs...)
+}
+
+// StartReady is Start for a server that a plain "version" cannot reach
+// (TLS with -Z, login with -Y): ready(addr) returns nil once it serves.
+func StartReady(t testing.TB, ready func(addr string) error, extraArgs ...string) *Server {
+	t.Helper()
 	path := lookPath(t, Binary, "memcached not installed: apt-get install memcached (CI installs it)")
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		s := newServer(path, FreePort(t), extraArgs)
+		s.ready = ready
 		lastErr = s.start()
 		if lastErr == nil {
 			t.Cleanup(s.Stop)
@@ -85,7 +94,11 @@ func (s *Server) start() error {
 	if err != nil {
 		return err
 	}
-	if err := waitReady(p, func() error { return proc.Ping(s.Addr) }); err != nil {
+	ready := proc.Ping
+	if s.ready != nil {
+		ready = s.ready
+	}
+	if err := waitReady(p, func() error { return ready(s.Addr) }); err != nil {
 		p.Kill()
 		if strings.Contains(p.Output(), "Address already in use") {
 			return fmt.Errorf("%w: %s: %s", errAddrInUse, s.Addr, p.Output())
