@@ -89,10 +89,10 @@ type client struct {
 	// client_idle_timeout: idleness counts from the last reply, not from
 	// the read that was waiting meanwhile (idle.go).
 	replied atomic.Int64
-	werr   error
-	nodes  []*node // scratch: the node of each key of a retrieval
-	groups []*node // scratch: distinct nodes of a retrieval
-	b64    []byte  // scratch: a decoded base64 key
+	werr    error
+	nodes   []*node // scratch: the node of each key of a retrieval
+	groups  []*node // scratch: distinct nodes of a retrieval
+	b64     []byte  // scratch: a decoded base64 key
 
 	leaseMu sync.Mutex // guards leases (protected reads fill it from their goroutines)
 	leases  map[string]herd.Lease
