@@ -214,7 +214,13 @@ func TestDifferential(t *testing.T) {
 		return
 	}
 	only := os.Getenv("SHEPHERD_DIFF_ONLY") // debugging: one stream of the seed, by number
-	for i := uint64(0); res.commands < diffCIcommands || time.Since(start) < dur || (only != "" && fmt.Sprint(i-1) != only); i++ {
+	more := func(i uint64) bool {
+		if only != "" { // up to and including stream number only
+			return fmt.Sprint(i-1) != only
+		}
+		return res.commands < diffCIcommands || time.Since(start) < dur
+	}
+	for i := uint64(0); more(i); i++ {
 		g := newGen(seed<<32|i, fmt.Sprintf("d%d.%d.", seed, i))
 		stream := g.stream(40)
 		if stream == nil {
