@@ -378,7 +378,9 @@ func checkFailover(run *foRun, res loopResult, tl *timeline, resumedAt time.Time
 		run.problem("%d error lines in reply to gets; want 0 (a failing node's keys are misses)", res.getErrors)
 	}
 	for kind, n := range res.kinds {
-		if !strings.HasPrefix(kind, "SERVER_ERROR backend") && kind != "SERVER_ERROR node ejected" {
+		failure := strings.HasPrefix(kind, "SERVER_ERROR backend") || // timeouts, refused connections
+			strings.HasPrefix(kind, "SERVER_ERROR ") && strings.HasSuffix(kind, " ejected") // node ejected, every node of the pool is ejected
+		if !failure {
 			run.problem("%d sets got %q; want STORED, or SERVER_ERROR naming a backend failure or the ejection", n, kind)
 		}
 	}
