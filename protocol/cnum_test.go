@@ -100,3 +100,14 @@ func TestMcBase64Decode(t *testing.T) {
 		}
 	}
 }
+
+// TestMetaFlagByteRange: memcached's preparse takes a flag byte of 127 or
+// more as a duplicate (its seen table has 127 entries), not an unknown flag.
+func TestMetaFlagByteRange(t *testing.T) {
+	t.Parallel()
+	for _, f := range []string{"\x7f", "\x80", "\xff"} {
+		if got := parseMetaFlags([][]byte{[]byte(f)}, []byte("k"), nil); got.err != "duplicate flag" {
+			t.Errorf("flag %q: got %q; want \"duplicate flag\"", f, got.err)
+		}
+	}
+}
