@@ -2,17 +2,23 @@
 # scripts/mutate.sh [pkg ...]: mutation testing with gremlins, one package
 # at a time (default: the packages below), then a table of the results and
 # a check of every survivor against scripts/mutants/equivalent.txt.
-# Installs gremlins through the Go module proxy when it is missing.
+# Installs gremlins through the Go module proxy when it is missing; with
+# MUTATE_OPTIONAL=1 (CI's quick run) a failed install skips the run, saying
+# why, instead of failing it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=("$@")
-((${#pkgs[@]})) || pkgs=(health ring)
+((${#pkgs[@]})) || pkgs=(protocol ring health herd)
 
 gremlins=$(go env GOPATH)/bin/gremlins
 if [[ ! -x $gremlins ]]; then
 	echo "mutate: installing gremlins"
-	go install github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
+	if ! go install github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0; then
+		[[ ${MUTATE_OPTIONAL:-} == 1 ]] || exit 1
+		echo "mutate: SKIPPED: gremlins could not be installed (no module proxy?)"
+		exit 0
+	fi
 fi
 
 # A mutant that stops something from happening makes a test wait for it;
