@@ -1,0 +1,59 @@
+// The command line as memcached reads it: a C string, and still intact
+// after the data block behind it has been read.
+package protocol
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+// TestLineIsCString: memcached reads the line up to its first NUL; a NUL
+// first leaves an empty command (ERROR), however long the line, not a
+// line too long. (memcached 1.6.18 answers ERROR to "\x00" and 3000 a's.)
+func TestLineIsCString(t *testing.T) {
+	t.Parallel()
+	r := NewReader(strings.NewReader("\x00"+strings.Repeat("a", 3000)+"\r\nversion\r\n"), Limits{})
+	var req Request
+	if err := r.Read(&req); !errors.Is(err, ErrUnknownCommand) {
+		t.Errorf("a long line starting with NUL: got %v; want ErrUnknownCommand (memcached: ERROR)", err)
+	}
+	if err := r.Read(&req); err != nil || req.Cmd != CmdVersion {
+		t.Errorf("next command: got %v, %v; want version", req.Cmd, err)
+	}
+}
+
+// chunks is a reader that returns one chunk per Read, as a client's
+// writes may arrive.
+type chunks [][]byte
+
+func (c *chunks) Read(p []byte) (int, error) {
+	if len(*c) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, (*c)[0])
+	if (*c)[0] = (*c)[0][n:]; len((*c)[0]) == 0 {
+		*c = (*c)[1:]
+	}
+	return n, nil
+}
+
+// TestLineOwnedAcrossData: a storage command's key and arguments survive
+// the read of its data block, which refills the buffer the line was read
+// into (the block arrives in a second write).
+func TestLineOwnedAcrossData(t *testing.T) {
+	t.Parallel()
+	value := bytes.Repeat([]byte("v"), 1000)
+	for _, head := range []string{"set key 7 0 1000\r\n", "ms key 1000 F7\r\n"} {
+		in := chunks{append([]byte(head), value[:10]...), append(append([]byte(nil), value[10:]...), "\r\n"...)}
+		var req Request
+		if err := NewReader(&in, Limits{}).Read(&req); err != nil {
+			t.Fatalf("%q: %v", head, err)
+		}
+		if string(req.Key()) != "key" || len(req.Args) == 0 || string(req.Args[0]) != map[bool]string{true: "7", false: "1000"}[req.Cmd == CmdSet] || !bytes.Equal(req.Data, value) {
+			t.Errorf("%q with its data in a second write: got key %q, args %q, %d bytes of data; want key \"key\", the line's args, the 1000 bytes", head, req.Key(), req.Args, len(req.Data))
+		}
+	}
+}
