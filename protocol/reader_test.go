@@ -387,6 +387,17 @@ func framingCases() []readCase {
 		{"get over MaxGetLine", getLine(256<<10+1) + "\r\n", Limits{}, []string{"CLIENT_ERROR line too long"}},
 		{"get far over MaxGetLine", getLine(300<<10) + "\r\n", Limits{}, []string{"CLIENT_ERROR line too long"}},
 		{"get over small MaxGetLine", getLine(5000) + "\r\n", Limits{MaxGetLine: 4096}, []string{"CLIENT_ERROR line too long"}},
+		// memcached refuses a line holding a key over the key limit as a bad
+		// format, whatever else is wrong with it; a NUL ends the line.
+		{"get over MaxGetLine, a long key", getLine(300<<10) + " " + strings.Repeat("k", 251) + "\r\nget a\r\n", Limits{},
+			[]string{"CLIENT_ERROR bad command line format", "get keys=a"}},
+		{"get over MaxGetLine, a long key after a NUL", getLine(300<<10) + "\x00 " + strings.Repeat("k", 251) + "\r\n", Limits{},
+			[]string{"CLIENT_ERROR line too long"}},
+		{"get over small MaxGetLine, a long key", getLine(5000) + " " + strings.Repeat("k", 251) + "\r\n", Limits{MaxGetLine: 4096},
+			[]string{"CLIENT_ERROR bad command line format"}},
+		{"get over small MaxGetLine, a long key after a NUL", getLine(5000) + "\x00 " + strings.Repeat("k", 251) + "\r\n", Limits{MaxGetLine: 4096},
+			[]string{"CLIENT_ERROR line too long"}},
+		{"line at MaxLine the size of the buffer", long("version", 16<<10) + "\r\n", Limits{MaxLine: 16 << 10}, []string{"version"}},
 		{"gat over MaxLine", "gat 10" + getLine(5000)[3:] + "\r\n", Limits{},
 			[]string{show(mustParse("gat 10" + getLine(5000)[3:] + "\r\n"))}},
 	}
