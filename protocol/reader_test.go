@@ -361,6 +361,7 @@ func framingCases() []readCase {
 	return []readCase{
 		{"empty input", "", Limits{}, nil},
 		{"empty line", "\r\nget a\r\n", Limits{}, []string{"ERROR", "get keys=a"}},
+		{"empty line, bare LF", "\nget a\r\n", Limits{}, []string{"ERROR", "get keys=a"}},
 		{"unknown", "bogus x\r\nget a\r\n", Limits{}, []string{"ERROR", "get keys=a"}},
 		{"upper case", "GET a\r\n", Limits{}, []string{"ERROR"}},
 		{"leading spaces", "  get a\r\n", Limits{}, []string{"get keys=a"}},
@@ -391,6 +392,8 @@ func framingCases() []readCase {
 		// format, whatever else is wrong with it; a NUL ends the line.
 		{"get over MaxGetLine, a long key", getLine(300<<10) + " " + strings.Repeat("k", 251) + "\r\nget a\r\n", Limits{},
 			[]string{"CLIENT_ERROR bad command line format", "get keys=a"}},
+		{"get over MaxGetLine, a key at the limit", getLine(300<<10) + " " + strings.Repeat("k", 250) + "\r\n", Limits{},
+			[]string{"CLIENT_ERROR line too long"}},
 		{"get over MaxGetLine, a long key after a NUL", getLine(300<<10) + "\x00 " + strings.Repeat("k", 251) + "\r\n", Limits{},
 			[]string{"CLIENT_ERROR line too long"}},
 		{"get over small MaxGetLine, a long key", getLine(5000) + " " + strings.Repeat("k", 251) + "\r\n", Limits{MaxGetLine: 4096},
