@@ -57,3 +57,25 @@ func TestLineOwnedAcrossData(t *testing.T) {
 		}
 	}
 }
+
+func TestValidKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		key  string
+		want bool
+	}{
+		{"", false},
+		{"k", true},
+		{strings.Repeat("k", 250), true},
+		{strings.Repeat("k", 251), false},
+		{"a b", false},
+		{"a\x1fb", false},
+		{"a\x7fb", false},
+		{"a\x80b", true}, // bytes over 0x7f are not control characters
+		{"a!b", true},    // '!' is the first printable byte after the space
+	} {
+		if got := ValidKey([]byte(tc.key), 250); got != tc.want {
+			t.Errorf("ValidKey(%q, 250): got %v; want %v", tc.key, got, tc.want)
+		}
+	}
+}
