@@ -79,3 +79,19 @@ func TestValidKey(t *testing.T) {
 		}
 	}
 }
+
+// TestStorageSizeLimit: memcached adds 2 (the CRLF) to a storage
+// command's size in an int, so 2147483645 is a size (too large: its block
+// is read and dropped) and 2147483646 a bad format.
+func TestStorageSizeLimit(t *testing.T) {
+	t.Parallel()
+	var req Request
+	err := NewReader(strings.NewReader("set k 0 0 2147483645\r\n"), Limits{}).Read(&req)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("set of 2147483645 bytes, then EOF: got %v; want unexpected EOF (the block is being skipped)", err)
+	}
+	err = NewReader(strings.NewReader("set k 0 0 2147483646\r\n"), Limits{}).Read(&req)
+	if !errors.Is(err, errBadFormat) {
+		t.Errorf("set of 2147483646 bytes: got %v; want bad command line format", err)
+	}
+}
