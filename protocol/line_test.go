@@ -5,6 +5,7 @@ package protocol
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -93,5 +94,48 @@ func TestStorageSizeLimit(t *testing.T) {
 	err = NewReader(strings.NewReader("set k 0 0 2147483646\r\n"), Limits{}).Read(&req)
 	if !errors.Is(err, errBadFormat) {
 		t.Errorf("set of 2147483646 bytes: got %v; want bad command line format", err)
+	}
+}
+
+// TestParseSize: a backend's block length is 1 to 10 decimal digits.
+func TestParseSize(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   string
+		want int
+		ok   bool
+	}{
+		{"0", 0, true},
+		{"9", 9, true},
+		{"1234567890", 1234567890, true},
+		{"12345678901", 0, false},
+		{"", 0, false},
+		{"1/", 0, false}, // '/' sits just below '0'
+		{"1:", 0, false}, // ':' just above '9'
+		{"-1", 0, false},
+	} {
+		if got, ok := parseSize([]byte(tc.in)); got != tc.want || ok != tc.ok {
+			t.Errorf("parseSize(%q): got %d, %v; want %d, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestDataBufferKept: a data buffer of up to 64 KiB is kept for the next
+// request; a larger one is dropped, so an idle connection pins none.
+func TestDataBufferKept(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		size int
+		kept bool
+	}{{64<<10 - 2, true}, {64<<10 - 1, false}} {
+		in := fmt.Sprintf("set k 0 0 %d\r\n%s\r\n", tc.size, strings.Repeat("v", tc.size))
+		r := NewReader(strings.NewReader(in), Limits{})
+		var req Request
+		if err := r.Read(&req); err != nil {
+			t.Fatal(err)
+		}
+		if kept := r.data != nil; kept != tc.kept {
+			t.Errorf("a %d-byte block (buffer %d): kept %v; want %v", tc.size, tc.size+2, kept, tc.kept)
+		}
 	}
 }
