@@ -106,3 +106,20 @@ func TestReadValuesFlushes(t *testing.T) {
 		t.Errorf("ReadValues: got %d values; want %d", rep.Values, len(sizes))
 	}
 }
+
+// TestReadValuesCRLFAtFlush: whatever the value's size, a flush never
+// falls between its data block's CR and LF, so the CRLF is checked whole
+// (sizes around the first flush, FlushSize, one at a time).
+func TestReadValuesCRLFAtFlush(t *testing.T) {
+	t.Parallel()
+	for n := FlushSize - 40; n <= FlushSize+8; n++ {
+		in := "VALUE a 0 " + strconv.Itoa(n) + "\r\n" + strings.Repeat("v", n) + "\r\nEND\r\n"
+		var rep Reply
+		var sink partSink
+		err := ReadValues(bufio.NewReader(strings.NewReader(in)), &rep, RetrievalKeys([]byte("get a\r\n")), &sink)
+		sink.got.Write(rep.Raw)
+		if err != nil || sink.got.String() != in {
+			t.Fatalf("a %d-byte value: got %v, %d bytes relayed; want nil, the %d bytes sent", n, err, sink.got.Len(), len(in))
+		}
+	}
+}
