@@ -794,8 +794,9 @@ func TestOriginFill(t *testing.T) {
 		t.Errorf("backend commands %q; want %q (the fill guarded by the win's CAS)", cmds, want)
 	}
 	st := &g.Stats
-	if st.Wins.Load() != 1 || st.OriginFetches.Load() != 1 || st.OriginFailures.Load() != 0 {
-		t.Errorf("wins %d, origin fetches %d, failures %d; want 1, 1, 0", st.Wins.Load(), st.OriginFetches.Load(), st.OriginFailures.Load())
+	if st.Wins.Load() != 1 || st.OriginFetches.Load() != 1 || st.OriginFailures.Load() != 0 || st.LateFillsRejected.Load() != 0 {
+		t.Errorf("wins %d, origin fetches %d, failures %d, fills rejected %d; want 1, 1, 0, 0",
+			st.Wins.Load(), st.OriginFetches.Load(), st.OriginFailures.Load(), st.LateFillsRejected.Load())
 	}
 }
 
