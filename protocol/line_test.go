@@ -139,3 +139,56 @@ func TestDataBufferKept(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownMCommandLikeHTTP: an unknown two-letter m command is an
+// ERROR even on a line that ends like an HTTP request; a longer one closes
+// the connection, as any other HTTP-like line does.
+func TestUnknownMCommandLikeHTTP(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		line string
+		want error
+	}{
+		{"mz / HTTP/1.1\r\n", ErrUnknownCommand},
+		{"mzz / HTTP/1.1\r\n", ErrClose},
+	} {
+		var req Request
+		if err := NewReader(strings.NewReader(tc.line), Limits{}).Read(&req); !errors.Is(err, tc.want) {
+			t.Errorf("%q: got %v; want %v", tc.line, err, tc.want)
+		}
+	}
+}
+
+// TestTooLargeUnlinks: a set too large deletes its key as memcached does
+// ("avoid stale data"); add, replace, append and prepend do not.
+func TestTooLargeUnlinks(t *testing.T) {
+	t.Parallel()
+	for _, cmd := range []string{"set", "add", "replace", "append", "prepend"} {
+		var req Request
+		err := NewReader(strings.NewReader(cmd+" k 0 0 6\r\nhello!\r\n"), Limits{MaxValue: 5}).Read(&req)
+		var ce *ClientError
+		if !errors.As(err, &ce) || ce.Msg != "object too large for cache" || (string(ce.Unlink) == "k") != (cmd == "set") {
+			t.Errorf("%s of 6 bytes over a limit of 5: got %v (unlink %q); want too large, unlinking k only for set", cmd, err, ce.Unlink)
+		}
+	}
+}
+
+func TestIsUpper(t *testing.T) {
+	t.Parallel()
+	for c := 0; c < 256; c++ {
+		if got, want := isUpper(byte(c)), c >= 'A' && c <= 'Z'; got != want {
+			t.Errorf("isUpper(%q): got %v; want %v", byte(c), got, want)
+		}
+	}
+}
+
+func TestCommandNames(t *testing.T) {
+	t.Parallel()
+	if got := Command(numCommands).String(); got != "unknown" {
+		t.Errorf("Command(numCommands).String(): got %q; want \"unknown\"", got)
+	}
+	cs := Commands()
+	if len(cs) != int(numCommands)-1 || cs[0] != CmdGet || cs[len(cs)-1] != numCommands-1 {
+		t.Errorf("Commands(): got %v; want every command from get to the last", cs)
+	}
+}
