@@ -46,7 +46,7 @@ func (e *Env) rebalanceRun(ctx context.Context, s *Scenario, change string, res 
 	if change == ChangeRemove {
 		from, to = addrsOf(nodes[:s.Nodes]), addrsOf(nodes[:s.Nodes-1])
 	}
-	run := RebalanceRun{Change: change, From: len(from), To: len(to), Keys: r.Keys}
+	run := RebalanceRun{Change: change, From: len(from), To: len(to), Keys: r.Keys, FromAddrs: from, ToAddrs: to}
 	sh, err := e.plainShepherd(ctx, nodes[:s.Nodes], s.Pool, res)
 	if err != nil {
 		return run, err

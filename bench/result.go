@@ -193,6 +193,8 @@ type RebalanceRun struct {
 	Method        string   `json:"method"` // sighup or restart
 	Keys          int      `json:"keys"`
 	ExpectedMoved float64  `json:"expected_moved"` // share of keys ketama moves
+	FromAddrs     []string `json:"from_addrs"`     // the nodes before the change
+	ToAddrs       []string `json:"to_addrs"`       // and after
 	MeasuredMoved float64  `json:"measured_moved"` // share missing on the first read after
 	HitBefore     float64  `json:"hit_rate_before"`
 	HitFirst      float64  `json:"hit_rate_first_second"`

@@ -122,11 +122,19 @@ rebalance:
   after: 500ms
 `)
 	run := r.Rebalance.Runs[0]
-	if run.ExpectedMoved < 0.1 || run.ExpectedMoved > 0.45 {
-		t.Errorf("expected moved: got %v; want about 1/4", run.ExpectedMoved)
+	// The reference is nutcracker's placement over the run's own node
+	// addresses, not shepherd's ring.
+	want := nutcrackerMoved(t, newKeyspace("rb:", run.Keys).keys, run.FromAddrs, run.ToAddrs)
+	t.Logf("%d -> %d nodes: nutcracker moves %.4f of the keys; the bench expected %.4f and measured %.4f",
+		run.From, run.To, want, run.ExpectedMoved, run.MeasuredMoved)
+	if want < 0.1 || want > 0.45 {
+		t.Errorf("nutcracker moved: got %v; want about 1/4 (a node added to 3)", want)
 	}
-	if d := run.MeasuredMoved - run.ExpectedMoved; d < -0.05 || d > 0.05 {
-		t.Errorf("measured moved: got %v; want close to ketama's %v", run.MeasuredMoved, run.ExpectedMoved)
+	if run.ExpectedMoved != want {
+		t.Errorf("bench's expected moved share: got %v; want nutcracker's %v", run.ExpectedMoved, want)
+	}
+	if d := run.MeasuredMoved - want; d < -0.05 || d > 0.05 {
+		t.Errorf("measured moved: got %v; want within 0.05 of nutcracker's %v", run.MeasuredMoved, want)
 	}
 }
 

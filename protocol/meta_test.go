@@ -73,6 +73,8 @@ func TestParseMetaReply(t *testing.T) {
 		{"cas overflow", "HD c18446744073709551616\r\n", "ErrMetaReply"},
 		{"flags overflow", "HD f4294967296\r\n", "ErrMetaReply"},
 		{"bad ttl", "HD t-2\r\n", "ErrMetaReply"},
+		{"negative s flag", "HD s-1\r\n", "ErrMetaReply"},
+		{"empty line", "\r\n", "ErrMetaReply"},
 		{"empty cas", "HD c\r\n", "ErrMetaReply"},
 		{"max cas", "HD c18446744073709551615\r\n", "HD c18446744073709551615 live"},
 	} {

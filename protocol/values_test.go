@@ -106,3 +106,78 @@ func TestReadValuesFlushes(t *testing.T) {
 		t.Errorf("ReadValues: got %d values; want %d", rep.Values, len(sizes))
 	}
 }
+
+// TestReadValuesCRLFAtFlush: whatever the value's size, a flush never
+// falls between its data block's CR and LF, so the CRLF is checked whole
+// (sizes around the first flush, FlushSize, one at a time).
+func TestReadValuesCRLFAtFlush(t *testing.T) {
+	t.Parallel()
+	for n := FlushSize - 40; n <= FlushSize+8; n++ {
+		in := "VALUE a 0 " + strconv.Itoa(n) + "\r\n" + strings.Repeat("v", n) + "\r\nEND\r\n"
+		var rep Reply
+		var sink partSink
+		err := ReadValues(bufio.NewReader(strings.NewReader(in)), &rep, RetrievalKeys([]byte("get a\r\n")), &sink)
+		sink.got.Write(rep.Raw)
+		if err != nil || sink.got.String() != in {
+			t.Fatalf("a %d-byte value: got %v, %d bytes relayed; want nil, the %d bytes sent", n, err, sink.got.Len(), len(in))
+		}
+	}
+}
+
+// partsSink records the size of every part it is handed.
+type partsSink struct {
+	got   bytes.Buffer
+	parts []int
+	err   error // returned by Flush when set
+}
+
+func (s *partsSink) Flush(rep *Reply) error {
+	if s.err != nil {
+		return s.err
+	}
+	s.got.Write(rep.Raw)
+	s.parts = append(s.parts, len(rep.Raw))
+	rep.Raw = rep.Raw[:0]
+	return nil
+}
+
+// TestReadValuesPartsBounded: with a Flusher, a large reply is handed over
+// in parts of at least FlushSize (all but the rest left in rep) and at
+// most FlushSize + 64 KiB, even into a reused buffer with far more room.
+func TestReadValuesPartsBounded(t *testing.T) {
+	t.Parallel()
+	const n = 3 << 20
+	in := "VALUE a 0 200000\r\n" + strings.Repeat("w", 200000) + "\r\n" + // not flushed alone: the next part holds it
+		"VALUE b 0 " + strconv.Itoa(n) + "\r\n" + strings.Repeat("v", n) + "\r\nEND\r\n"
+	rep := Reply{Raw: make([]byte, 0, 8<<20)} // a reused buffer
+	var sink partsSink
+	if err := ReadValues(bufio.NewReader(strings.NewReader(in)), &rep, RetrievalKeys([]byte("get a b\r\n")), &sink); err != nil {
+		t.Fatal(err)
+	}
+	rest := len(rep.Raw)
+	sink.got.Write(rep.Raw)
+	if sink.got.String() != in {
+		t.Fatalf("relayed %d bytes; want the %d sent", sink.got.Len(), len(in))
+	}
+	if len(sink.parts) < n/(FlushSize+64<<10) || rest > FlushSize+64<<10 {
+		t.Errorf("parts %v and %d bytes left in rep; want parts of a 3 MiB reply, each bounded", sink.parts, rest)
+	}
+	for _, p := range sink.parts {
+		if p < FlushSize || p > FlushSize+64<<10 {
+			t.Errorf("a part of %d bytes; want %d to %d", p, FlushSize, FlushSize+64<<10)
+		}
+	}
+}
+
+// TestReadValuesFlushError: a Flusher's error ends the read with it.
+func TestReadValuesFlushError(t *testing.T) {
+	t.Parallel()
+	const n = 1 << 20
+	in := "VALUE a 0 " + strconv.Itoa(n) + "\r\n" + strings.Repeat("v", n) + "\r\nEND\r\n"
+	boom := errors.New("client gone")
+	var rep Reply
+	err := ReadValues(bufio.NewReader(strings.NewReader(in)), &rep, RetrievalKeys([]byte("get a\r\n")), &partsSink{err: boom})
+	if !errors.Is(err, boom) {
+		t.Errorf("ReadValues with a failing Flusher: got %v; want its error", err)
+	}
+}

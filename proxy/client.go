@@ -94,6 +94,11 @@ type client struct {
 	groups  []*node // scratch: distinct nodes of a retrieval
 	b64     []byte  // scratch: a decoded base64 key
 
+	// caughtUp, when set (only by tests: nil in production), runs on the
+	// writer each time it has caught up with the reader, after writing a
+	// reply and before flushing it: a seam to hold the writer there.
+	caughtUp func()
+
 	leaseMu sync.Mutex // guards leases (protected reads fill it from their goroutines)
 	leases  map[string]herd.Lease
 	reads   sync.WaitGroup // protected reads in flight; Add and Wait only on the reader
@@ -489,6 +494,9 @@ func (c *client) writeLoop(done chan struct{}) {
 		c.writeCall(cl)
 		putCall(cl)
 		if len(c.calls) == 0 {
+			if c.caughtUp != nil {
+				c.caughtUp()
+			}
 			c.flush()
 		}
 		c.queued.Add(-1) // after the flush: the reader may write inline at 0

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,11 +27,12 @@ type loopResult struct {
 	slowest    time.Duration
 	over       int // requests slower than the bound given to runLoop
 	firstError string
+	kinds      map[string]int // error replies, by text up to the first digit
 }
 
 func (r loopResult) String() string {
-	return fmt.Sprintf("%d requests, %d get error lines, %d set errors, %d broken connections, slowest %v, %d over %v (first error: %q)",
-		r.requests, r.getErrors, r.setErrors, r.connErrors, r.slowest.Round(time.Millisecond), r.over, foBound, r.firstError)
+	return fmt.Sprintf("%d requests, %d get error lines, %d set errors %v, %d broken connections, slowest %v, %d over %v (first error: %q)",
+		r.requests, r.getErrors, r.setErrors, r.kinds, r.connErrors, r.slowest.Round(time.Millisecond), r.over, foBound, r.firstError)
 }
 
 // runLoop drives workers clients doing alternating sets and gets over
@@ -54,6 +56,12 @@ func runLoop(addr string, workers, nkeys int, dur, bound time.Duration) loopResu
 			total.over += r.over
 			total.slowest = max(total.slowest, r.slowest)
 			total.firstError = cmp.Or(total.firstError, r.firstError)
+			for k, n := range r.kinds {
+				if total.kinds == nil {
+					total.kinds = map[string]int{}
+				}
+				total.kinds[k] += n
+			}
 		}(w)
 	}
 	wg.Wait()
@@ -93,6 +101,10 @@ func clientLoop(addr string, w, nkeys int, stop time.Time, bound time.Duration) 
 			r.firstError = cmp.Or(r.firstError, "get: "+reply.Error())
 		case errors.As(err, &reply):
 			r.setErrors++
+			if r.kinds == nil {
+				r.kinds = map[string]int{}
+			}
+			r.kinds[strings.TrimRight(strings.SplitN(reply.Error(), "127.", 2)[0], " ")]++
 			r.firstError = cmp.Or(r.firstError, "set: "+reply.Error())
 		case err != nil || !ok:
 			r.connErrors++
@@ -145,11 +157,8 @@ func oneRequest(nc net.Conn, br *bufio.Reader, key string, get bool) (bool, erro
 // timeline samples one node's status while a scenario runs.
 type timeline struct {
 	mu             sync.Mutex
-	ejectedAt      time.Time
-	readmittedAt   time.Time
-	reqAtEject     uint64 // node's request count when first seen ejected
-	reqAtLastOut   uint64 // when last seen out (ejected or probing)
-	deletedAtOut   uint64
+	ejectedAt      time.Time // first seen out
+	readmittedAt   time.Time // first seen healthy after that
 	probeTimes     []time.Time
 	lastProbeCount uint64
 }
@@ -188,28 +197,16 @@ func (tl *timeline) observe(st proxy.NodeStatus) {
 	out := st.State != "healthy" && !st.Admitted
 	switch {
 	case out && tl.ejectedAt.IsZero():
-		tl.ejectedAt, tl.reqAtEject = now, st.Requests
-		fallthrough
-	case out && tl.readmittedAt.IsZero():
-		tl.reqAtLastOut, tl.deletedAtOut = st.Requests, st.Deleted
+		tl.ejectedAt = now
 	case st.State == "healthy" && !tl.ejectedAt.IsZero() && tl.readmittedAt.IsZero():
 		tl.readmittedAt = now
 	}
-}
-
-// nodeOps is what memcached itself counts of gets and sets.
-func nodeOps(t *testing.T, s *mctest.Server) uint64 {
-	st := s.Stats(t)
-	g, _ := strconv.ParseUint(st["cmd_get"], 10, 64)
-	c, _ := strconv.ParseUint(st["cmd_set"], 10, 64)
-	return g + c
 }
 
 const (
 	foTimeout = 100 * time.Millisecond
 	foRetry   = time.Second
 	foBound   = foTimeout + 50*time.Millisecond
-	foSlack   = 400 * time.Millisecond
 )
 
 func failoverConfig(cfg *proxy.Config) {
@@ -218,95 +215,193 @@ func failoverConfig(cfg *proxy.Config) {
 }
 
 // TestFailoverHungNode is the hung-node scenario (not parallel: it
-// measures timing): 3 nodes, a client loop
-// of gets and sets over 300 keys for 10 s, one node SIGSTOPped from t=1s
-// to t=6s; the same loop through nutcracker for comparison.
+// measures timing): 3 nodes, a client loop of gets and sets over 300 keys
+// for 10 s, one node SIGSTOPped from t=1s to t=6s; the same loop through
+// nutcracker for comparison. The node sits behind a tap, so the requests
+// that reach it while it is stopped are counted as they arrive.
 func TestFailoverHungNode(t *testing.T) {
-	runFailover(t, "hung", func(n *mctest.Server) { n.Pause() }, func(n *mctest.Server) { n.Resume() })
+	runFailover(t, "hung", func(n *mctest.Server) { n.Pause() }, func(n *mctest.Server) { n.Resume() }, true)
 }
 
 // TestFailoverKilledNode is the same with the node killed and restarted.
+// No tap: a dead node refuses connections, which a tap in front of it
+// would accept; and nothing reaches a dead process to be counted.
 func TestFailoverKilledNode(t *testing.T) {
-	runFailover(t, "killed", func(n *mctest.Server) { n.Stop() }, func(n *mctest.Server) { n.Restart(t) })
+	runFailover(t, "killed", func(n *mctest.Server) { n.Stop() }, func(n *mctest.Server) { n.Restart(t) }, false)
 }
 
-func runFailover(t *testing.T, name string, fail, recover func(*mctest.Server)) {
+// foWorkers is how many clients the failover loop runs, each with one
+// request in flight at a time.
+const foWorkers = 4
+
+// foSetErrors is how many sets may fail in one outage: the node is ejected
+// at its FailureLimit-th consecutive failure (2), and each of the other
+// clients may have a request in flight on it then (foWorkers-1). Gets of
+// a failing node's keys are misses, never errors. A loaded machine adds
+// timeouts on nodes that are not failing (and may eject the returned
+// node again); then each set error must still name a backend failure or
+// the ejection.
+const foSetErrors = 2 + foWorkers - 1
+
+// foLoaded is the scheduler delay from which the latency bound cannot be
+// judged: a request crosses several goroutines, each of which may wait
+// that long, and 50 ms is all the bound leaves beyond the timeout.
+const foLoaded = 20 * time.Millisecond
+
+// runFailover runs the scenario and checks it. When the machine was too
+// loaded to judge (a healthy node failed a request, the returned node was
+// ejected again, or a sleeping goroutine woke foLoaded late) and a timing
+// figure is out of bounds, it says so and runs it once more. The accounting that load cannot change (no get
+// errors, no broken connections, nothing reaching the stopped node, every
+// set error naming a backend failure) is checked on every run; what load
+// can move (the slowest request, set errors per outage, how soon the node
+// is back) only on a run the machine let through, and otherwise logged as
+// not judged.
+func runFailover(t *testing.T, name string, fail, recover func(*mctest.Server), tapped bool) {
 	if testing.Short() {
 		t.Skip("20 s failover scenario; skipped with -short")
 	}
 	if raceEnabled {
 		t.Skip("timing scenario against a 100ms timeout: make test runs it in a second pass without -race")
 	}
-	nodes := mctest.StartN(t, 3)
-	f := startShepherd(t, nodes, failoverConfig)
-	victim := nodes[0]
-	before := nodeOps(t, victim)
-	done := make(chan struct{})
-	tl := watchNode(f.srv, victim.Addr, done)
-	var reqAtFail uint64
-	var resumedAt time.Time
-	go func() {
-		time.Sleep(time.Second)
-		reqAtFail = f.srv.Backends()[0].Requests
-		fail(victim)
-		time.Sleep(5 * time.Second)
-		recover(victim)
-		resumedAt = time.Now()
-	}()
-	res := runLoop(f.addr, 4, 300, 10*time.Second, foBound)
-	// Probes back off, so readmission may come after the loop: watch on.
-	waitState(t, f.srv, victim.Addr, "healthy")
-	time.Sleep(20 * time.Millisecond)
-	close(done)
-	end := f.srv.Backends()[0]
-	tl.mu.Lock()
-	defer tl.mu.Unlock()
-	t.Logf("%s node through shepherd: %v", name, res)
-	checkFailover(t, name, res, tl, resumedAt)
-	if end.Ejections > 1 {
-		// On a loaded machine the returning node can be ejected again (a
-		// 100ms timeout missed under CPU starvation); the request accounting
-		// below assumes one outage.
-		t.Logf("%s: the node was ejected %d times (machine under load); exact request accounting skipped", name, end.Ejections)
-	} else if name == "hung" {
-		// What the stopped node itself counted: the requests in flight when it
-		// stopped, plus what came after readmission; nothing in between.
-		after := nodeOps(t, victim)
-		inFlight := tl.reqAtEject - reqAtFail
-		// Replays send the node ms copies while it is out (memcached counts
-		// them as sets) and md deletes after it takes writes (not counted).
-		post := end.Requests - tl.reqAtLastOut - (end.Deleted - tl.deletedAtOut)
-		between := int64(after-before) - int64(inFlight) - int64(post) - int64(reqAtFail) - int64(end.Copied)
-		t.Logf("%s node: memcached counted %d gets+sets; shepherd sent %d before the stop, %d in flight at ejection, %d replay copies, %d after readmission → %d client requests during ejection",
-			name, after-before, reqAtFail, inFlight, end.Copied, post, between)
-		// The count can be negative, never positive: requests in flight when
-		// the node stopped sit in its socket buffer, and after SIGCONT
-		// memcached stops reading a connection at the first reply it cannot
-		// write (shepherd closed it on timeout), dropping the rest.
-		if between > 0 {
-			t.Errorf("%d client requests reached the stopped node after its ejection; want 0", between)
+	for attempt := 1; ; attempt++ {
+		run := failoverOnce(t, name, fail, recover, tapped)
+		run.judge(t, attempt == 2)
+		if run.loaded == "" || len(run.timing) == 0 || attempt == 2 {
+			break // judged, or nothing that load could have caused went wrong
 		}
+		t.Logf("%s: the machine was too loaded to judge timing (%s); running the scenario once more", name, run.loaded)
 	}
 	compareNutcracker(t, name, fail, recover)
 }
 
-func checkFailover(t *testing.T, name string, res loopResult, tl *timeline, resumedAt time.Time) {
+// foRun is what one run of the scenario found.
+type foRun struct {
+	name     string
+	loaded   string   // why the machine was too loaded to judge, or ""
+	problems []string // failures whatever the load
+	timing   []string // failures that load can cause: judged only unloaded
+	note     string
+}
+
+func (r *foRun) problem(format string, args ...any) {
+	r.problems = append(r.problems, fmt.Sprintf(format, args...))
+}
+
+func (r *foRun) timingProblem(format string, args ...any) {
+	r.timing = append(r.timing, fmt.Sprintf(format, args...))
+}
+
+// judge fails t on the run's problems, and on its timing problems unless
+// the machine was too loaded to judge them (last: no run follows).
+func (r *foRun) judge(t *testing.T, last bool) {
 	t.Helper()
+	for _, p := range r.problems {
+		t.Errorf("%s: %s", r.name, p)
+	}
+	if r.note != "" {
+		t.Logf("%s: %s", r.name, r.note)
+	}
+	for _, p := range r.timing {
+		switch {
+		case r.loaded != "" && !last:
+			t.Logf("%s: not judged, the machine was too loaded (%s): %s", r.name, r.loaded, p)
+		case r.loaded != "":
+			t.Logf("%s: NOT JUDGED, the machine was too loaded twice (%s): %s", r.name, r.loaded, p)
+		default:
+			t.Errorf("%s: %s", r.name, p)
+		}
+	}
+}
+
+// failoverOnce runs the scenario once on fresh nodes and shepherd.
+func failoverOnce(t *testing.T, name string, fail, recover func(*mctest.Server), tapped bool) *foRun {
+	nodes := mctest.StartN(t, 3)
+	victim := nodes[0]
+	victimAddr := victim.Addr
+	var tp *tap
+	if tapped {
+		tp = startTap(t, victim.Addr)
+		victimAddr = tp.addr()
+	}
+	f := startShepherd(t, nodes, func(cfg *proxy.Config) {
+		failoverConfig(cfg)
+		cfg.Pools["main"].Servers[0].Addr = victimAddr
+	})
+	defer f.stop()
+	done := make(chan struct{})
+	tl := watchNode(f.srv, victimAddr, done)
+	lag := watchScheduler(done)
+	var resumedAt time.Time
+	resumed := make(chan struct{})
+	go func() {
+		defer close(resumed)
+		time.Sleep(time.Second)
+		fail(victim)
+		time.Sleep(5 * time.Second)
+		resumedAt = time.Now() // before the node runs again: the count below ends here
+		recover(victim)
+	}()
+	res := runLoop(f.addr, foWorkers, 300, 10*time.Second, foBound)
+	<-resumed
+	// Probes back off, so readmission may come after the loop: watch on.
+	waitState(t, f.srv, victimAddr, "healthy")
+	time.Sleep(20 * time.Millisecond)
+	close(done)
+	end := f.srv.Backends()
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	run := &foRun{name: name}
+	var failed uint64
+	for _, st := range end {
+		failed += st.Errors
+		if st.Errors > 0 && st.Addr != victimAddr {
+			run.loaded = fmt.Sprintf("healthy node %s failed %d requests", st.Addr, st.Errors)
+		}
+	}
+	switch d := lag.max(); {
+	case run.loaded != "":
+	case end[0].Ejections > 1:
+		run.loaded = fmt.Sprintf("the returned node was ejected again (%d ejections)", end[0].Ejections)
+	case d >= foLoaded:
+		run.loaded = fmt.Sprintf("a sleeping goroutine woke %v late", d.Round(time.Millisecond))
+	}
+	t.Logf("%s node through shepherd: %v; node ejected %d times; %d requests failed on it, %d on all nodes; scheduler delay at most %v",
+		name, res, end[0].Ejections, end[0].Errors, failed, lag.max().Round(time.Millisecond))
+	checkFailover(run, res, tl, resumedAt)
+	if tp != nil {
+		checkReached(t, run, tp, tl, resumedAt)
+	}
+	return run
+}
+
+// checkFailover checks what the clients saw and when the node returned.
+func checkFailover(run *foRun, res loopResult, tl *timeline, resumedAt time.Time) {
 	if res.getErrors != 0 {
-		t.Errorf("%s: %d error lines in reply to gets; want 0 (a dead node's keys are misses)", name, res.getErrors)
+		run.problem("%d error lines in reply to gets; want 0 (a failing node's keys are misses)", res.getErrors)
+	}
+	for kind, n := range res.kinds {
+		failure := strings.HasPrefix(kind, "SERVER_ERROR backend") || // timeouts, refused connections
+			strings.HasPrefix(kind, "SERVER_ERROR ") && strings.HasSuffix(kind, " ejected") // node ejected, every node of the pool is ejected
+		if !failure {
+			run.problem("%d sets got %q; want STORED, or SERVER_ERROR naming a backend failure or the ejection", n, kind)
+		}
+	}
+	if res.setErrors > foSetErrors {
+		run.timingProblem("%d sets failed; want at most %d in one outage: the failures that eject (2) and the other clients' requests in flight then (%d)",
+			res.setErrors, foSetErrors, foWorkers-1)
+	}
+	if res.slowest > foBound {
+		run.timingProblem("slowest request took %v; want at most timeout+50ms (%v): no client waits longer than one timeout on a bad node", res.slowest, foBound)
+	} else {
+		run.note = fmt.Sprintf("slowest request %v, within timeout+50ms (%v)", res.slowest.Round(time.Millisecond), foBound)
 	}
 	if res.connErrors != 0 {
-		t.Errorf("%s: %d client connections broke; want 0", name, res.connErrors)
-	}
-	// The target is that no request takes longer than timeout+50ms; the
-	// count over it is logged above (0 in an unloaded run without -race).
-	// The assertion leaves room for a loaded CI machine under the race
-	// detector, while still catching any request that waits on the node.
-	if res.slowest > foTimeout+foSlack {
-		t.Errorf("%s: slowest request took %v; want under timeout+%v (%v): no client waits on a bad node", name, res.slowest, foSlack, foTimeout+foSlack)
+		run.problem("%d client connections broke; want 0", res.connErrors)
 	}
 	if tl.ejectedAt.IsZero() || tl.readmittedAt.IsZero() {
-		t.Fatalf("%s: ejected at %v, readmitted at %v; want both", name, tl.ejectedAt, tl.readmittedAt)
+		run.problem("ejected at %v, readmitted at %v; want both", tl.ejectedAt, tl.readmittedAt)
+		return
 	}
 	// Probes back off ×1.5 (±10% jitter); the node must be back within
 	// retry_timeout of its return plus the probe interval in force then.
@@ -315,12 +410,53 @@ func checkFailover(t *testing.T, name string, res loopResult, tl *timeline, resu
 		interval = tl.probeTimes[n-1].Sub(tl.probeTimes[n-2])
 	}
 	back := tl.readmittedAt.Sub(resumedAt)
-	t.Logf("%s: readmitted %v after the node returned (retry_timeout %v, last probe interval %v, %d probes)",
-		name, back.Round(time.Millisecond), foRetry, interval.Round(time.Millisecond), len(tl.probeTimes))
 	if back > foRetry+interval+100*time.Millisecond {
-		t.Errorf("%s: readmitted %v after return; want within retry_timeout + one probe interval (%v)", name, back, foRetry+interval)
+		run.timingProblem("readmitted %v after return; want within retry_timeout + one probe interval (%v)", back, foRetry+interval)
 	}
 }
+
+// checkReached counts the client requests that reached the stopped node
+// from a second after its ejection was seen (what was sent before is
+// through the tap by then) until it resumed (readmission needs a probe
+// answered, so no readmitted traffic falls in the window).
+func checkReached(t *testing.T, run *foRun, tp *tap, tl *timeline, resumedAt time.Time) {
+	from := tl.ejectedAt.Add(time.Second)
+	if tl.ejectedAt.IsZero() || !from.Before(resumedAt) {
+		run.problem("ejection seen at %v, resumed at %v: no window to count in", tl.ejectedAt, resumedAt)
+		return
+	}
+	n, total := tp.between(from, resumedAt)
+	t.Logf("%s: %d client requests reached the node through its tap; %d of them in the %v from 1 s after its ejection until it resumed",
+		run.name, total, n, resumedAt.Sub(from).Round(time.Millisecond))
+	if n != 0 {
+		run.problem("%d client requests reached the stopped node while it was ejected; want 0", n)
+	}
+}
+
+// lagWatch measures how late a goroutine sleeping 1 ms wakes: the
+// scheduler delay every request of the scenario also pays.
+type lagWatch struct{ worst atomic.Int64 }
+
+func watchScheduler(done <-chan struct{}) *lagWatch {
+	w := &lagWatch{}
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			start := time.Now()
+			time.Sleep(time.Millisecond)
+			if late := int64(time.Since(start) - time.Millisecond); late > w.worst.Load() {
+				w.worst.Store(late)
+			}
+		}
+	}()
+	return w
+}
+
+func (w *lagWatch) max() time.Duration { return time.Duration(w.worst.Load()) }
 
 // compareNutcracker runs the same loop and fault through twemproxy with
 // the equivalent settings, and logs what its clients saw.
