@@ -234,14 +234,17 @@ func TestFailoverKilledNode(t *testing.T) {
 // request in flight at a time.
 const foWorkers = 4
 
-// foSetErrors is how many sets may fail in one outage: the node is ejected
-// at its FailureLimit-th consecutive failure (2), and each of the other
-// clients may have a request in flight on it then (foWorkers-1). Gets of
-// a failing node's keys are misses, never errors. A loaded machine adds
-// timeouts on nodes that are not failing (and may eject the returned
-// node again); then each set error must still name a backend failure or
-// the ejection.
-const foSetErrors = 2 + foWorkers - 1
+// foSetErrors is how many sets may fail in one outage: each client may
+// lose the request it had in flight when the node died (a killed node
+// resets every connection at once, so up to foWorkers fail together,
+// more than the FailureLimit of 2 that ejects) and one more routed to the
+// node before the ejection took effect, failed as "node ejected" when its
+// turn to be written came. Seen: up to 8 with 4 clients on an idle
+// machine. Gets of a failing node's keys are misses, never errors. A
+// loaded machine adds timeouts on nodes that are not failing (and may
+// eject the returned node again); then each set error must still name a
+// backend failure or the ejection.
+const foSetErrors = 2 * foWorkers
 
 // foLoaded is the scheduler delay from which the latency bound cannot be
 // judged: a request crosses several goroutines, each of which may wait
@@ -388,8 +391,8 @@ func checkFailover(run *foRun, res loopResult, tl *timeline, resumedAt time.Time
 		}
 	}
 	if res.setErrors > foSetErrors {
-		run.timingProblem("%d sets failed; want at most %d in one outage: the failures that eject (2) and the other clients' requests in flight then (%d)",
-			res.setErrors, foSetErrors, foWorkers-1)
+		run.timingProblem("%d sets failed; want at most %d in one outage: each of %d clients' request in flight when the node failed and one routed before the ejection",
+			res.setErrors, foSetErrors, foWorkers)
 	}
 	if res.slowest > foBound {
 		run.timingProblem("slowest request took %v; want at most timeout+50ms (%v): no client waits longer than one timeout on a bad node", res.slowest, foBound)

@@ -496,7 +496,17 @@ func TestFailoverTLSKilledNode(t *testing.T) {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
 	t.Logf("killed TLS node through shepherd: %v", res)
-	checkFailover(t, "killed TLS node", res, tl, resumedAt)
+	run := &foRun{name: "killed TLS node"}
+	for _, st := range f.srv.Backends() { // as failoverOnce judges load
+		switch {
+		case st.Addr != victim.Addr && st.Errors > 0:
+			run.loaded = fmt.Sprintf("healthy node %s failed %d requests", st.Addr, st.Errors)
+		case st.Addr == victim.Addr && st.Ejections > 1:
+			run.loaded = fmt.Sprintf("the returned node was ejected again (%d ejections)", st.Ejections)
+		}
+	}
+	checkFailover(run, res, tl, resumedAt)
+	run.judge(t, true)
 }
 
 // TestHerdColdStormTLS: herd protection holds over TLS nodes: 100 readers
