@@ -2,18 +2,16 @@ package proxy_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/shepherd-proxy/shepherd/internal/mctest"
+	"github.com/shepherd-proxy/shepherd/internal/shepherdtest"
 	"github.com/shepherd-proxy/shepherd/proxy"
 	"github.com/shepherd-proxy/shepherd/ring"
 )
@@ -36,56 +34,15 @@ func (f *fixture) owner(t testing.TB, key string) int {
 	return r.Lookup([]byte(key))
 }
 
-func quietLogger() *slog.Logger {
-	if os.Getenv("SHEPHERD_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func quietLogger() *slog.Logger { return shepherdtest.Logger() }
 
 // startShepherd runs a shepherd over nodes on a free loopback port until
-// the test ends. tweak may adjust the config.
+// the test ends (internal/shepherdtest, the one fixture); tweak may adjust
+// the config.
 func startShepherd(t testing.TB, nodes []*mctest.Server, tweak func(*proxy.Config)) *fixture {
 	t.Helper()
-	// Generous limits: these tests check behaviour, and a loaded CI machine
-	// under the race detector must not make healthy nodes look dead. The
-	// health tests set their own.
-	pc := &proxy.PoolConfig{Timeout: 2 * time.Second, ConnectTimeout: 2 * time.Second, FailureLimit: 1000}
-	for i, n := range nodes {
-		pc.Servers = append(pc.Servers, ring.Node{Addr: n.Addr, Weight: 1, Name: fmt.Sprintf("node-%d", i)})
-	}
-	cfg := &proxy.Config{Pools: map[string]*proxy.PoolConfig{"main": pc}, Logger: quietLogger(), SpoolDir: t.TempDir()}
-	if tweak != nil {
-		tweak(cfg)
-	}
-	for _, p := range cfg.Pools {
-		if p.ConnectTimeout == 0 { // a pool a test built itself: as generous
-			p.ConnectTimeout = 2 * time.Second
-		}
-	}
-	srv, err := proxy.New(cfg)
-	if err != nil {
-		t.Fatalf("proxy.New: %v", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, l) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-			srv.Close()
-		})
-	}
-	t.Cleanup(stop)
-	return &fixture{addr: l.Addr().String(), nodes: nodes, srv: srv, servers: pc.Servers, stop: stop}
+	sh := shepherdtest.Start(t, nodes, tweak)
+	return &fixture{addr: sh.Addr, nodes: nodes, srv: sh.Srv, servers: sh.Servers, stop: sh.Stop}
 }
 
 // conn is a raw text-protocol client for exact-bytes assertions.

@@ -32,19 +32,25 @@ type Shepherd struct {
 func (s *Shepherd) Stop() { s.stop() }
 
 // Start runs a shepherd with one pool, "main", over nodes; tweak (if not
-// nil) edits the config first. Limits are generous (2 s timeout, failure
-// limit 1000): tests check behaviour, and a loaded machine under the race
+// nil) edits the config first. Limits are generous (2 s timeout and
+// connect_timeout, also for pools tweak builds itself; failure limit
+// 1000): tests check behaviour, and a loaded machine under the race
 // detector must not make healthy nodes look dead. Each shepherd gets its
 // own spool directory. Logs are discarded unless SHEPHERD_TEST_LOG is set.
 func Start(t testing.TB, nodes []*mctest.Server, tweak func(*proxy.Config)) *Shepherd {
 	t.Helper()
-	pc := &proxy.PoolConfig{Timeout: 2 * time.Second, FailureLimit: 1000}
+	pc := &proxy.PoolConfig{Timeout: 2 * time.Second, ConnectTimeout: 2 * time.Second, FailureLimit: 1000}
 	for i, n := range nodes {
 		pc.Servers = append(pc.Servers, ring.Node{Addr: n.Addr, Weight: 1, Name: fmt.Sprintf("node-%d", i)})
 	}
 	cfg := &proxy.Config{Pools: map[string]*proxy.PoolConfig{"main": pc}, Logger: Logger(), SpoolDir: t.TempDir()}
 	if tweak != nil {
 		tweak(cfg)
+	}
+	for _, p := range cfg.Pools {
+		if p.ConnectTimeout == 0 { // a pool a test built itself: as generous
+			p.ConnectTimeout = 2 * time.Second
+		}
 	}
 	srv, err := proxy.New(cfg)
 	if err != nil {
