@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -41,15 +42,18 @@ const diffCIcommands = 20_000
 type diffTargets struct {
 	names []string
 	addrs []string
+	nodes []*mctest.Server // every memcached: direct, then shepherd's
 }
 
 func startDiffTargets(t *testing.T) *diffTargets {
 	direct := mctest.Start(t)
-	one := startShepherd(t, mctest.StartN(t, 1), nil)
-	three := startShepherd(t, mctest.StartN(t, 3), nil)
+	oneNodes, threeNodes := mctest.StartN(t, 1), mctest.StartN(t, 3)
+	one := startShepherd(t, oneNodes, nil)
+	three := startShepherd(t, threeNodes, nil)
 	return &diffTargets{
 		names: []string{"memcached", "shepherd/1 node", "shepherd/3 nodes"},
 		addrs: []string{direct.Addr, one.addr, three.addr},
+		nodes: append(append([]*mctest.Server{direct}, oneNodes...), threeNodes...),
 	}
 }
 
@@ -166,7 +170,8 @@ func dataSize(line []byte) (int, bool) {
 type diffResult struct {
 	streams, commands, bytes, differences int
 	skipped                               int // streams that could not be completed
-	unrepeated                            int // differed once, not when replayed on fresh keys
+	clocked                               int // streams left out: memcached's clock decides their replies (clockDependent)
+	repeated                              int // differences that repeated when replayed on fresh keys
 }
 
 // check runs one stream and reports a difference, if any, as a test error.
@@ -235,7 +240,6 @@ func TestDifferential(t *testing.T) {
 			res.skipped++
 			continue
 		}
-		res.commands += cmds
 		name := fmt.Sprintf("seed %d #%d", seed, i)
 		if only != "" && only != fmt.Sprint(i) {
 			continue
@@ -247,29 +251,45 @@ func TestDifferential(t *testing.T) {
 		if dump := os.Getenv("SHEPHERD_DIFF_DUMP"); dump != "" {
 			os.WriteFile(filepath.Join(dump, fmt.Sprintf("%d.stream", i)), stream, 0o644)
 		}
+		if why := clockDependent(stream); why != "" {
+			res.clocked++
+			if os.Getenv("SHEPHERD_DIFF_CLOCKED") != "" {
+				t.Logf("stream %s left out: %s", name, why)
+			}
+			continue
+		}
+		res.commands += cmds
 		res.streams++
 		res.bytes += len(stream)
 		msg := d.differ(stream, i)
 		if msg == "" {
 			continue
 		}
-		// Replayed once on fresh keys of the same length: a difference
-		// that does not repeat depends on timing (what else the nodes and
-		// the machine were doing), and is logged, not failed.
-		if again, _, _ := diffStream(seed, i, "r"); d.differ(again, i) == "" {
-			res.unrepeated++
-			t.Logf("stream %s differed once, not when replayed on fresh keys (timing-dependent; not counted): %s", name, msg)
-			continue
-		}
+		// Every difference fails. The stream is replayed once on fresh keys
+		// of the same length, to say whether it repeats (a bug to fix from
+		// the seed) or depends on timing (a cause to find).
 		res.differences++
-		t.Errorf("stream %s: %s", name, msg)
+		again, _, _ := diffStream(seed, i, "r")
+		repeat := "it did not repeat when replayed on fresh keys"
+		if d.differ(again, i) != "" {
+			res.repeated++
+			repeat = "it repeated when replayed on fresh keys"
+		}
+		t.Errorf("stream %s (%s): %s", name, repeat, msg)
 		if save {
 			saveStream(t, fmt.Sprintf("%d-%d", seed, i), stream)
 		}
 	}
 	replayKept(t, d, &res)
-	t.Logf("differential: %d streams, %d commands, %d bytes, %d differences (%d more not repeated on replay; %d streams skipped), in %v",
-		res.streams, res.commands, res.bytes, res.differences, res.unrepeated, res.skipped, time.Since(start).Round(time.Millisecond))
+	// An eviction is memcached's own choice, timed by its LRU threads: the
+	// comparison holds only while no node evicts.
+	for _, n := range d.nodes {
+		if st := n.Stats(t); st["evictions"] != "0" {
+			t.Errorf("memcached %s evicted %s items: the replies compare memory pressure, not shepherd", n.Addr, st["evictions"])
+		}
+	}
+	t.Logf("differential: %d streams, %d commands, %d bytes, %d differences (%d repeated on replay); left out: %d streams on memcached's clock, %d that could not be completed; in %v",
+		res.streams, res.commands, res.bytes, res.differences, res.repeated, res.clocked, res.skipped, time.Since(start).Round(time.Millisecond))
 }
 
 // diffStream generates stream i of seed, with keys under "d<seed><sep><i>."
@@ -287,6 +307,70 @@ func diffStream(seed, i uint64, sep string) (stream []byte, cmds int, ok bool) {
 	}
 	stream, ok = completed(stream)
 	return stream, g.cmds, ok
+}
+
+// clockDependent returns why memcached's reply to stream depends on when
+// its 1-second clock ticks, or "". Two memcached processes answer such a
+// stream differently whenever one's clock ticks inside the stream and the
+// other's does not (their ticks have their own phase), so it cannot be
+// compared: "flush_all 1" flushes what is stored until the next tick, an
+// item with a TTL of 1 expires at the next tick. The generator's mutations
+// make these (a "0" flipped to "1", "T-1" losing its "-").
+//
+// Left out: a flush_all with a delay (it also reaches later streams), and
+// a TTL or exptime of 1 to 60 seconds (a stream takes far less, its keys
+// are its own). Deterministic expiry stays in: 0, negative, absolute.
+func clockDependent(stream []byte) string {
+	r := protocol.NewReader(bytes.NewReader(stream), protocol.Limits{})
+	var req protocol.Request
+	for {
+		err := r.Read(&req)
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			return ""
+		case errors.Is(err, protocol.ErrLineTooLong), errors.Is(err, protocol.ErrClose):
+			return ""
+		case err != nil:
+			continue
+		}
+		var exptime []byte
+		switch {
+		case req.Cmd == protocol.CmdFlushAll && len(req.Args) > 0:
+			if v, ok := clockValue(req.Args[0]); ok && v > 0 {
+				return "flush_all with a delay"
+			}
+		case req.Cmd.IsStorage() && len(req.Args) > 1:
+			exptime = req.Args[1]
+		case (req.Cmd == protocol.CmdTouch || req.Cmd == protocol.CmdGat || req.Cmd == protocol.CmdGats) && len(req.Args) > 0:
+			exptime = req.Args[0]
+		case req.Cmd.IsMeta():
+			for _, f := range req.Args {
+				if len(f) > 1 && (f[0] == 'T' || f[0] == 'N') && shortTTL(f[1:]) {
+					return "a meta TTL of seconds"
+				}
+			}
+		case req.Cmd == protocol.CmdQuit:
+			return ""
+		}
+		if exptime != nil && shortTTL(exptime) {
+			return "an exptime of seconds"
+		}
+	}
+}
+
+func shortTTL(tok []byte) bool {
+	v, ok := clockValue(tok)
+	return ok && v >= 1 && v <= 60
+}
+
+// clockValue reads a number as memcached's safe_strtol does on a 64-bit
+// build (strtol's long stored into 32 bits).
+func clockValue(tok []byte) (int64, bool) {
+	v, err := strconv.ParseInt(strings.TrimPrefix(string(tok), "+"), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return int64(int32(v)), true
 }
 
 // completed pads stream with empty lines until its last request is whole:

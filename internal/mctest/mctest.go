@@ -175,15 +175,16 @@ func (s *Server) Stats(t testing.TB) map[string]string {
 	return stats
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 claimed for this process
+// (proc.ClaimPort): free when claimed, never handed to another test
+// process, and never handed out twice by this one.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := proc.ClaimPort()
 	if err != nil {
 		t.Fatalf("mctest: free port: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 var errAddrInUse = errors.New("mctest: address in use")
