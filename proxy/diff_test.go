@@ -33,6 +33,7 @@ import (
 
 	"github.com/shepherd-proxy/shepherd/internal/mctest"
 	"github.com/shepherd-proxy/shepherd/protocol"
+	"github.com/shepherd-proxy/shepherd/proxy"
 )
 
 // diffCIcommands is the fixed corpus CI runs.
@@ -48,8 +49,16 @@ type diffTargets struct {
 func startDiffTargets(t *testing.T) *diffTargets {
 	direct := mctest.Start(t)
 	oneNodes, threeNodes := mctest.StartN(t, 1), mctest.StartN(t, 3)
-	one := startShepherd(t, oneNodes, nil)
-	three := startShepherd(t, threeNodes, nil)
+	// The replies compare semantics, not shepherd under an overloaded
+	// machine: with the fixture's 2 s timeout, a race-detector run at load
+	// average 20 timed out a noreply set, which then read as a miss.
+	// Timeouts and ejection have tests of their own.
+	patient := func(cfg *proxy.Config) {
+		p := cfg.Pools["main"]
+		p.Timeout, p.ConnectTimeout, p.FailureLimit = time.Minute, time.Minute, 1_000_000
+	}
+	one := startShepherd(t, oneNodes, patient)
+	three := startShepherd(t, threeNodes, patient)
 	return &diffTargets{
 		names: []string{"memcached", "shepherd/1 node", "shepherd/3 nodes"},
 		addrs: []string{direct.Addr, one.addr, three.addr},
@@ -74,7 +83,7 @@ func (d *diffTargets) run(stream []byte, split uint64) [][]byte {
 }
 
 // exchange writes stream in chunks, closes the write side and reads the
-// replies until the server closes. A stall of 10 s is reported in the
+// replies until the server closes. A stall of 90 s is reported in the
 // reply itself, so that it shows as a difference.
 func exchange(addr string, stream []byte, split uint64) []byte {
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -82,7 +91,7 @@ func exchange(addr string, stream []byte, split uint64) []byte {
 		return []byte("DIAL: " + err.Error())
 	}
 	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	nc.SetDeadline(time.Now().Add(90 * time.Second))
 	go func() {
 		r := rand.New(rand.NewPCG(split, 1))
 		for rest := stream; len(rest) > 0; {
@@ -194,7 +203,8 @@ func (d *diffTargets) differ(stream []byte, split uint64) string {
 	want := diffNormalize(replies[0])
 	for i := 1; i < len(replies); i++ {
 		if got := diffNormalize(replies[i]); !bytes.Equal(got, want) {
-			return fmt.Sprintf("%s differs from memcached:\n%s\nstream: %.600q", d.names[i], firstDiff(got, want), stream)
+			stats := exchange(d.addrs[i], []byte("stats backends\r\nquit\r\n"), 0)
+			return fmt.Sprintf("%s differs from memcached:\n%s\nstream: %.600q\nits stats backends now:\n%s", d.names[i], firstDiff(got, want), stream, stats)
 		}
 	}
 	return ""
