@@ -4,7 +4,9 @@
 // its requests to the backends' output; reading a backend completes
 // requests, whose replies go out in each client's order. What was written
 // to an endpoint's out is sent by the I/O layer once per loop turn (epoll)
-// or once per read event (gnet): see loop.dirty.
+// or once per read event (gnet): see loop.dirtyC and dirtyB. A client is
+// written when a request of it completes, so the parts of a multi-get
+// that arrive apart go out in one write.
 package main
 
 import "github.com/panjf2000/gnet/v2"
@@ -244,12 +246,11 @@ func (l *loop) emit(rq *req, data []byte) {
 		rq.buf = append(rq.buf, data...)
 		return
 	}
-	c.out = append(c.out, data...)
-	l.markClient(c)
+	c.out = append(c.out, data...) // sent once rq is complete: see partDone
 }
 
-// advance retires c's answered requests from the head, and lets the next
-// one write straight to the client.
+// advance retires c's answered requests from the head (c is to be
+// written), and lets the next one write straight to the client's output.
 func (l *loop) advance(c *client) {
 	if c.closed {
 		return
@@ -258,14 +259,12 @@ func (l *loop) advance(c *client) {
 		rq := c.q[c.qh]
 		if !rq.direct {
 			rq.direct = true
-			if len(rq.buf) > 0 {
-				c.out = append(c.out, rq.buf...)
-				l.markClient(c)
-			}
+			c.out = append(c.out, rq.buf...)
 		}
 		if rq.left > 0 {
 			return
 		}
+		l.markClient(c)
 		c.q[c.qh] = nil
 		c.qh++
 		l.recycle(rq)
