@@ -32,9 +32,10 @@ import (
 // A loop blocked in epoll_wait holds its P in the syscall state. When no
 // P is idle, the runtime's sysmon thread takes such Ps back after 20µs and
 // keeps polling every 20µs, which shows as context switches of the proxy:
-// with 2 loops on GOMAXPROCS 2, 1.96 per request at 8 connections against
-// 1.13 with one P to spare (herdbench, same run). So the loop designs run
-// with GOMAXPROCS = loops+1 by default (-spare-p).
+// with 2 loops on GOMAXPROCS 2, 1.36 per request at 8 connections and 2.05
+// for a 10-key multi-get, against 1.16 and 1.46 with one P to spare
+// (herdbench, same run; see README). So the loop designs run with
+// GOMAXPROCS = loops+1 by default (-spare-p).
 
 // server is one running design.
 type server interface {
