@@ -7,7 +7,7 @@ BIN     ?= bin
 VERSION ?=
 LDFLAGS := $(if $(VERSION),-X github.com/shepherd-proxy/shepherd/proxy.Version=$(VERSION) -X main.version=$(VERSION))
 
-.PHONY: all build test vet race scenarios fuzz bench demo mutate mutate-quick clean
+.PHONY: all build test vet race scenarios fuzz bench loopproto demo mutate mutate-quick clean
 
 all: build
 
@@ -56,6 +56,12 @@ bench:
 	$(BIN)/herdbench run bench/scenarios/throughput.yaml bench/scenarios/herd.yaml \
 		bench/scenarios/failover.yaml bench/scenarios/rebalance.yaml bench/scenarios/comments.yaml \
 		--shepherd $(BIN)/shepherd --comments $(BIN)/comments --json out/results.json --report out/report.html
+
+## loopproto: the data-path prototypes (bench/loopproto: goroutine per
+## connection, epoll and gnet loops) against shepherd and nutcracker, per-request
+## cost in alternating rounds (~3 min): the table, out/loopproto.json
+loopproto:
+	bash bench/loopproto/run.sh
 
 ## mutate: mutation testing (gremlins) of protocol, ring, health and herd
 ## (PKGS=ring for one), a table of the results, every survivor checked

@@ -22,9 +22,10 @@ type Options struct {
 	Memcached  string
 	Nutcracker string
 	Shepherd   string
-	Comments   string    // cmd/comments
-	Progress   io.Writer // live progress line
-	Log        io.Writer // process starts and stops
+	Comments   string         // cmd/comments
+	Proxies    []ProxyCommand // more throughput targets (--proxy)
+	Progress   io.Writer      // live progress line
+	Log        io.Writer      // process starts and stops
 }
 
 // Env is what one run shares. It is not safe for concurrent use by
@@ -34,6 +35,7 @@ type Env struct {
 	Comments                        string // "" until built; see commentsBinary
 	Dir                             string // configs and logs; removed by Close
 	Procs                           *Procs
+	Proxies                         []ProxyCommand // more throughput targets, after shepherd
 	progressW                       io.Writer
 	features                        *Features // detected on first use
 }
@@ -45,7 +47,7 @@ func NewEnv(ctx context.Context, o Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Env{Dir: dir, Procs: NewProcs(o.Log), progressW: o.Progress, Comments: o.Comments}
+	e := &Env{Dir: dir, Procs: NewProcs(o.Log), progressW: o.Progress, Comments: o.Comments, Proxies: o.Proxies}
 	if e.Memcached = findBinary(o.Memcached, "memcached"); e.Memcached == "" {
 		e.Close()
 		return nil, errors.New("bench: memcached not found; apt-get install memcached")

@@ -159,7 +159,8 @@ func median(vs []float64) float64 {
 }
 
 // throughputTargets builds the direct target (always first, it prefills)
-// and starts the proxies the scenario names.
+// and starts the proxies the scenario names, and those of --proxy between
+// shepherd and nutcracker.
 func (e *Env) throughputTargets(ctx context.Context, s *Scenario, nodes []*Node, res *Result) ([]*Target, error) {
 	direct, err := directTarget(nodes)
 	if err != nil {
@@ -178,6 +179,13 @@ func (e *Env) throughputTargets(ctx context.Context, s *Scenario, nodes []*Node,
 		}
 		tg := proxyTarget(TargetShepherd, sh.Addr)
 		tg.pids = func() []int { return []int{sh.proc.Pid()} }
+		targets = append(targets, tg)
+	}
+	for _, p := range e.Proxies {
+		tg, err := e.startCommandProxy(ctx, p, nodes)
+		if err != nil {
+			return nil, err
+		}
 		targets = append(targets, tg)
 	}
 	if wanted[TargetNutcracker] {

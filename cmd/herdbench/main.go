@@ -67,6 +67,7 @@ type cli struct {
 	jsonOut, reportOut                string
 	shepherd, memcached, nutcracker   string
 	comments                          string
+	proxies                           []bench.ProxyCommand
 	verbose, quiet                    bool
 	connections, multigets            string
 	targets, variants, modes, changes string
@@ -83,6 +84,11 @@ func newFlags(c *cli, w io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.memcached, "memcached", "", "memcached binary `PATH` (default: from PATH)")
 	fs.StringVar(&c.nutcracker, "nutcracker", "", "nutcracker binary `PATH` (default: /usr/sbin/nutcracker)")
 	fs.StringVar(&c.comments, "comments", "", "comment service binary `PATH` (default: go build ./cmd/comments, when a comments scenario runs)")
+	fs.Func("proxy", "throughput: one more target `NAME=COMMAND`, started with {listen} and {nodes} filled in (repeatable)", func(v string) error {
+		p, err := bench.ParseProxyCommand(v)
+		c.proxies = append(c.proxies, p)
+		return err
+	})
 	fs.BoolVar(&c.verbose, "v", false, "log every process started and stopped")
 	fs.BoolVar(&c.quiet, "quiet", false, "no live progress line")
 	fs.DurationVar(&c.o.Duration, "duration", 0, "measured time of each point/mode/run (timed events scale with it)")
@@ -208,7 +214,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 }
 
 func (c *cli) options(stderr io.Writer) bench.Options {
-	o := bench.Options{Shepherd: c.shepherd, Memcached: c.memcached, Nutcracker: c.nutcracker, Comments: c.comments}
+	o := bench.Options{Shepherd: c.shepherd, Memcached: c.memcached, Nutcracker: c.nutcracker, Comments: c.comments, Proxies: c.proxies}
 	if !c.quiet {
 		o.Progress = stderr
 	}
