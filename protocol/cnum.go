@@ -139,3 +139,17 @@ func mcBase64Decode(dst, src []byte) ([]byte, bool) {
 	}
 	return dst, len(dst) > start
 }
+
+// ParseUint32 reads a number as memcached reads a classic command's flags
+// (safe_strtoul: a leading "+" or spaces allowed, 4294967296 reads 0). The
+// reader has already refused what memcached refuses; code that acts on a
+// request's Args reads them with these, never with strconv.
+func ParseUint32(b []byte) (uint32, bool) { return safeStrtoul(b) }
+
+// ParseInt32 reads a number as memcached reads an exptime or a TTL
+// (safe_strtol: strtol's long stored into 32 bits).
+func ParseInt32(b []byte) (int32, bool) { return safeStrtol(b) }
+
+// ParseUint64 reads a number as memcached reads a CAS value or a delta
+// (safe_strtoull).
+func ParseUint64(b []byte) (uint64, bool) { return safeStrtoull(b) }

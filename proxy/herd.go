@@ -187,7 +187,8 @@ func (h herdCmd) get(req *protocol.Request) []byte {
 // gat answers a gat/gats whose keys include protected ones: a
 // protected key is touched and returned only when it is live.
 func (h herdCmd) gat(req *protocol.Request) []byte {
-	ttl, _ := strconv.ParseInt(string(req.Args[0]), 10, 64)
+	ttl32, _ := protocol.ParseInt32(req.Args[0])
+	ttl := int64(ttl32)
 	return h.each(req, func(ctx context.Context, key []byte) herd.Result {
 		if h.rule(key) == nil {
 			return h.plainRead(ctx, &protocol.MetaRequest{Cmd: protocol.CmdMetaGet, Key: key,
@@ -304,11 +305,11 @@ func (h herdCmd) store(req *protocol.Request) (reply []byte, ok bool) {
 	if !ok {
 		return nil, false
 	}
-	flags, _ := strconv.ParseUint(string(req.Args[0]), 10, 32)
-	exptime, _ := strconv.ParseInt(string(req.Args[1]), 10, 64)
+	flags, _ := protocol.ParseUint32(req.Args[0])
+	exptime, _ := protocol.ParseInt32(req.Args[1])
 	ctx, cancel := context.WithTimeout(context.Background(), herdTimeout)
 	defer cancel()
-	stored, err := h.g.Store(ctx, h.b, req.Key(), req.Data, uint32(flags), exptime, l)
+	stored, err := h.g.Store(ctx, h.b, req.Key(), req.Data, flags, int64(exptime), l)
 	switch {
 	case req.Noreply:
 		return nil, true

@@ -28,18 +28,18 @@ func (h herdCmd) exact(req *protocol.Request, key []byte, rule *herd.Rule) (repl
 	case protocol.CmdPrepend:
 		a, err = h.g.Concat(ctx, h.b, key, 'P', req.Data)
 	case protocol.CmdCas:
-		cas, _ := strconv.ParseUint(string(req.Args[3]), 10, 64)
+		cas, _ := protocol.ParseUint64(req.Args[3])
 		a, err = h.g.CompareAndSwap(ctx, h.b, key, storageItem(req), cas)
 	case protocol.CmdIncr, protocol.CmdDecr:
-		delta, _ := strconv.ParseUint(string(req.Args[0]), 10, 64)
+		delta, _ := protocol.ParseUint64(req.Args[0])
 		mode := byte('D')
 		if req.Cmd == protocol.CmdIncr {
 			mode = 'I'
 		}
 		a, err = h.g.Arithmetic(ctx, h.b, key, mode, delta)
 	case protocol.CmdTouch:
-		ttl, _ := strconv.ParseInt(string(req.Args[0]), 10, 64)
-		a, err = h.g.Touch(ctx, h.b, key, ttl)
+		ttl, _ := protocol.ParseInt32(req.Args[0])
+		a, err = h.g.Touch(ctx, h.b, key, int64(ttl))
 	case protocol.CmdDelete:
 		a, err = h.g.Invalidate(ctx, h.b, key, rule)
 	case protocol.CmdMetaGet, protocol.CmdMetaSet, protocol.CmdMetaDelete, protocol.CmdMetaArithmetic:
@@ -53,9 +53,9 @@ func (h herdCmd) exact(req *protocol.Request, key []byte, rule *herd.Rule) (repl
 // storageItem is a classic storage command's data and header fields (the
 // reader has checked them).
 func storageItem(req *protocol.Request) herd.Item {
-	flags, _ := strconv.ParseUint(string(req.Args[0]), 10, 32)
-	ttl, _ := strconv.ParseInt(string(req.Args[1]), 10, 64)
-	return herd.Item{Value: req.Data, Flags: uint32(flags), TTL: ttl}
+	flags, _ := protocol.ParseUint32(req.Args[0])
+	ttl, _ := protocol.ParseInt32(req.Args[1])
+	return herd.Item{Value: req.Data, Flags: flags, TTL: int64(ttl)}
 }
 
 var outcomeText = [...]string{
@@ -131,14 +131,11 @@ func metaFlags(req *protocol.Request) (seen [128]bool, ok bool) {
 		case 'M':
 			ok = len(f) == 2 && validMode(req.Cmd, f[1])
 		case 'C', 'D', 'J':
-			_, err := strconv.ParseUint(string(f[1:]), 10, 64)
-			ok = err == nil
+			_, ok = protocol.ParseUint64(f[1:])
 		case 'F':
-			_, err := strconv.ParseUint(string(f[1:]), 10, 32)
-			ok = err == nil
+			_, ok = protocol.ParseUint32(f[1:])
 		case 'N', 'R', 'T':
-			_, err := strconv.ParseInt(string(f[1:]), 10, 32)
-			ok = err == nil
+			_, ok = protocol.ParseInt32(f[1:])
 		default:
 			ok = false
 		}
