@@ -62,7 +62,7 @@ func parseMode(s string) (os.FileMode, error) {
 	if s == "" {
 		return 0, nil
 	}
-	digits := strings.TrimPrefix(strings.TrimPrefix(s, "0o"), "0")
+	digits := strings.TrimPrefix(s, "0o")
 	m, err := strconv.ParseUint(digits, 8, 32)
 	if digits == "" || err != nil || m > 0o777 {
 		return 0, fmt.Errorf("socket_mode: %q is not octal permission bits such as 0660 (at most 0777)", s)
