@@ -194,7 +194,15 @@ func TestClientTLS(t *testing.T) {
 	if line, err := plain.br.ReadString('\n'); err == nil || strings.HasPrefix(line, "VALUE") {
 		t.Errorf("plain client: got %q, %v; want the connection closed without a value", line, err)
 	}
-	stats, err := tlsStats(addr, p.tlsClient(p.goodCert))
+	// A refused client may see its alert a moment before the server
+	// goroutine counts it: wait (bounded) for the count to settle.
+	var stats map[string]string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		stats, err = tlsStats(addr, p.tlsClient(p.goodCert))
+		if err != nil || stats["client_tls_refused"] == "3" || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil || stats["client_tls_refused"] != "3" {
 		t.Errorf("stats client_tls_refused: got %q (%v); want 3", stats["client_tls_refused"], err)
 	}
