@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -223,12 +224,8 @@ func listenSummary(c *Config) string {
 func (s *Server) listen(key, addr string) (net.Listener, string, error) {
 	cfg := s.cfg()
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
-		l, err := Listen(addr)
+		l, err := listenUnix(path, cfg.Socket)
 		if err != nil {
-			return nil, "", err
-		}
-		if err := applySocket(path, cfg.Socket); err != nil {
-			l.Close()
 			return nil, "", err
 		}
 		return l, describeSocket(path), nil
@@ -257,19 +254,69 @@ func boundLoopback(a net.Addr) bool {
 	return ok && ta.IP.IsLoopback()
 }
 
-// applySocket gives the socket file at path its mode and owner.
-func applySocket(path string, sc SocketConfig) error {
+// listenUnix opens a unix socket at path with sc's mode and owner. With
+// any set, the socket is bound in a new private directory beside path,
+// given them there, and only then renamed into place: no client can
+// connect to it before it has them (whatever the umask), and none can
+// wait in its backlog from that moment.
+func listenUnix(path string, sc SocketConfig) (net.Listener, error) {
+	if sc.zero() {
+		return Listen("unix:" + path)
+	}
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket == 0 {
+		return nil, fmt.Errorf("proxy: listen unix:%s: the path exists and is not a socket", path)
+	}
+	dir, err := os.MkdirTemp(filepath.Dir(path), ".sock")
+	if err != nil {
+		return nil, fmt.Errorf("proxy: listen unix:%s: %w", path, err)
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "s")
+	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("proxy: listen unix:%s: %w", path, err)
+	}
+	ul.SetUnlinkOnClose(false) // it will not be at tmp
+	if err := applySocket(tmp, path, sc); err != nil {
+		ul.Close()
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil { // replaces a stale socket
+		ul.Close()
+		return nil, fmt.Errorf("proxy: listen unix:%s: %w", path, err)
+	}
+	return &unixListener{UnixListener: ul, addr: &net.UnixAddr{Name: path, Net: "unix"}}, nil
+}
+
+// unixListener is a socket renamed after it was bound: it names and
+// removes the path it now has.
+type unixListener struct {
+	*net.UnixListener
+	addr *net.UnixAddr
+}
+
+func (l *unixListener) Addr() net.Addr { return l.addr }
+
+func (l *unixListener) Close() error {
+	err := l.UnixListener.Close()
+	os.Remove(l.addr.Name)
+	return err
+}
+
+// applySocket gives the socket file at file (to be renamed to path) its
+// mode and owner.
+func applySocket(file, path string, sc SocketConfig) error {
 	uid, gid, err := sc.ids()
 	if err != nil {
 		return err
 	}
 	if uid != -1 || gid != -1 {
-		if err := os.Chown(path, uid, gid); err != nil {
+		if err := os.Chown(file, uid, gid); err != nil {
 			return fmt.Errorf("proxy: socket_owner/socket_group on %s: %w", path, err)
 		}
 	}
 	if sc.Mode != 0 {
-		if err := os.Chmod(path, sc.Mode); err != nil {
+		if err := os.Chmod(file, sc.Mode); err != nil {
 			return fmt.Errorf("proxy: socket_mode on %s: %w", path, err)
 		}
 	}

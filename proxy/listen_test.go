@@ -394,6 +394,12 @@ func TestUnixSocketMode(t *testing.T) {
 	if got := strconv.Itoa(int(fi.Sys().(*syscall.Stat_t).Gid)); got != group.Gid {
 		t.Errorf("socket group: got gid %s; want %s (%s)", got, group.Gid, group.Name)
 	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+		t.Errorf("socket directory: got %d entries; want the socket alone (the private directory it was bound in removed)", len(entries))
+	}
+	if got := l.addrs["listen"]; got != path {
+		t.Errorf("logged address: got %s; want %s", got, path)
+	}
 	want := fmt.Sprintf("unix socket, mode 0660, owner %s, group %s", currentUser(t), group.Name)
 	if line := l.accessLine(t, "listen"); !strings.Contains(line, want) {
 		t.Errorf("log: got %q; want %q", line, want)
@@ -463,5 +469,33 @@ func TestSocketOwnerRefused(t *testing.T) {
 	err = srv.ListenAndServe(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "socket_owner") || !errors.Is(err, os.ErrPermission) {
 		t.Errorf("ListenAndServe: %v; want a permission error naming socket_owner", err)
+	}
+}
+
+// TestUnixSocketPathNotSocket: a socket_mode listener never replaces a
+// file that is not a socket.
+func TestUnixSocketPathNotSocket(t *testing.T) {
+	t.Parallel()
+	node := mctest.Start(t)
+	path := filepath.Join(t.TempDir(), "data")
+	if err := os.WriteFile(path, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := proxy.New(&proxy.Config{
+		Listen:   "unix:" + path,
+		Pools:    map[string]*proxy.PoolConfig{"main": {Servers: []ring.Node{{Addr: node.Addr, Weight: 1}}}},
+		Logger:   quietLogger(),
+		SpoolDir: t.TempDir(),
+		Socket:   proxy.SocketConfig{Mode: 0o660},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = srv.ListenAndServe(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "is not a socket") {
+		t.Errorf("ListenAndServe: %v; want an error saying the path is not a socket", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "keep" {
+		t.Errorf("the file: got %q; want it untouched", b)
 	}
 }
