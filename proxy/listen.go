@@ -163,47 +163,41 @@ func (c *Config) checkClientTLS() error {
 // ids resolves the socket's owner and group to numeric ids, -1 for
 // "leave it".
 func (sc SocketConfig) ids() (uid, gid int, err error) {
-	uid, gid = -1, -1
-	if sc.Owner != "" {
-		u, err := lookupID(sc.Owner, func(s string) (string, error) {
-			u, err := user.Lookup(s)
-			if err != nil {
-				return "", err
-			}
-			return u.Uid, nil
-		})
+	uid, err = lookupID("socket_owner", sc.Owner, func(s string) (string, error) {
+		u, err := user.Lookup(s)
 		if err != nil {
-			return 0, 0, fmt.Errorf("proxy: socket_owner %q: %w", sc.Owner, err)
+			return "", err
 		}
-		uid = u
+		return u.Uid, nil
+	})
+	if err != nil {
+		return 0, 0, err
 	}
-	if sc.Group != "" {
-		g, err := lookupID(sc.Group, func(s string) (string, error) {
-			g, err := user.LookupGroup(s)
-			if err != nil {
-				return "", err
-			}
-			return g.Gid, nil
-		})
+	gid, err = lookupID("socket_group", sc.Group, func(s string) (string, error) {
+		g, err := user.LookupGroup(s)
 		if err != nil {
-			return 0, 0, fmt.Errorf("proxy: socket_group %q: %w", sc.Group, err)
+			return "", err
 		}
-		gid = g
-	}
-	return uid, gid, nil
+		return g.Gid, nil
+	})
+	return uid, gid, err
 }
 
-// lookupID takes a numeric id as it is and looks a name up.
-func lookupID(name string, lookup func(string) (string, error)) (int, error) {
+// lookupID resolves the setting key's value: -1 for "", a number as it
+// is, a name by lookup.
+func lookupID(key, name string, lookup func(string) (string, error)) (int, error) {
+	if name == "" {
+		return -1, nil
+	}
 	if id, err := strconv.Atoi(name); err == nil {
 		if id < 0 {
-			return 0, fmt.Errorf("want a name or an id ≥ 0")
+			return 0, fmt.Errorf("proxy: %s %q: want a name or an id ≥ 0", key, name)
 		}
 		return id, nil
 	}
 	s, err := lookup(name)
-	if err != nil {
-		return 0, err // user.UnknownUserError and UnknownGroupError say "unknown ..."
+	if err != nil { // user.UnknownUserError and UnknownGroupError say "unknown ..."
+		return 0, fmt.Errorf("proxy: %s %q: %w", key, name, err)
 	}
 	return strconv.Atoi(s)
 }

@@ -319,6 +319,7 @@ func TestListenerAccessRules(t *testing.T) {
 		{"socket group unknown", func(c *proxy.Config) { c.Listen = "unix:/s"; c.Socket.Group = "no-such-group-shepherd" }, `socket_group "no-such-group-shepherd": group: unknown group`},
 		{"socket owner unknown", func(c *proxy.Config) { c.Listen = "unix:/s"; c.Socket.Owner = "no-such-user-shepherd" }, `socket_owner "no-such-user-shepherd": user: unknown user`},
 		{"socket group by id", func(c *proxy.Config) { c.Listen = "unix:/s"; c.Socket.Group = "12345" }, ""},
+		{"socket owner negative", func(c *proxy.Config) { c.Listen = "unix:/s"; c.Socket.Owner = "-1" }, `socket_owner "-1": want a name or an id ≥ 0`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
