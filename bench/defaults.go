@@ -232,7 +232,7 @@ func (l *Load) validate(c *check, where string) {
 }
 
 func (t *Throughput) validate(c *check) {
-	c.among("throughput.targets", t.Targets, TargetDirect, TargetShepherd, TargetNutcracker)
+	c.among("throughput.targets", t.Targets, TargetDirect, TargetShepherd, TargetNutcracker, TargetDirectTLS, TargetShepherdTLS)
 	t.Load.validate(c, "throughput.load")
 	for _, n := range t.Connections {
 		c.within("throughput.connections", n, 1, maxConnections)

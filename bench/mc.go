@@ -5,6 +5,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -52,8 +53,15 @@ type conn struct {
 	num []byte // scratch for numbers
 }
 
-func dialConn(addr string, timeout time.Duration) (*conn, error) {
-	nc, err := net.DialTimeout("tcp", addr, timeout)
+// dialConn connects to addr, over TLS with tc unless it is nil.
+func dialConn(addr string, timeout time.Duration, tc *tls.Config) (*conn, error) {
+	var nc net.Conn
+	var err error
+	if tc != nil {
+		nc, err = tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp", addr, tc)
+	} else {
+		nc, err = net.DialTimeout("tcp", addr, timeout)
+	}
 	if err != nil {
 		return nil, err
 	}

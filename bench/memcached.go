@@ -21,8 +21,9 @@ const readyTimeout = 5 * time.Second
 // Node is one memcached process on 127.0.0.1:Port. Its methods are safe for
 // concurrent use.
 type Node struct {
-	Addr string
-	Port int
+	Addr    string
+	Port    int
+	TLSAddr string // with TLS (tls.go): the node's TLS listener; Addr stays in the clear
 
 	procs *Procs
 	path  string
@@ -38,13 +39,25 @@ func memcachedArgs(port int) []string { return proc.MemcachedArgs(port) }
 // StartMemcached starts a node on a free port, retrying when another
 // process takes the port first.
 func (ps *Procs) StartMemcached(ctx context.Context, path string) (*Node, error) {
+	return ps.startMemcached(ctx, path, func(port int) (*Node, error) {
+		return &Node{args: memcachedArgs(port)}, nil
+	})
+}
+
+// startMemcached starts the node newNode describes for a free port,
+// retrying when another process takes a port first.
+func (ps *Procs) startMemcached(ctx context.Context, path string, newNode func(port int) (*Node, error)) (*Node, error) {
 	var err error
 	for range 5 {
 		var addr string
 		if addr, err = freeAddr(); err != nil {
 			return nil, err
 		}
-		n := &Node{Addr: addr, Port: portOf(addr), procs: ps, path: path, args: memcachedArgs(portOf(addr))}
+		var n *Node
+		if n, err = newNode(portOf(addr)); err != nil {
+			return nil, err
+		}
+		n.Addr, n.Port, n.procs, n.path = addr, portOf(addr), ps, path
 		if err = n.start(ctx); err == nil {
 			return n, nil
 		}

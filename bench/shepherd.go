@@ -45,6 +45,7 @@ type shepherdConfig struct {
 	Pool          Pool
 	Herd          []HerdRule // nil: no herd section
 	health, herd  bool       // emit those keys (the features cmd/shepherd accepts)
+	TLSCA         string     // with a CA file: the pool talks TLS to the nodes, verified against it
 }
 
 // yaml renders c in shepherd's config shape.
@@ -58,6 +59,9 @@ func (c *shepherdConfig) yaml() []byte {
 	fmt.Fprintf(&b, "    distribution: ketama\n    hash: md5\n    timeout: %v\n    connect_timeout: %v\n", c.Pool.Timeout, c.Pool.ConnectTimeout)
 	if c.Pool.Connections > 0 {
 		fmt.Fprintf(&b, "    connections: %d\n", c.Pool.Connections)
+	}
+	if c.TLSCA != "" {
+		fmt.Fprintf(&b, "    tls: {ca: %q}\n", c.TLSCA)
 	}
 	if c.health {
 		fmt.Fprintf(&b, "    failure_limit: %d\n    retry_timeout: %v\n    on_eject: %s\n", c.Pool.FailureLimit, c.Pool.RetryTimeout, c.Pool.OnEject)

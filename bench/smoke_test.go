@@ -65,6 +65,45 @@ throughput:
 	}
 }
 
+// TestSmokeThroughputTLS: the TLS targets run beside the plain ones over
+// the same nodes (each over its own port), every request answered, and
+// the nodes' TLS port really is TLS.
+func TestSmokeThroughputTLS(t *testing.T) {
+	// Not parallel: its five loads beside TestSmokeThroughput's push that
+	// test's gets past the pool timeout on a small machine under -race
+	// (failed keys count as misses there).
+	r := smoke(t, `scenario: throughput
+nodes: 2
+throughput:
+  targets: [direct, direct-tls, shepherd, shepherd-tls]
+  warmup: 0s
+  load: {duration: 200ms, keys: 500}
+  connections: [2]
+  multigets: [10]
+`)
+	seen := map[string]int{}
+	for _, p := range r.Throughput.Points {
+		seen[p.Target]++
+		if p.Ops == 0 || p.Errors != 0 || p.Hits == 0 {
+			t.Errorf("%s %s: got %d ops, %d errors, %d hits; want ops, no errors, hits (keys were prefilled in the clear)", p.Label, p.Target, p.Ops, p.Errors, p.Hits)
+		}
+	}
+	for _, tg := range []string{TargetDirect, TargetDirectTLS, TargetShepherd, TargetShepherdTLS} {
+		if seen[tg] != 2 {
+			t.Errorf("points of %s: got %d; want 2", tg, seen[tg])
+		}
+	}
+}
+
+func TestTLSArgs(t *testing.T) {
+	t.Parallel()
+	got := strings.Join(tlsArgs([]string{"-l", "127.0.0.1", "-p", "4000", "-U", "0"}, 4000, "127.0.0.1:4001", &nodeTLS{Cert: "c.pem", Key: "k.pem"}), " ")
+	want := "-U 0 -Z -o ssl_chain_cert=c.pem,ssl_key=k.pem -l notls:127.0.0.1:4000 -l 127.0.0.1:4001"
+	if got != want {
+		t.Errorf("tlsArgs: got %q; want %q", got, want)
+	}
+}
+
 func TestSmokeHerd(t *testing.T) {
 	t.Parallel()
 	r := smoke(t, `scenario: herd

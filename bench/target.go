@@ -4,6 +4,7 @@
 package bench
 
 import (
+	"crypto/tls"
 	"fmt"
 	"time"
 
@@ -17,6 +18,7 @@ type Target struct {
 	Addrs []string // one proxy address, or the nodes for direct
 	ring  *ring.Ring
 	pids  func() []int // the processes whose cost a point measures; nil: none
+	tls   *tls.Config  // nil: in the clear
 }
 
 // proxyTarget is a target behind one address.
@@ -127,7 +129,7 @@ func (s *session) send(n int) {
 	c := s.conns[n]
 	if c == nil {
 		var err error
-		if c, err = dialConn(s.t.Addrs[n], s.timeout); err != nil {
+		if c, err = dialConn(s.t.Addrs[n], s.timeout, s.t.tls); err != nil {
 			return
 		}
 		s.conns[n] = c

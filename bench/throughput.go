@@ -39,13 +39,28 @@ func (t *Throughput) points() []labelled {
 
 func runThroughput(ctx context.Context, e *Env, s *Scenario, res *Result) error {
 	t := s.Throughput
-	nodes, err := e.Procs.StartMemcacheds(ctx, e.Memcached, s.Nodes)
+	var nt *nodeTLS
+	var nodes []*Node
+	var err error
+	if wantsTLS(t.Targets) {
+		if nt, err = newNodeTLS(e.Dir); err != nil {
+			return fmt.Errorf("tls certificates: %w", err)
+		}
+		nodes, err = e.Procs.StartMemcachedsTLS(ctx, e.Memcached, s.Nodes, nt)
+	} else {
+		nodes, err = e.Procs.StartMemcacheds(ctx, e.Memcached, s.Nodes)
+	}
 	if err != nil {
 		return err
 	}
 	targets, err := e.throughputTargets(ctx, s, nodes, res)
 	if err != nil {
 		return err
+	}
+	if nt != nil {
+		if targets, err = e.tlsTargets(ctx, s, nodes, nt, res, targets); err != nil {
+			return err
+		}
 	}
 	ks := newKeyspace("tp:", t.Load.Keys)
 	if err := prefill(ctx, targets[0], ks, makeValue(t.Load.ValueSize, 7), t.Load.Timeout); err != nil {
@@ -58,6 +73,9 @@ func runThroughput(ctx context.Context, e *Env, s *Scenario, res *Result) error 
 	res.Throughput = out
 	if t.IdleConnections > 0 { // first, while the proxies are fresh: no load garbage to reuse
 		for _, tg := range targets[1:] { // memcached nodes run with -c 1024: too few for the usual count
+			if tg.ring != nil {
+				continue // direct-tls: memcached, not a proxy
+			}
 			out.Idle = append(out.Idle, measureIdle(ctx, tg, t.IdleConnections))
 		}
 	}

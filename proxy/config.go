@@ -51,6 +51,13 @@ type Config struct {
 	SpoolLimit int
 	// Herd protects hot keys; nil or empty leaves every key unprotected.
 	Herd *HerdConfig
+	// Who may connect (listen.go). A TCP listener off loopback needs
+	// ClientTLS or AllowUnauthenticatedRemote; Socket applies to unix
+	// socket listeners. Only a restart changes them.
+	ClientTLS                  *ClientTLSConfig // nil: plain TCP listeners
+	AllowUnauthenticatedRemote bool
+	Socket                     SocketConfig
+
 	// ClientIdleTimeout closes a client connection that sent nothing for
 	// this long with no request of its own in flight, as memcached's
 	// idle_timeout does. Zero (the default) never closes idle clients.
@@ -119,6 +126,7 @@ func (c *Config) FillDefaults() {
 		p.Name = name
 		p.fillDefaults()
 	}
+	c.fillListenDefaults()
 	if h := c.Herd; h != nil {
 		if h.Default != nil {
 			*h.Default = h.Default.WithDefaults() // herd owns a rule's defaults
@@ -160,7 +168,8 @@ func setDefault[T comparable](field *T, def T) {
 }
 
 // Validate checks a config that FillDefaults has completed, before any
-// I/O, and changes nothing. Each error names the setting.
+// I/O, and changes nothing. Each error names the setting. Its only reads
+// are of the user and group databases, for socket_owner and socket_group.
 func (c *Config) Validate() error {
 	if err := c.checkLimits(); err != nil {
 		return err
@@ -186,6 +195,9 @@ func (c *Config) Validate() error {
 		if err := c.checkGutter(c.Pools[name]); err != nil {
 			return err
 		}
+	}
+	if err := c.checkListeners(); err != nil {
+		return err
 	}
 	for _, r := range c.Routes {
 		if r.Prefix == "" {

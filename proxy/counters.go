@@ -29,6 +29,7 @@ var serverCounters = []serverCounter{
 	{"server_errors", "shepherd_server_errors_total", "SERVER_ERROR replies sent to clients.", func(m *metrics) *atomic.Uint64 { return &m.serverErrors }},
 	{"idle_kicks", "shepherd_idle_connections_closed_total", "Client connections closed after client_idle_timeout without a request.", func(m *metrics) *atomic.Uint64 { return &m.idleClosed }},
 	{"binary_protocol_refused", "shepherd_binary_protocol_refused_total", "Client connections that opened with a binary-protocol request, answered with a binary error and closed.", func(m *metrics) *atomic.Uint64 { return &m.binaryRefused }},
+	{"client_tls_refused", "shepherd_client_tls_handshake_failures_total", "Client connections refused because their TLS handshake failed (no certificate, one client_ca did not sign, a timeout).", func(m *metrics) *atomic.Uint64 { return &m.clientTLSRefused }},
 	{"", "shepherd_panics_total", "Client connections ended by a recovered panic.", func(m *metrics) *atomic.Uint64 { return &m.panics }},
 }
 

@@ -19,18 +19,19 @@ import (
 type metrics struct {
 	reg *prometheus.Registry
 
-	commands      [32]atomic.Uint64 // by protocol.Command
-	hits          atomic.Uint64
-	misses        atomic.Uint64
-	clientErrors  atomic.Uint64 // CLIENT_ERROR and ERROR replies to clients
-	binaryRefused atomic.Uint64 // connections that opened with a binary-protocol request
-	serverErrors  atomic.Uint64 // SERVER_ERROR replies to clients
-	failedKeys    atomic.Uint64 // get keys turned into misses by a backend failure
-	currConns     atomic.Int64
-	totalConns    atomic.Uint64
-	rejectedConns atomic.Uint64
-	panics        atomic.Uint64
-	idleClosed    atomic.Uint64 // client connections closed by client_idle_timeout
+	commands         [32]atomic.Uint64 // by protocol.Command
+	hits             atomic.Uint64
+	misses           atomic.Uint64
+	clientErrors     atomic.Uint64 // CLIENT_ERROR and ERROR replies to clients
+	binaryRefused    atomic.Uint64 // connections that opened with a binary-protocol request
+	serverErrors     atomic.Uint64 // SERVER_ERROR replies to clients
+	failedKeys       atomic.Uint64 // get keys turned into misses by a backend failure
+	currConns        atomic.Int64
+	totalConns       atomic.Uint64
+	rejectedConns    atomic.Uint64
+	panics           atomic.Uint64
+	idleClosed       atomic.Uint64 // client connections closed by client_idle_timeout
+	clientTLSRefused atomic.Uint64 // client connections whose TLS handshake failed (listen.go)
 
 	backendLatency *prometheus.HistogramVec
 	clientLatency  [32]prometheus.Observer // by protocol.Command; nil for CmdUnknown

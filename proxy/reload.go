@@ -275,6 +275,7 @@ func reloadable(old, cfg *Config) error {
 		{"spool_dir", old.SpoolDir, cfg.SpoolDir},
 		{"spool_limit", old.SpoolLimit, cfg.SpoolLimit},
 		{"max_item_size", old.MaxItemSize, cfg.MaxItemSize},
+		{"listener access (client_tls, socket_*, allow_unauthenticated_remote)", listenSummary(old), listenSummary(cfg)},
 	})
 	if err != nil {
 		return err

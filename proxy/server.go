@@ -36,6 +36,7 @@ type Server struct {
 	live         atomic.Pointer[state] // what Reload replaces
 	versionReply []byte
 	spoolLock    *spoolLock // held from New to Close
+	clientTLS    *clientTLS // nil: plain TCP listeners (listen.go)
 	started      time.Time
 	quit         chan struct{}
 	draining     atomic.Bool // set once Serve starts draining: idle deadlines stop
@@ -80,6 +81,11 @@ func New(cfg *Config) (*Server, error) {
 		quit:         make(chan struct{}),
 		clients:      map[*client]struct{}{},
 	}
+	ct, err := newClientTLS(cfg.ClientTLS, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	s.clientTLS = ct
 	lock, err := lockSpoolDir(cfg.SpoolDir)
 	if err != nil {
 		return nil, err
@@ -172,7 +178,7 @@ func (s *Server) accept(nc net.Conn, route *router) {
 	if s.m.currConns.Add(1) > int64(s.cfg().MaxConnections) {
 		s.m.currConns.Add(-1)
 		s.m.rejectedConns.Add(1)
-		nc.SetWriteDeadline(time.Now().Add(time.Second))
+		nc.SetDeadline(time.Now().Add(time.Second)) // a TLS client's handshake reads too
 		nc.Write(replyTooMany)
 		nc.Close()
 		return
@@ -189,7 +195,11 @@ func (s *Server) accept(nc net.Conn, route *router) {
 	go func() {
 		defer s.wg.Done()
 		defer s.m.currConns.Add(-1)
-		c.serve()
+		if s.handshake(nc) { // client TLS, listen.go
+			c.serve()
+		} else {
+			nc.Close()
+		}
 		s.mu.Lock()
 		delete(s.clients, c)
 		s.mu.Unlock()
@@ -237,48 +247,28 @@ func (s *Server) Close() {
 }
 
 // ListenAndServe listens on cfg.Listen, on every pool's own Listen and on
-// the admin address, and serves until ctx is done.
+// the admin address, as the access rules say (listen.go), and serves until
+// ctx is done. Each listener logs one line saying who may connect to it.
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	defer s.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	type listener struct {
-		l    net.Listener
-		pool string
-	}
-	var ls []listener
-	cfg := s.cfg() // a reload cannot change the listeners
-	l, err := Listen(cfg.Listen)
+	ls, err := s.listenClients()
 	if err != nil {
 		return err
 	}
-	ls = append(ls, listener{l: l})
-	for name, p := range cfg.Pools {
-		if p.Listen == "" || p.Listen == cfg.Listen {
-			continue
-		}
-		pl, err := Listen(p.Listen)
+	if s.cfg().Admin != "" {
+		stop, err := s.serveAdmin()
 		if err != nil {
 			for _, x := range ls {
 				x.l.Close()
 			}
 			return err
 		}
-		ls = append(ls, listener{l: pl, pool: name})
-	}
-	if cfg.Admin != "" {
-		al, err := net.Listen("tcp", cfg.Admin)
-		if err != nil {
-			return fmt.Errorf("proxy: admin listener: %w", err)
-		}
-		srv := &http.Server{Handler: s.AdminHandler(), ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(al)
-		defer srv.Close()
-		s.log.Info("admin listening", "addr", al.Addr().String(), "paths", "/metrics /healthz /readyz")
+		defer stop()
 	}
 	errc := make(chan error, len(ls))
 	for _, x := range ls {
-		s.log.Info("listening", "addr", x.l.Addr().String(), "pool", x.pool)
 		go func() {
 			if x.pool == "" {
 				errc <- s.Serve(ctx, x.l)
@@ -295,6 +285,61 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		}
 	}
 	return first
+}
+
+// clientListener is an open client listener and the pool it serves ("":
+// routed by the config's routes).
+type clientListener struct {
+	l    net.Listener
+	pool string
+}
+
+// listenClients opens the main listener and every pool's own, closing
+// what it opened when one fails.
+func (s *Server) listenClients() ([]clientListener, error) {
+	cfg := s.cfg() // a reload cannot change the listeners
+	var ls []clientListener
+	add := func(key, addr, pool string) error {
+		l, access, err := s.listen(key, addr)
+		if err != nil {
+			return err
+		}
+		s.logAccess("listening", key, l.Addr().String(), access, "pool", pool)
+		ls = append(ls, clientListener{l: l, pool: pool})
+		return nil
+	}
+	err := add("listen", cfg.Listen, "")
+	for _, name := range sortedNames(cfg.Pools) {
+		p := cfg.Pools[name]
+		if err != nil || p.Listen == "" || p.Listen == cfg.Listen {
+			continue
+		}
+		err = add(fmt.Sprintf("pool %q: listen", name), p.Listen, name)
+	}
+	if err != nil {
+		for _, x := range ls {
+			x.l.Close()
+		}
+		return nil, err
+	}
+	return ls, nil
+}
+
+// serveAdmin serves AdminHandler on the admin listener (HTTPS requiring
+// a client certificate with client_tls) until the returned stop.
+func (s *Server) serveAdmin() (stop func(), err error) {
+	al, access, err := s.listen("admin", s.cfg().Admin)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: admin listener: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           s.AdminHandler(),
+		ReadHeaderTimeout: 5 * time.Second, // bounds a TLS handshake too
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelInfo),
+	}
+	go srv.Serve(al)
+	s.logAccess("admin listening", "admin", al.Addr().String(), access, "paths", "/metrics /healthz /readyz")
+	return func() { srv.Close() }, nil
 }
 
 // Listen opens "host:port" over TCP or "unix:/path" as a unix socket

@@ -14,9 +14,13 @@
 //	spool_dir                      SHEPHERD_SPOOL_DIR
 //	spool_limit                    SHEPHERD_SPOOL_LIMIT
 //	client_idle_timeout            SHEPHERD_CLIENT_IDLE_TIMEOUT (0: off)
+//	socket_mode                    SHEPHERD_SOCKET_MODE (octal, 0660)
+//	socket_owner                   SHEPHERD_SOCKET_OWNER
+//	socket_group                   SHEPHERD_SOCKET_GROUP
+//	allow_unauthenticated_remote   SHEPHERD_ALLOW_UNAUTHENTICATED_REMOTE
 //	(the file)       --config, -c  SHEPHERD_CONFIG
 //
-// Pools, routes and herd rules come from the file only.
+// Pools, routes, herd rules and client_tls come from the file only.
 
 package main
 
@@ -141,8 +145,12 @@ func build(v *viper.Viper, fc *fileConfig) (*settings, error) {
 		SpoolDir:       v.GetString("spool_dir"),
 		SpoolLimit:     spoolLimit,
 		Herd:           fc.herd,
+		ClientTLS:      fc.clientTLS,
 	}
 	if cfg.ClientIdleTimeout, err = durationSetting(v, "client_idle_timeout"); err != nil {
+		return nil, err
+	}
+	if err := listenSettings(v, cfg); err != nil {
 		return nil, err
 	}
 	cfg.FillDefaults()
@@ -182,6 +190,24 @@ func durationSetting(v *viper.Viper, key string) (time.Duration, error) {
 		return 0, fmt.Errorf("%s: %q is not a duration ≥ 0 such as 30s (env SHEPHERD_%s)", key, fmt.Sprint(raw), strings.ToUpper(key))
 	}
 	return d, nil
+}
+
+// listenSettings reads the unix socket settings and
+// allow_unauthenticated_remote, which may come from the environment as text.
+func listenSettings(v *viper.Viper, cfg *proxy.Config) error {
+	mode, err := parseMode(v.GetString("socket_mode"))
+	if err != nil {
+		return err
+	}
+	cfg.Socket = proxy.SocketConfig{Mode: mode, Owner: v.GetString("socket_owner"), Group: v.GetString("socket_group")}
+	if raw := v.Get("allow_unauthenticated_remote"); raw != nil {
+		allow, err := cast.ToBoolE(raw)
+		if err != nil {
+			return fmt.Errorf("allow_unauthenticated_remote: %q is not true or false (env SHEPHERD_ALLOW_UNAUTHENTICATED_REMOTE)", fmt.Sprint(raw))
+		}
+		cfg.AllowUnauthenticatedRemote = allow
+	}
+	return nil
 }
 
 // distinctListeners rejects two listeners on one address, which would fail

@@ -422,6 +422,7 @@ func TestLoadTwemproxy(t *testing.T) {
 	checkEq(t, "delta timeout", delta.Timeout, 100*time.Millisecond)
 	checkEq(t, "delta nodes", len(delta.Servers), 10)
 	checkEq(t, "omega listen", omega.Listen, "unix:/tmp/gamma")
+	checkEq(t, "socket_mode (omega's listen)", cfg.Socket.Mode, os.FileMode(0o666))
 	checkEq(t, "omega hash", omega.Ring.Hash, "hsieh")
 	checkEq(t, "omega timeout (default)", omega.Timeout, proxy.DefaultTimeout)
 	checkEq(t, "omega weight", omega.Servers[0].Weight, 100000)

@@ -16,13 +16,14 @@ import (
 
 // fileConfig is what a config file says, before environment and flags.
 type fileConfig struct {
-	format  string         // formatShepherd or formatTwemproxy
-	scalars map[string]any // top-level settings that SHEPHERD_* and flags may override
-	pools   map[string]*proxy.PoolConfig
-	order   []string // pool names in file order
-	routes  []proxy.Route
-	herd    *proxy.HerdConfig
-	notes   []string // keys accepted but ignored, logged once at start
+	format    string         // formatShepherd or formatTwemproxy
+	scalars   map[string]any // top-level settings that SHEPHERD_* and flags may override
+	pools     map[string]*proxy.PoolConfig
+	order     []string // pool names in file order
+	routes    []proxy.Route
+	herd      *proxy.HerdConfig
+	clientTLS *proxy.ClientTLSConfig // client_tls, from the file only
+	notes     []string               // keys accepted but ignored, logged once at start
 }
 
 const (
@@ -75,22 +76,29 @@ func hasKey(m *yaml.Node, key string) bool {
 func parseShepherd(root *yaml.Node) (*fileConfig, error) {
 	fc := &fileConfig{format: formatShepherd, scalars: map[string]any{}, pools: map[string]*proxy.PoolConfig{}}
 	var listen, admin, logLevel, defaultPool, spoolDir string
+	var socketMode, socketOwner, socketGroup string
+	var allowRemote bool
 	var maxConns, maxItem, spoolLimit int
 	var idle time.Duration // 0: off, as memcached's idle_timeout
 	var poolsNode, routesNode, herdNode *yaml.Node
 	top := fields{
-		"listen":              str(&listen),
-		"admin":               str(&admin),
-		"log_level":           str(&logLevel),
-		"default_pool":        str(&defaultPool),
-		"max_connections":     positive(&maxConns, proxy.DefaultMaxConnections),
-		"max_item_size":       positive(&maxItem, proxy.DefaultMaxItemSize),
-		"spool_dir":           str(&spoolDir),
-		"spool_limit":         positive(&spoolLimit, proxy.DefaultSpoolLimit),
-		"client_idle_timeout": duration(&idle),
-		"pools":               capture(&poolsNode),
-		"routes":              capture(&routesNode),
-		"herd":                capture(&herdNode),
+		"listen":                       str(&listen),
+		"admin":                        str(&admin),
+		"log_level":                    str(&logLevel),
+		"default_pool":                 str(&defaultPool),
+		"max_connections":              positive(&maxConns, proxy.DefaultMaxConnections),
+		"max_item_size":                positive(&maxItem, proxy.DefaultMaxItemSize),
+		"spool_dir":                    str(&spoolDir),
+		"spool_limit":                  positive(&spoolLimit, proxy.DefaultSpoolLimit),
+		"client_idle_timeout":          duration(&idle),
+		"socket_mode":                  str(&socketMode),
+		"socket_owner":                 str(&socketOwner),
+		"socket_group":                 str(&socketGroup),
+		"allow_unauthenticated_remote": boolean(&allowRemote),
+		"client_tls":                   clientTLSSettings(&fc.clientTLS),
+		"pools":                        capture(&poolsNode),
+		"routes":                       capture(&routesNode),
+		"herd":                         capture(&herdNode),
 	}
 	if err := top.decode(root, "top level"); err != nil {
 		return nil, err
@@ -99,6 +107,8 @@ func parseShepherd(root *yaml.Node) (*fileConfig, error) {
 		"listen": listen, "admin": admin, "log_level": logLevel, "default_pool": defaultPool,
 		"max_connections": maxConns, "max_item_size": maxItem,
 		"spool_dir": spoolDir, "spool_limit": spoolLimit, "client_idle_timeout": idle,
+		"socket_mode": socketMode, "socket_owner": socketOwner, "socket_group": socketGroup,
+		"allow_unauthenticated_remote": allowRemote,
 	})
 	if poolsNode == nil {
 		return nil, errors.New("no pools: add a pools: section with at least one pool and its servers")

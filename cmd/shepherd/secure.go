@@ -1,11 +1,14 @@
-// Secure transport keys of a pool: tls: {ca, cert, key, server_name,
-// min_version} and auth: {username, password_file, password_env}.
+// Secure transport keys: a pool's tls: {ca, cert, key, server_name,
+// min_version} and auth: {username, password_file, password_env}, and the
+// listeners' client_tls: {cert, key, client_ca, min_version} and socket_mode.
 package main
 
 import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -33,6 +36,41 @@ func tlsSettings(dst **proxy.TLSConfig) func(*yaml.Node) error {
 		*dst = t
 		return nil
 	}
+}
+
+// clientTLSSettings decodes the top-level client_tls mapping.
+func clientTLSSettings(dst **proxy.ClientTLSConfig) func(*yaml.Node) error {
+	return func(n *yaml.Node) error {
+		t := &proxy.ClientTLSConfig{}
+		f := fields{
+			"cert":        str(&t.Cert),
+			"key":         str(&t.Key),
+			"client_ca":   str(&t.ClientCA),
+			"min_version": oneOf(&t.MinVersion, "1.2", "1.3"),
+		}
+		if err := f.decode(n, "client_tls"); err != nil {
+			return err
+		}
+		*dst = t
+		return nil
+	}
+}
+
+// parseMode reads socket_mode: octal permission bits such as 0660 (the
+// leading 0 or 0o is optional: the digits are always octal).
+func parseMode(s string) (os.FileMode, error) {
+	if s == "" {
+		return 0, nil
+	}
+	digits := strings.TrimPrefix(s, "0o")
+	m, err := strconv.ParseUint(digits, 8, 32)
+	if digits == "" || err != nil || m > 0o777 {
+		return 0, fmt.Errorf("socket_mode: %q is not octal permission bits such as 0660 (at most 0777)", s)
+	}
+	if m == 0 {
+		return 0, fmt.Errorf("socket_mode: %q would let no one connect, shepherd's user included", s)
+	}
+	return os.FileMode(m), nil
 }
 
 // authSettings decodes a pool's auth mapping. Without password_file the
@@ -83,5 +121,22 @@ func printSecure(w io.Writer, p *proxy.PoolConfig) {
 			src = fmt.Sprintf("password_file: %q", a.PasswordFile)
 		}
 		fmt.Fprintf(w, "    auth: {username: %s, %s}\n", a.Username, src)
+	}
+}
+
+// printListenAccess prints the listeners' access settings for --test-config.
+func printListenAccess(w io.Writer, cfg *proxy.Config) {
+	fmt.Fprintf(w, "allow_unauthenticated_remote: %v\n", cfg.AllowUnauthenticatedRemote)
+	if sc := cfg.Socket; sc.Mode != 0 {
+		fmt.Fprintf(w, "socket_mode: \"%#o\"\n", uint32(sc.Mode))
+	}
+	if sc := cfg.Socket; sc.Owner != "" {
+		fmt.Fprintf(w, "socket_owner: %q\n", sc.Owner)
+	}
+	if sc := cfg.Socket; sc.Group != "" {
+		fmt.Fprintf(w, "socket_group: %q\n", sc.Group)
+	}
+	if t := cfg.ClientTLS; t != nil {
+		fmt.Fprintf(w, "client_tls: {cert: %q, key: %q, client_ca: %q, min_version: %q}\n", t.Cert, t.Key, t.ClientCA, t.MinVersion)
 	}
 }

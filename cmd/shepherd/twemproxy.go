@@ -119,14 +119,22 @@ func (fc *fileConfig) parseTwemproxyPool(name string, n *yaml.Node) (*proxy.Pool
 }
 
 // twemproxyListen turns "/path/to.sock [mode]" into "unix:/path/to.sock";
-// host:port passes unchanged.
+// host:port passes unchanged. A socket mode becomes socket_mode, which
+// shepherd applies to every unix socket listener: the first pool's mode
+// wins, and another pool's different mode is noted, not applied.
 func (fc *fileConfig) twemproxyListen(where, listen string) string {
 	if !strings.HasPrefix(listen, "/") {
 		return listen
 	}
 	path, mode, hasMode := strings.Cut(listen, " ")
-	if hasMode {
-		fc.notes = append(fc.notes, fmt.Sprintf("%s: listen: socket mode %s is not applied", where, strings.TrimSpace(mode)))
+	if mode = strings.TrimSpace(mode); hasMode && mode != "" {
+		switch was, set := fc.scalars["socket_mode"]; {
+		case !set:
+			fc.scalars["socket_mode"] = mode
+			fc.notes = append(fc.notes, fmt.Sprintf("%s: listen: socket mode %s is shepherd's socket_mode, for every unix socket listener", where, mode))
+		case was != mode:
+			fc.notes = append(fc.notes, fmt.Sprintf("%s: listen: socket mode %s is not applied: shepherd has one socket_mode for every unix socket, %s from an earlier pool", where, mode, was))
+		}
 	}
 	return "unix:" + path
 }
