@@ -446,7 +446,10 @@ func (s *Server) handshake(nc net.Conn) bool {
 	tc.SetDeadline(time.Time{})
 	if err != nil {
 		s.m.clientTLSRefused.Add(1)
-		s.log.Info("client refused: TLS handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
+		if ok, held := s.tlsRefusedLog.allow(time.Now()); ok {
+			s.log.Info("client refused: TLS handshake failed", "remote", nc.RemoteAddr().String(), "err", err,
+				"refused_unlogged", held) // at most one line a second
+		}
 		return false
 	}
 	return true

@@ -30,18 +30,19 @@ const DrainTimeout = 5 * time.Second
 // Server is a running shepherd. Create it with New; it is safe for
 // concurrent use. Its zero value is not usable.
 type Server struct {
-	log          *slog.Logger
-	limits       protocol.Limits
-	m            *metrics
-	live         atomic.Pointer[state] // what Reload replaces
-	versionReply []byte
-	spoolLock    *spoolLock // held from New to Close
-	clientTLS    *clientTLS // nil: plain TCP listeners (listen.go)
-	started      time.Time
-	quit         chan struct{}
-	draining     atomic.Bool // set once Serve starts draining: idle deadlines stop
-	startOnce    sync.Once
-	stopOnce     sync.Once
+	log           *slog.Logger
+	limits        protocol.Limits
+	m             *metrics
+	live          atomic.Pointer[state] // what Reload replaces
+	versionReply  []byte
+	spoolLock     *spoolLock // held from New to Close
+	clientTLS     *clientTLS // nil: plain TCP listeners (listen.go)
+	tlsRefusedLog logEvery   // failed client handshakes: a line a second at most
+	started       time.Time
+	quit          chan struct{}
+	draining      atomic.Bool // set once Serve starts draining: idle deadlines stop
+	startOnce     sync.Once
+	stopOnce      sync.Once
 
 	reloadMu sync.Mutex // serializes Reload, start and Close; guards running and closed
 	running  bool       // started: a reload starts the nodes it adds
@@ -73,13 +74,14 @@ func New(cfg *Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		log:          cfg.Logger,
-		limits:       protocol.Limits{MaxValue: cfg.MaxItemSize},
-		m:            newMetrics(),
-		versionReply: []byte("VERSION " + ProtocolVersion() + "\r\n"),
-		started:      time.Now(),
-		quit:         make(chan struct{}),
-		clients:      map[*client]struct{}{},
+		log:           cfg.Logger,
+		limits:        protocol.Limits{MaxValue: cfg.MaxItemSize},
+		m:             newMetrics(),
+		versionReply:  []byte("VERSION " + ProtocolVersion() + "\r\n"),
+		started:       time.Now(),
+		quit:          make(chan struct{}),
+		clients:       map[*client]struct{}{},
+		tlsRefusedLog: logEvery{period: time.Second},
 	}
 	ct, err := newClientTLS(cfg.ClientTLS, cfg.Logger)
 	if err != nil {
