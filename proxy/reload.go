@@ -203,7 +203,7 @@ func (s *Server) apply(ch *change) {
 	for _, n := range ch.added {
 		n.sp.setDeparted(false)
 		if s.running {
-			n.startConns()
+			n.io.Start()
 		}
 	}
 	if cur := s.live.Load(); ch.herdChanged && ch.next.herd != nil {
@@ -254,10 +254,10 @@ func (n *node) retire(quit <-chan struct{}) {
 	case <-quit:
 		return
 	}
-	n.stopped.Store(true)
+	n.io.Stop()
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
-	for n.inflight.Load() > 0 {
+	for n.io.Inflight() > 0 {
 		select {
 		case <-t.C:
 		case <-quit:
