@@ -57,7 +57,7 @@ bench:
 		bench/scenarios/failover.yaml bench/scenarios/rebalance.yaml bench/scenarios/comments.yaml \
 		--shepherd $(BIN)/shepherd --comments $(BIN)/comments --json out/results.json --report out/report.html
 
-## mutate: mutation testing (gremlins) of protocol, ring, health and herd
+## mutate: mutation testing (gremlins) of protocol, ring, health, herd and proxy/backend
 ## (PKGS=ring for one), a table of the results, every survivor checked
 ## against scripts/mutants/equivalent.txt; about an hour on 2 cores
 mutate:

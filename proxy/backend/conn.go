@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// maxBatch bounds how many bytes one backend write gathers.
+// maxBatch sizes the write buffer a connection keeps: one that grew past
+// 4×maxBatch for a burst is dropped after its write.
 const maxBatch = 256 << 10
 
 // combinerRounds is how many drains a client goroutine does as writer
@@ -168,15 +169,7 @@ func (c *conn) failExpired(ops []*Op) []*Op {
 // deliver hands ops to a live wireConn (dialing one if needed) and writes
 // them in one syscall. It returns the wireConn to use next time.
 func (c *conn) deliver(wc *wireConn, ops []*Op, batch *[]byte) *wireConn {
-	b := (*batch)[:0]
-	for _, o := range ops {
-		b = append(b, o.Wire...) // copied before the op is visible to the reader
-	}
-	if cap(b) > maxBatch*4 {
-		*batch = nil
-	} else {
-		*batch = b
-	}
+	b := gather(ops, batch)
 	for attempt := 0; ; attempt++ {
 		if wc == nil || !wc.usable() {
 			var err error
@@ -200,6 +193,22 @@ func (c *conn) deliver(wc *wireConn, ops []*Op, batch *[]byte) *wireConn {
 		wc.kill(c.n.wrap(err))
 	}
 	return wc
+}
+
+// gather copies the ops' requests, in order, into one write in *batch's
+// array (before an op is visible to the reader, which may recycle it),
+// and keeps the array for the next write unless it grew past 4×maxBatch.
+func gather(ops []*Op, batch *[]byte) []byte {
+	b := (*batch)[:0]
+	for _, o := range ops {
+		b = append(b, o.Wire...)
+	}
+	if cap(b) > maxBatch*4 {
+		*batch = nil
+	} else {
+		*batch = b
+	}
+	return b
 }
 
 // drain fails every op already queued, so that a dead node costs queued

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -113,21 +114,67 @@ func script(replies ...string) func(net.Conn, *bufio.Reader) {
 	}
 }
 
-// gateConn is a connection whose writes the test can see and hold: each
-// write's bytes go to writes, and the first write waits for release.
+// gateConn is a connection whose writes the test can see and hold:
+// each write's bytes go to writes; each of the first holds writes sends
+// a channel to held and waits until the test closes it. Close closes
+// closed.
 type gateConn struct {
 	net.Conn
-	writes  chan string
-	entered chan struct{}
-	release chan struct{}
-	once    sync.Once
+	writes    chan string
+	held      chan chan struct{}
+	holds     atomic.Int32
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func newGate(holds int) *gateConn {
+	g := &gateConn{writes: make(chan string, 64), held: make(chan chan struct{}, 1), closed: make(chan struct{})}
+	g.holds.Store(int32(holds))
+	return g
+}
+
+// wrap is a Config.Secure hook that puts g around the node's connection
+// (one connection per test).
+func (g *gateConn) wrap(nc net.Conn) (net.Conn, error) {
+	g.Conn = nc
+	return g, nil
 }
 
 func (g *gateConn) Write(b []byte) (int, error) {
-	g.once.Do(func() {
-		close(g.entered)
-		<-g.release
-	})
+	if g.holds.Add(-1) >= 0 {
+		r := make(chan struct{})
+		g.held <- r
+		<-r
+	}
 	g.writes <- string(b)
 	return g.Conn.Write(b)
+}
+
+func (g *gateConn) Close() error {
+	g.closeOnce.Do(func() { close(g.closed) })
+	return g.Conn.Close()
+}
+
+// within waits for ch at most waitLimit, failing the test with what
+// otherwise.
+func within[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitLimit):
+		t.Fatalf("no %s after %v", what, waitLimit)
+	}
+	panic("unreachable")
+}
+
+// waitLimit bounds every wait for something that should happen soon.
+const waitLimit = 10 * time.Second
+
+// waitOp is o.Wait bounded by waitLimit.
+func waitOp(t *testing.T, o *Op) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- o.Wait() }()
+	return within(t, done, "end of the op")
 }

@@ -40,40 +40,34 @@ func TestRoundTrip(t *testing.T) {
 // gets its own reply.
 func TestCombinedWriterBatchesInOrder(t *testing.T) {
 	t.Parallel()
-	mc := mctest.Start(t)
-	g := &gateConn{writes: make(chan string, 16), entered: make(chan struct{}), release: make(chan struct{})}
-	n := newTestNode(t, mc.Addr, Config{Secure: func(nc net.Conn) (net.Conn, error) { g.Conn = nc; return g, nil }})
-	first := make(chan *Op)
-	go func() { first <- send(n, protocol.ReplyLine, "set k0 0 0 2\r\nv0\r\n") }() // holds the writer role in Write
-	<-g.entered
+	g := newGate(1)
+	n := newTestNode(t, mctest.Start(t).Addr, Config{Secure: g.wrap})
+	first := make(chan *Op, 1)
+	go func() { first <- send(n, protocol.ReplyLine, "set k0 0 0 2\r\nv0\r\n") }()
+	release := within(t, g.held, "first write") // the sender holds the writer role, in Write
 	var ops []*Op
 	var batch string
 	for i := 1; i <= 4; i++ {
-		wire := fmt.Sprintf("set k%d 0 0 2\r\nv%d\r\n", i, i)
+		kind, wire := protocol.ReplyLine, fmt.Sprintf("set k%d 0 0 2\r\nv%d\r\n", i, i)
 		if i%2 == 0 {
-			wire = "get k" + fmt.Sprint(i-1) + "\r\n"
-		}
-		kind := protocol.ReplyLine
-		if i%2 == 0 {
-			kind = protocol.ReplyValues
+			kind, wire = protocol.ReplyValues, fmt.Sprintf("get k%d\r\n", i-1)
 		}
 		ops = append(ops, send(n, kind, wire)) // queued behind the held write: returns at once
 		batch += wire
 	}
-	close(g.release)
-	o0 := <-first
-	if err := o0.Wait(); err != nil || string(o0.Reply.Raw) != "STORED\r\n" {
-		t.Fatalf("first set: %q %v", o0.Reply.Raw, err)
+	close(release)
+	if o0 := within(t, first, "return of the first sender"); waitOp(t, o0) != nil || string(o0.Reply.Raw) != "STORED\r\n" {
+		t.Fatalf("first set: %q %v", o0.Reply.Raw, o0.Err)
 	}
 	if w := <-g.writes; w != "set k0 0 0 2\r\nv0\r\n" {
 		t.Fatalf("first write: got %q", w)
 	}
-	if w := <-g.writes; w != batch {
+	if w := within(t, g.writes, "second write"); w != batch {
 		t.Fatalf("second write: got %q; want the 4 queued ops in order %q", w, batch)
 	}
 	want := []string{"STORED\r\n", "VALUE k1 0 2\r\nv1\r\nEND\r\n", "STORED\r\n", "VALUE k3 0 2\r\nv3\r\nEND\r\n"}
 	for i, o := range ops {
-		if err := o.Wait(); err != nil || string(o.Reply.Raw) != want[i] {
+		if err := waitOp(t, o); err != nil || string(o.Reply.Raw) != want[i] {
 			t.Fatalf("op %d: got %q, %v; want %q", i+1, o.Reply.Raw, err, want[i])
 		}
 	}
@@ -81,6 +75,95 @@ func TestCombinedWriterBatchesInOrder(t *testing.T) {
 	case w := <-g.writes:
 		t.Fatalf("a third write %q: the queued ops were not batched", w)
 	default:
+	}
+}
+
+// A client goroutine that found the connection idle writes for at most
+// combinerRounds rounds, then hands what others queued meanwhile to the
+// connection's background writer and returns.
+func TestWriterHandsOverAfterRounds(t *testing.T) {
+	t.Parallel()
+	g := newGate(3)
+	n := newTestNode(t, mctest.Start(t).Addr, Config{Secure: g.wrap})
+	returned := make(chan *Op, 1)
+	go func() { returned <- send(n, protocol.ReplyLine, "set r0 0 0 1\r\na\r\n") }()
+	r1 := within(t, g.held, "first write")
+	o1 := send(n, protocol.ReplyLine, "set r1 0 0 1\r\nb\r\n")
+	o2 := send(n, protocol.ReplyLine, "set r2 0 0 1\r\nc\r\n")
+	select {
+	case <-returned:
+		t.Fatal("the sender returned while its own write was held: it was not the writer")
+	default:
+	}
+	close(r1)
+	r2 := within(t, g.held, "second write") // the sender's second round
+	o3 := send(n, protocol.ReplyValues, "get r0 r1 r2\r\n")
+	close(r2)
+	// The third write is the background writer's, held; the sender has
+	// done its rounds and returns meanwhile.
+	r3 := within(t, g.held, "third write")
+	defer close(r3)
+	o0 := within(t, returned, "return of the sender while the third write is held")
+	for i, want := range []string{"set r0 0 0 1\r\na\r\n", "set r1 0 0 1\r\nb\r\nset r2 0 0 1\r\nc\r\n"} {
+		if w := within(t, g.writes, "write"); w != want {
+			t.Fatalf("write %d: got %q; want %q", i+1, w, want)
+		}
+	}
+	r3 <- struct{}{} // let the third write go (the deferred close is for a test that fails before)
+	for _, o := range []*Op{o0, o1, o2} {
+		if err := waitOp(t, o); err != nil || string(o.Reply.Raw) != "STORED\r\n" {
+			t.Fatalf("set: got %q, %v", o.Reply.Raw, err)
+		}
+	}
+	if err := waitOp(t, o3); err != nil || string(o3.Reply.Raw) != "VALUE r0 0 1\r\na\r\nVALUE r1 0 1\r\nb\r\nVALUE r2 0 1\r\nc\r\nEND\r\n" {
+		t.Fatalf("get: got %q, %v", o3.Reply.Raw, err)
+	}
+}
+
+// A node closed while a client goroutine writes: that writer closes the
+// wire connection on its next turn.
+func TestCloseWhileWriting(t *testing.T) {
+	t.Parallel()
+	g := newGate(1)
+	n := newTestNode(t, mctest.Start(t).Addr, Config{Secure: g.wrap})
+	returned := make(chan *Op, 1)
+	go func() { returned <- send(n, protocol.ReplyLine, "version\r\n") }()
+	r1 := within(t, g.held, "first write")
+	n.Close()
+	c := n.conns[0]
+	closed := func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.closed }
+	for deadline := time.Now().Add(waitLimit); !closed(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection did not close")
+		}
+	}
+	close(r1)
+	within(t, g.closed, "close of the wire connection")
+	o := within(t, returned, "return of the sender")
+	waitOp(t, o) // answered, or failed by the close: either is right
+	if _, err := do(n, protocol.ReplyLine, "version\r\n"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: got %v; want ErrClosed", err)
+	}
+}
+
+// Each lane maps to one of the node's connections, the same one each time.
+func TestLanes(t *testing.T) {
+	t.Parallel()
+	n := newTestNode(t, mctest.Start(t).Addr, Config{Connections: 2})
+	for lane := uint32(0); lane < 4; lane++ {
+		o := GetOp(n, protocol.ReplyLine)
+		o.Wire = append(o.Wire, "version\r\n"...)
+		n.Send(o, lane)
+		if err := waitOp(t, o); err != nil {
+			t.Fatalf("lane %d: %v", lane, err)
+		}
+		// This goroutine was the writer: the connection's wire is its to read.
+		if n.conns[lane%2].wc == nil || (lane == 0 && n.conns[1].wc != nil) {
+			t.Fatalf("lane %d did not go to connection %d alone", lane, lane%2)
+		}
+	}
+	if n.Dials() != 2 {
+		t.Fatalf("dials %d; want one per connection, 2", n.Dials())
 	}
 }
 
@@ -175,6 +258,9 @@ func TestUnexpectedDataClosesTheConnection(t *testing.T) {
 	if !errors.Is(wc.cause(), ErrUnexpectedData) {
 		t.Fatalf("closed because %v; want ErrUnexpectedData", wc.cause())
 	}
+	if n.ConnErrors() != 0 {
+		t.Fatalf("conn errors %d; want 0 (nothing was pending on it)", n.ConnErrors())
+	}
 	if got, err := do(n, protocol.ReplyLine, "delete a\r\n"); err != nil || got != "DELETED\r\n" {
 		t.Fatalf("after the stray reply: got %q, %v; want DELETED on a new connection", got, err)
 	}
@@ -228,25 +314,28 @@ func TestTimeoutFinishesTheOp(t *testing.T) {
 	})
 	mustDo(t, n, protocol.ReplyLine, "set k 0 0 1\r\nx\r\n")
 	mc.Pause()
-	a := send(n, protocol.ReplyValues, "get k\r\n")
-	b := send(n, protocol.ReplyLine, "version\r\n")
-	if err := a.Wait(); !errors.Is(err, ErrTimeout) {
+	a := send(n, protocol.ReplyValues, "get k\r\n") // alone on an idle connection
+	if err := waitOp(t, a); !errors.Is(err, ErrTimeout) {
 		t.Errorf("op on a hung node: got %v; want ErrTimeout", err)
 	} else if !strings.Contains(err.Error(), "backend "+mc.Addr+":") {
 		t.Errorf("error %q does not name the node", err)
 	}
-	if err := b.Wait(); !errors.Is(err, ErrTimeout) {
-		t.Errorf("op behind it: got %v; want ErrTimeout", err)
+	b := send(n, protocol.ReplyLine, "version\r\n")
+	c := send(n, protocol.ReplyLine, "version\r\n")
+	for _, o := range []*Op{b, c} {
+		if err := waitOp(t, o); !errors.Is(err, ErrTimeout) {
+			t.Errorf("ops pipelined on a hung node: got %v; want ErrTimeout", err)
+		}
 	}
 	mc.Resume()
 	if got := mustDo(t, n, protocol.ReplyValues, "get k\r\n"); got != "VALUE k 0 1\r\nx\r\nEND\r\n" {
 		t.Fatalf("after resume: got %q", got)
 	}
-	if d := done.Load(); d != 4 {
-		t.Fatalf("Done ran %d times; want once per op, 4", d)
+	if d := done.Load(); d != 5 {
+		t.Fatalf("Done ran %d times; want once per op, 5", d)
 	}
-	if n.ConnErrors() != 1 || n.Dials() != 2 || n.Inflight() != 0 {
-		t.Fatalf("conn errors %d dials %d inflight %d; want 1 2 0", n.ConnErrors(), n.Dials(), n.Inflight())
+	if n.ConnErrors() != 2 || n.Dials() != 3 || n.Inflight() != 0 {
+		t.Fatalf("conn errors %d dials %d inflight %d; want 2 3 0", n.ConnErrors(), n.Dials(), n.Inflight())
 	}
 }
 
@@ -320,6 +409,9 @@ func TestFullQueueRefuses(t *testing.T) {
 	t.Parallel()
 	n := NewNode("127.0.0.1:1", Config{Connections: 2, MaxInflight: 4, Timeouts: func() (time.Duration, time.Duration) { return time.Second, time.Second }})
 	c := n.conns[0]
+	if len(n.conns) != 2 {
+		t.Fatalf("%d connections; want 2", len(n.conns))
+	}
 	if c.limit != 3 {
 		t.Fatalf("per-connection limit %d; want MaxInflight/Connections+1 = 3", c.limit)
 	}

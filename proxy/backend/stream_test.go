@@ -58,8 +58,8 @@ func TestStreamedReply(t *testing.T) {
 	}
 	PutOp(o)
 	mustDo(t, n, protocol.ReplyLine, "version\r\n")
-	if n.Dials() != 2 {
-		t.Fatalf("dials %d; want 2 (the streaming connection was detached)", n.Dials())
+	if n.Dials() != 2 || n.ConnErrors() != 0 {
+		t.Fatalf("dials %d conn errors %d; want 2 0 (the streaming connection was detached, and closed once drained)", n.Dials(), n.ConnErrors())
 	}
 	// Without Stream, the same reply is read whole.
 	if got := mustDo(t, n, protocol.ReplyValues, "get big\r\n"); got != want {
