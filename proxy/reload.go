@@ -242,7 +242,7 @@ func (s *Server) apply(ch *change) {
 
 // retire stops a node a reload removed. For retireGrace it still takes
 // requests (those that picked it just before the swap); then it refuses
-// new ones, waits for those in flight to be answered and closes. send
+// new ones, waits for those in flight to be answered and closes. Send
 // counts a request in flight before it checks stopped, and retire sets
 // stopped before it reads the count, so every request either fails at
 // once or is waited for: none is queued on a closed connection.
