@@ -76,8 +76,9 @@ type Node struct {
 	probes    atomic.Uint64
 	probeErrs atomic.Uint64
 
-	mu      sync.Mutex // guards probing and closed
+	mu      sync.Mutex // guards probing, closed and subs
 	probing bool       // a prober goroutine is running
+	subs    []func(from, to State)
 	closed  bool
 	quit    chan struct{}
 	ctx     context.Context // cancelled by Close: bounds probes and Readmit
@@ -170,9 +171,24 @@ func (n *Node) Eject(delay time.Duration) {
 	go n.probeLoop(delay)
 }
 
+// Subscribe adds fn to those told of every later state change, after
+// OnChange and in the order they subscribed, on the goroutine that made
+// the change (as OnChange).
+func (n *Node) Subscribe(fn func(from, to State)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.subs = append(n.subs, fn)
+}
+
 func (n *Node) changed(from, to State) {
 	if n.cfg.OnChange != nil {
 		n.cfg.OnChange(from, to)
+	}
+	n.mu.Lock()
+	subs := n.subs
+	n.mu.Unlock()
+	for _, fn := range subs {
+		fn(from, to)
 	}
 }
 

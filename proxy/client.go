@@ -1,7 +1,7 @@
 // Client connections: one goroutine reads and dispatches a client's
 // commands, a second writes the replies back in the order the commands
 // arrived, waiting on each in turn; pipelined commands overlap. A large get
-// reply is written as it arrives, each part within clientStall; a reply
+// reply is written as it arrives, each part within backend.ClientStall; a reply
 // cut short by a backend (or by the client's own stall) closes the
 // connection, since shepherd never invents an END.
 package proxy
@@ -20,6 +20,7 @@ import (
 
 	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/protocol"
+	"github.com/shepherd-proxy/shepherd/proxy/backend"
 )
 
 // ErrClientAborted ends a client connection that got part of a reply that
@@ -46,7 +47,7 @@ type call struct {
 	cmd     protocol.Command
 	start   time.Time // when the command was read, for its latency
 	static  []byte
-	ops     []*op
+	ops     []*backend.Op
 	keyOp   []int    // multi-node retrieval: which op holds each key
 	keys    [][]byte // multi-node retrieval: the keys in request order
 	keyBuf  []byte
@@ -67,7 +68,7 @@ func getCall(cmd protocol.Command) *call {
 
 func putCall(c *call) {
 	for i, o := range c.ops {
-		putOp(o)
+		backend.PutOp(o)
 		c.ops[i] = nil
 	}
 	*c = call{ops: c.ops[:0], keyOp: c.keyOp[:0], keys: c.keys[:0], keyBuf: c.keyBuf[:0], filled: c.filled[:0]}
@@ -349,13 +350,13 @@ func (c *client) single(cl *call, req *protocol.Request) {
 	if gutter {
 		capTTL(req, n.pool.gutterTTL(c.route.pool(key)))
 	}
-	o := getOp(n, protocol.ReplyKindOf(req))
-	o.wire = protocol.AppendRequest(o.wire, req)
+	o := backend.GetOp(n.io, protocol.ReplyKindOf(req))
+	o.Wire = protocol.AppendRequest(o.Wire, req)
 	if write {
-		o.writeKey = append(o.writeKey, key...)
+		o.WriteKey = append(o.WriteKey, key...)
 	}
 	cl.ops = append(cl.ops, o)
-	n.send(o, c.lane)
+	n.io.Send(o, c.lane)
 }
 
 // unservable is the reply to a command whose key has no node to go to:
@@ -406,11 +407,11 @@ func (c *client) retrieve(cl *call, req *protocol.Request) {
 		return
 	}
 	if len(c.groups) == 1 && c.nodes[0] != nil && indexOf(c.nodes, nil) < 0 {
-		o := getOp(c.groups[0], protocol.ReplyValues)
-		o.wire = protocol.AppendRetrieval(o.wire, req.Cmd, exptime, req.Keys)
-		o.stream = true
+		o := backend.GetOp(c.groups[0].io, protocol.ReplyValues)
+		o.Wire = protocol.AppendRetrieval(o.Wire, req.Cmd, exptime, req.Keys)
+		o.Stream = true
 		cl.ops = append(cl.ops, o)
-		c.groups[0].send(o, c.lane)
+		c.groups[0].io.Send(o, c.lane)
 		return
 	}
 	c.fanOut(cl, req.Cmd, exptime, req.Keys)
@@ -429,13 +430,13 @@ func (c *client) fanOut(cl *call, cmd protocol.Command, exptime []byte, keys [][
 		off += len(k)
 	}
 	for g, n := range c.groups {
-		o := getOp(n, protocol.ReplyValues)
-		o.wire = appendGroup(o.wire, cmd, exptime, cl.keys, cl.keyOp, g)
-		o.stream = true
+		o := backend.GetOp(n.io, protocol.ReplyValues)
+		o.Wire = appendGroup(o.Wire, cmd, exptime, cl.keys, cl.keyOp, g)
+		o.Stream = true
 		cl.ops = append(cl.ops, o)
 	}
 	for g, n := range c.groups {
-		n.send(cl.ops[g], c.lane)
+		n.io.Send(cl.ops[g], c.lane)
 	}
 }
 
@@ -475,13 +476,13 @@ func (c *client) flushAll(cl *call, req *protocol.Request) {
 				n.sp.markFlush()
 				continue
 			}
-			o := getOp(n, protocol.ReplyLine)
-			o.wire = protocol.AppendRequest(o.wire, req)
+			o := backend.GetOp(n.io, protocol.ReplyLine)
+			o.Wire = protocol.AppendRequest(o.Wire, req)
 			cl.ops = append(cl.ops, o)
 		}
 	}
 	for _, o := range cl.ops {
-		o.node.send(o, c.lane)
+		o.Node().Send(o, c.lane)
 	}
 }
 
@@ -509,7 +510,7 @@ func (c *client) recoverWriter() {
 		c.recover2(r)
 		for cl := range c.calls { // keep the reader unblocked until it stops
 			for _, o := range cl.ops {
-				o.wait()
+				o.Wait()
 			}
 		}
 	}
@@ -559,44 +560,44 @@ func (c *client) writeCall(cl *call) {
 
 // writeValues relays a one-node get. A small reply arrives whole; a large
 // one in parts as the backend sends it (see op), each written within
-// clientStall. A failure before any part was written is a miss of every
+// backend.ClientStall. A failure before any part was written is a miss of every
 // key; after, the client has part of a reply and no END can be true, so
 // its connection is closed.
 func (c *client) writeValues(cl *call) {
 	o := cl.ops[0]
-	if part := o.next(); part != nil {
+	if part := o.Next(); part != nil {
 		c.relayParts(o, part)
 	}
 	switch {
-	case o.err != nil && o.streamed:
+	case o.Err != nil && o.Streamed():
 		c.s.m.failedKeys.Add(uint64(cl.nkeys))
 		c.abort()
 		return
-	case o.err != nil || (!o.streamed && o.reply.IsError()):
+	case o.Err != nil || (!o.Streamed() && o.Reply.IsError()):
 		c.s.m.failedKeys.Add(uint64(cl.nkeys))
 		c.s.m.misses.Add(uint64(cl.nkeys))
 		c.write(replyEnd)
 		return
 	}
-	hits := o.reply.Values
+	hits := o.Reply.Values
 	c.s.m.hits.Add(uint64(hits))
 	c.s.m.misses.Add(uint64(cl.nkeys - hits))
-	c.write(o.reply.Raw)
-	if o.streamed {
+	c.write(o.Reply.Raw)
+	if o.Streamed() {
 		c.nc.SetWriteDeadline(time.Time{})
 	}
 }
 
 // relayParts writes a streamed reply's parts until the op is finished;
-// the reply's tail is then in o.reply. Each part is acked even when the
+// the reply's tail is then in o.Reply. Each part is acked even when the
 // client is gone, so the backend reader never waits on a dead client.
-func (c *client) relayParts(o *op, part []byte) {
-	for ; part != nil; part = o.next() {
+func (c *client) relayParts(o *backend.Op, part []byte) {
+	for ; part != nil; part = o.Next() {
 		if c.werr == nil {
-			c.nc.SetWriteDeadline(time.Now().Add(clientStall))
+			c.nc.SetWriteDeadline(time.Now().Add(backend.ClientStall))
 		}
 		c.write(part)
-		o.release()
+		o.Release()
 	}
 	if c.werr != nil {
 		c.abort() // the client has part of a reply it will never complete
@@ -615,9 +616,9 @@ func (c *client) writeFlush(cl *call) {
 	var failed int
 	var first error
 	for _, o := range cl.ops {
-		err := o.wait()
-		if err == nil && string(o.reply.Raw) != "OK\r\n" {
-			err = fmt.Errorf("backend %s: %s", o.node.addr, strings.TrimSpace(string(o.reply.Raw)))
+		err := o.Wait()
+		if err == nil && string(o.Reply.Raw) != "OK\r\n" {
+			err = fmt.Errorf("backend %s: %s", o.Node().Addr(), strings.TrimSpace(string(o.Reply.Raw)))
 		}
 		if err != nil {
 			failed++
@@ -639,7 +640,7 @@ func (c *client) writeFlush(cl *call) {
 
 func (c *client) writeSingle(cl *call) {
 	o := cl.ops[0]
-	if err := o.wait(); err != nil {
+	if err := o.Wait(); err != nil {
 		if cl.noreply {
 			return
 		}
@@ -649,11 +650,11 @@ func (c *client) writeSingle(cl *call) {
 		c.write([]byte("\r\n"))
 		return
 	}
-	if g := c.s.herd(); g != nil && len(cl.filled) > 0 && string(o.reply.Raw) == "STORED\r\n" {
+	if g := c.s.herd(); g != nil && len(cl.filled) > 0 && string(o.Reply.Raw) == "STORED\r\n" {
 		g.Filled(cl.filled)
 	}
 	if !cl.noreply {
-		c.write(o.reply.Raw)
+		c.write(o.Reply.Raw)
 	}
 }
 

@@ -43,14 +43,14 @@ type nodeNumber struct {
 }
 
 var nodeNumbers = []nodeNumber{
-	{"requests", "shepherd_backend_requests_total", "Requests sent to a backend node.", false, func(n *node) uint64 { return n.requests.Load() }},
+	{"requests", "shepherd_backend_requests_total", "Requests sent to a backend node.", false, func(n *node) uint64 { return n.io.Requests() }},
 	{"errors", "shepherd_backend_errors_total", "Backend requests that failed (timeout, refused, reset, busy).", false, func(n *node) uint64 { return n.errors.Load() }},
-	{"connection_errors", "shepherd_backend_connection_errors_total", "Backend connections that failed to open or died with requests pending.", false, func(n *node) uint64 { return n.connErrors.Load() }},
-	{"dials", "shepherd_backend_dials_total", "Backend connections opened.", false, func(n *node) uint64 { return n.dials.Load() }},
+	{"connection_errors", "shepherd_backend_connection_errors_total", "Backend connections that failed to open or died with requests pending.", false, func(n *node) uint64 { return n.io.ConnErrors() }},
+	{"dials", "shepherd_backend_dials_total", "Backend connections opened.", false, func(n *node) uint64 { return n.io.Dials() }},
 	{"tls_handshake_failures", "shepherd_backend_tls_handshake_failures_total", "TLS handshakes with the node that failed (its certificate refused, or ours).", false, func(n *node) uint64 { return n.tlsFailures.Load() }},
 	{"auth_failures", "shepherd_backend_auth_failures_total", "Logins the node refused (memcached -Y).", false, func(n *node) uint64 { return n.authFailures.Load() }},
 	{"rejected", "shepherd_backend_rejected_total", "Requests refused at once because max_inflight requests were already in flight to the node.", false, func(n *node) uint64 { return n.rejected.Load() }},
-	{"inflight", "shepherd_backend_inflight", "Requests in flight to a backend node.", true, func(n *node) uint64 { return uint64(max(n.inflight.Load(), 0)) }},
+	{"inflight", "shepherd_backend_inflight", "Requests in flight to a backend node.", true, func(n *node) uint64 { return uint64(max(n.io.Inflight(), 0)) }},
 	{"ejections", "shepherd_backend_ejections_total", "Times the node was ejected.", false, func(n *node) uint64 { return n.h.Ejections() }},
 	{"probes", "shepherd_backend_probes_total", "Background probes sent to the node while it was out.", false, func(n *node) uint64 { return n.h.Probes() }},
 	{"probe_failures", "shepherd_backend_probe_failures_total", "Probes (or spool replays) that failed.", false, func(n *node) uint64 { return n.h.ProbeFailures() }},

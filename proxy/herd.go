@@ -14,6 +14,7 @@ import (
 
 	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/protocol"
+	"github.com/shepherd-proxy/shepherd/proxy/backend"
 )
 
 // herdBackend runs herd's meta commands on the owning node, on one
@@ -35,24 +36,24 @@ func (b herdBackend) Meta(ctx context.Context, req *protocol.MetaRequest) (proto
 	if req.Cmd.IsRetrieval() {
 		kind = protocol.ReplyValues
 	}
-	o := getOp(n, kind)
-	defer putOp(o)
-	o.wire = protocol.AppendMeta(o.wire, req)
+	o := backend.GetOp(n.io, kind)
+	defer backend.PutOp(o)
+	o.Wire = protocol.AppendMeta(o.Wire, req)
 	if write {
-		o.writeKey = append(o.writeKey, req.Key...)
+		o.WriteKey = append(o.WriteKey, req.Key...)
 	}
-	n.send(o, b.lane)
-	if err := o.wait(); err != nil {
+	n.io.Send(o, b.lane)
+	if err := o.Wait(); err != nil {
 		return protocol.MetaReply{}, err
 	}
 	if req.Cmd.IsRetrieval() {
-		return getAsMeta(&o.reply), nil
+		return getAsMeta(&o.Reply), nil
 	}
-	r, err := protocol.ParseMetaReply(o.reply.Raw)
+	r, err := protocol.ParseMetaReply(o.Reply.Raw)
 	if err != nil {
 		return r, fmt.Errorf("proxy: backend %s: %w", n.addr, err)
 	}
-	r.Value = bytes.Clone(r.Value) // o.reply goes back to the pool
+	r.Value = bytes.Clone(r.Value) // o.Reply goes back to the pool
 	return r, nil
 }
 
@@ -108,19 +109,19 @@ func (s *Server) detectMeta(g *herd.Group, pools map[string]*pool) {
 	}
 	for name, p := range pools {
 		n := p.members().nodes[0]
-		o := getOp(n, protocol.ReplyMeta)
-		o.wire = append(o.wire, "mn\r\n"...)
-		o.internal = true
-		n.send(o, 0)
-		err := o.wait()
+		o := backend.GetOp(n.io, protocol.ReplyMeta)
+		o.Wire = append(o.Wire, "mn\r\n"...)
+		o.Internal = true
+		n.io.Send(o, 0)
+		err := o.Wait()
 		switch {
 		case err != nil:
 			s.log.Warn("could not ask a node for meta protocol support; assuming memcached >= 1.6", "pool", name, "err", err)
-		case !isNoop(o.reply.Raw):
+		case !isNoop(o.Reply.Raw):
 			g.DisableMeta()
 			s.log.Warn("backends lack the meta protocol (memcached < 1.6): herd protection is local coalescing only", "pool", name)
 		}
-		putOp(o)
+		backend.PutOp(o)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shepherd-proxy/shepherd/protocol"
+	"github.com/shepherd-proxy/shepherd/proxy/backend"
 )
 
 // writeMerged relays a fanned-out get in the order its keys were asked; a
@@ -15,12 +16,12 @@ import (
 // arrived whole and is merged from memory. When one streams (see op), the
 // merge walks the replies as they arrive (mergeCursor): a node whose keys
 // come later holds at most two parts of its reply and waits, up to
-// partWait, for the merge to reach it. A node that fails after part of its
+// backend.PartWait, for the merge to reach it. A node that fails after part of its
 // reply was relayed gets the client connection closed, as for one node.
 func (c *client) writeMerged(cl *call) {
 	streaming := false
 	for _, o := range cl.ops {
-		if o.next() != nil { // each node's first part needs no ack: no deadlock
+		if o.Next() != nil { // each node's first part needs no ack: no deadlock
 			streaming = true
 		}
 	}
@@ -41,12 +42,12 @@ func (c *client) writeMerged(cl *call) {
 			continue
 		}
 		o := cl.ops[g]
-		if o.err != nil || o.reply.IsError() {
+		if o.Err != nil || o.Reply.IsError() {
 			c.s.m.failedKeys.Add(1)
 			continue
 		}
-		if cur[g] < len(o.reply.Items) && bytes.Equal(o.reply.Key(cur[g]), k) {
-			c.write(o.reply.Value(cur[g]))
+		if cur[g] < len(o.Reply.Items) && bytes.Equal(o.Reply.Key(cur[g]), k) {
+			c.write(o.Reply.Value(cur[g]))
 			cur[g]++
 			hits++
 		}
@@ -62,7 +63,7 @@ func (c *client) mergeStreams(cl *call) {
 	for g, o := range cl.ops {
 		cs[g].start(o)
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(clientStall)) // moved on by each part
+	c.nc.SetWriteDeadline(time.Now().Add(backend.ClientStall)) // moved on by each part
 	defer func() {
 		for g := range cs {
 			cs[g].drain()
@@ -110,7 +111,7 @@ const (
 // sizes, CRLFs) before or while it arrives; an error found after a part
 // was handed over ends the op with an error, which makes the cursor cut.
 type mergeCursor struct {
-	o     *op
+	o     *backend.Op
 	buf   []byte // unread bytes of the current part, or of the reply's tail
 	tail  bool   // buf is the tail: the op has finished
 	state relayResult
@@ -121,14 +122,14 @@ type mergeCursor struct {
 }
 
 // start takes o's first event, already received: a part, or the finish.
-func (m *mergeCursor) start(o *op) {
+func (m *mergeCursor) start(o *backend.Op) {
 	m.o = o
-	if o.part != nil {
-		m.buf = o.part
+	if o.Part() != nil {
+		m.buf = o.Part()
 		return
 	}
-	m.tail, m.buf = true, o.reply.Raw
-	if o.err != nil || o.reply.IsError() {
+	m.tail, m.buf = true, o.Reply.Raw
+	if o.Err != nil || o.Reply.IsError() {
 		m.state = relayFailed
 	}
 }
@@ -140,14 +141,14 @@ func (m *mergeCursor) more(c *client) bool {
 		if m.tail {
 			return false
 		}
-		m.o.release()
-		if p := m.o.next(); p != nil {
+		m.o.Release()
+		if p := m.o.Next(); p != nil {
 			m.buf = p
-			c.nc.SetWriteDeadline(time.Now().Add(clientStall))
+			c.nc.SetWriteDeadline(time.Now().Add(backend.ClientStall))
 			continue
 		}
-		m.tail, m.buf = true, m.o.reply.Raw
-		if m.o.err != nil {
+		m.tail, m.buf = true, m.o.Reply.Raw
+		if m.o.Err != nil {
 			m.state = relayCut
 			return false
 		}
@@ -215,7 +216,7 @@ func (m *mergeCursor) peek(c *client) bool {
 // so that no reader is left waiting and the op can be recycled.
 func (m *mergeCursor) drain() {
 	if !m.tail {
-		m.o.release()
-		m.o.wait()
+		m.o.Release()
+		m.o.Wait()
 	}
 }

@@ -70,7 +70,7 @@ func (s *Server) nodeStats(group string) [][]statLine {
 // probe does: a multi-line reply never shares a pipelined connection),
 // within connect_timeout + timeout.
 func (n *node) stats(group string) ([]statLine, error) {
-	nc, err := n.connect()
+	nc, err := n.io.Connect()
 	if err != nil {
 		return nil, err
 	}

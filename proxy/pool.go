@@ -3,13 +3,9 @@
 package proxy
 
 import (
-	"bufio"
-	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,14 +14,14 @@ import (
 
 	"github.com/shepherd-proxy/shepherd/health"
 	"github.com/shepherd-proxy/shepherd/protocol"
+	"github.com/shepherd-proxy/shepherd/proxy/backend"
 	"github.com/shepherd-proxy/shepherd/ring"
 )
 
 // Errors for keys whose node may not be used.
 var (
-	ErrNodeEjected = errors.New("proxy: node ejected")
-	ErrNoNodes     = errors.New("proxy: every node of the pool is ejected")
-	ErrSpooled     = errors.New("proxy: the node may hold an older value of the key")
+	ErrNoNodes = errors.New("proxy: every node of the pool is ejected")
+	ErrSpooled = errors.New("proxy: the node may hold an older value of the key")
 )
 
 // Ejection policies.
@@ -35,28 +31,22 @@ const (
 	EjectFail   = "fail"
 )
 
-// node is one backend memcached server.
+// node is one backend memcached server: its I/O (package backend), its
+// health, its spool and its counters.
 type node struct {
-	addr    string // as configured: host:port or a unix socket path
-	network string
-	pool    *pool
-	conns   []*backendConn
-	maxIn   int64
-	h       *health.Node
-	sp      *spool
-	reg     *prometheus.Registry // its metrics, gathered while it is in service
-	quit    chan struct{}        // closed when the node stops for good
+	addr string // as configured: host:port or a unix socket path
+	pool *pool
+	io   *backend.Node
+	h    *health.Node
+	sp   *spool
+	reg  *prometheus.Registry // its metrics, gathered while it is in service
+	quit chan struct{}        // closed when the node stops for good
 
-	stopped   atomic.Bool // a reload removed it: new requests fail at once
 	settling  atomic.Bool // a settleSoon is pending
 	closeOnce sync.Once
 
-	inflight   atomic.Int64
-	requests   atomic.Uint64 // written to the node
 	rejected   atomic.Uint64 // refused at once: max_inflight reached
 	errors     atomic.Uint64
-	connErrors atomic.Uint64
-	dials      atomic.Uint64
 	failovers  atomic.Uint64 // requests for its keys served elsewhere while it was out
 	copies     atomic.Uint64 // values copied to it from stand-ins by replays
 	deletes    atomic.Uint64 // keys deleted on it by replays
@@ -70,26 +60,31 @@ type node struct {
 
 // newNode builds a node of p with cfg's per-node settings (connections,
 // max_inflight, health), which it keeps for life, and sp its spool. It
-// does no I/O.
+// does no I/O. The pool follows the node's health (pool.watch).
 func newNode(p *pool, cfg *PoolConfig, rn ring.Node, sp *spool, m *metrics) *node {
-	n := &node{addr: rn.Addr, network: "tcp", pool: p, sp: sp, maxIn: int64(cfg.MaxInflight), quit: make(chan struct{})}
-	if strings.HasPrefix(rn.Addr, "/") || strings.HasPrefix(rn.Addr, "unix:") {
-		n.network = "unix"
-	}
+	n := &node{addr: rn.Addr, pool: p, sp: sp, quit: make(chan struct{})}
 	n.latency = m.backendLatency.WithLabelValues(p.name, rn.Addr)
-	perConn := cfg.MaxInflight / cfg.Connections
-	for i := 0; i < cfg.Connections; i++ {
-		n.conns = append(n.conns, newBackendConn(n, perConn+1, n.quit))
-	}
+	n.io = backend.NewNode(rn.Addr, backend.Config{
+		Connections: cfg.Connections,
+		MaxInflight: cfg.MaxInflight,
+		Timeouts: func() (time.Duration, time.Duration) {
+			c := p.settings()
+			return c.ConnectTimeout, c.Timeout
+		},
+		Secure:  func(nc net.Conn) (net.Conn, error) { return n.secure(p.members(), nc) },
+		Redial:  func(err error) bool { return errors.Is(err, errResumeRefused) }, // resumption is off now: once more, with a full handshake
+		Serving: func() bool { return n.h.Healthy() },
+		Done:    n.finished,
+	})
 	n.h = health.NewNode(health.Config{
 		FailureLimit: cfg.FailureLimit,
 		RetryTimeout: cfg.RetryTimeout,
 		RetryMax:     cfg.RetryMax,
 		ProbeTimeout: cfg.ConnectTimeout + cfg.Timeout, // a node slower than requests may be stays out
-		Probe:        n.probe,
+		Probe:        n.io.Probe,
 		Readmit:      n.readmit,
-		OnChange:     n.stateChanged,
 	})
+	p.watch(n)
 	nm := &metrics{reg: prometheus.NewRegistry()} // only its registry: see Server.gather
 	nm.registerNode(n)
 	nm.registerHealth(n)
@@ -98,7 +93,7 @@ func newNode(p *pool, cfg *PoolConfig, rn ring.Node, sp *spool, m *metrics) *nod
 }
 
 func (n *node) start() {
-	n.startConns()
+	n.io.Start()
 	go n.checkSecure()
 	go n.checkResolve()
 	if n.sp.pending(func(k []byte) bool { return n.pool.members().owns(n, k) }) {
@@ -107,66 +102,38 @@ func (n *node) start() {
 	}
 }
 
-// startConns starts the node's backend connections.
-func (n *node) startConns() {
-	for _, c := range n.conns {
-		go c.writeLoop()
-	}
-}
-
 // close stops the node for good: its prober and its backend connections,
 // failing what is queued on them. Its spool stays with the pool.
 func (n *node) close() {
 	n.closeOnce.Do(func() {
-		n.stopped.Store(true)
+		n.io.Stop()
 		n.h.Close()
+		n.io.Close()
 		close(n.quit)
 	})
-}
-
-// send queues o for the node on the connection that lane picks; o is
-// finished with an error when the node is saturated or stopped. The reply
-// arrives within the pool's timeout. One client always uses one lane, so
-// that its pipelined commands to a node run in the order it sent them.
-func (n *node) send(o *op, lane uint32) {
-	o.start = time.Now()
-	o.deadline = o.start.Add(n.pool.settings().Timeout)
-	if n.inflight.Add(1) > n.maxIn {
-		o.finish(ErrBackendBusy)
-		return
-	}
-	if n.stopped.Load() { // checked after counting o in flight: see retire
-		o.finish(ErrBackendClosed)
-		return
-	}
-	c := n.conns[int(lane)%len(n.conns)]
-	if !c.enqueue(o) {
-		o.finish(ErrBackendBusy)
-	}
 }
 
 // finished is called once per op when it completes, before its client
 // sees the reply. A write is tracked (see pool.track). A failure of the
 // node itself (not a protocol answer, not our own saturation) counts
 // toward ejection, and the key of a failed write is spooled.
-func (n *node) finished(o *op) {
-	n.inflight.Add(-1)
-	if len(o.writeKey) > 0 && !errors.Is(o.err, ErrBackendBusy) {
-		n.pool.track(o.writeKey, n)
+func (n *node) finished(o *backend.Op) {
+	if len(o.WriteKey) > 0 && !errors.Is(o.Err, backend.ErrBusy) {
+		n.pool.track(o.WriteKey, n)
 	}
-	if o.err == nil || errors.Is(o.err, ErrClientStalled) { // the node answered in full
+	if o.Err == nil || errors.Is(o.Err, backend.ErrClientStalled) { // the node answered in full
 		n.h.Success()
-		n.latency.Observe(time.Since(o.start).Seconds())
+		n.latency.Observe(time.Since(o.Start()).Seconds())
 		return
 	}
 	n.errors.Add(1)
-	if errors.Is(o.err, ErrBackendBusy) {
+	if errors.Is(o.Err, backend.ErrBusy) {
 		n.rejected.Add(1)
 	}
-	if len(o.writeKey) > 0 {
+	if len(o.WriteKey) > 0 {
 		n.spoolFailed(o)
 	}
-	if errors.Is(o.err, ErrBackendBusy) || errors.Is(o.err, ErrBackendClosed) || errors.Is(o.err, ErrNodeEjected) {
+	if errors.Is(o.Err, backend.ErrBusy) || errors.Is(o.Err, backend.ErrClosed) || errors.Is(o.Err, backend.ErrEjected) {
 		return
 	}
 	n.h.Failure()
@@ -175,89 +142,35 @@ func (n *node) finished(o *op) {
 // spoolFailed spools the key of a write that failed on the node: it may
 // have happened, or may yet (a hung node applies what was sent to it when
 // it resumes), so the key is deleted before the node serves it again.
-func (n *node) spoolFailed(o *op) {
+func (n *node) spoolFailed(o *backend.Op) {
 	switch {
-	case errors.Is(o.err, ErrBackendBusy): // refused: never sent
-	case errors.Is(o.err, ErrNodeEjected): // never sent, but the node was out
-		n.sp.record(o.writeKey)
+	case errors.Is(o.Err, backend.ErrBusy): // refused: never sent
+	case errors.Is(o.Err, backend.ErrEjected): // never sent, but the node was out
+		n.sp.record(o.WriteKey)
 	default:
-		n.sp.recordFailed(o.writeKey)
+		n.sp.recordFailed(o.WriteKey)
 		n.settleSoon()
 	}
 }
 
-// dial opens a new wire connection and starts its reader.
-func (n *node) dial() (*wireConn, error) {
-	n.dials.Add(1)
-	nc, err := n.connect()
-	if err != nil {
-		n.connErrors.Add(1)
-		return nil, n.wrap(err)
-	}
-	w := newWireConn(n, nc)
-	go w.readLoop()
-	return w, nil
-}
-
-// connect opens a connection to the node, made secure as the pool's
-// transport says, within connect_timeout (and timeout for TLS and login).
-func (n *node) connect() (net.Conn, error) {
-	nc, err := n.connectOnce()
-	if errors.Is(err, errResumeRefused) { // resumption is off now: once more, with a full handshake
-		nc, err = n.connectOnce()
-	}
-	return nc, err
-}
-
-func (n *node) connectOnce() (net.Conn, error) {
-	m := n.pool.members()
-	d := net.Dialer{Timeout: m.cfg.ConnectTimeout}
-	nc, err := d.DialContext(context.Background(), n.network, strings.TrimPrefix(n.addr, "unix:"))
-	if err != nil {
-		return nil, err
-	}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
-		tc.SetKeepAlive(true)
-	}
-	return n.secure(m, nc)
-}
-
-// probe asks the node for its version on a fresh connection.
-func (n *node) probe(ctx context.Context) error {
-	nc, err := n.connect()
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	deadline, _ := ctx.Deadline()
-	nc.SetDeadline(deadline)
-	if _, err := nc.Write([]byte("version\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(nc).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, "VERSION ") {
-		return fmt.Errorf("proxy: probe of %s: unexpected %q", n.addr, strings.TrimSpace(line))
-	}
-	return nil
-}
-
-// stateChanged keeps the spool and the pool's ring in step with health.
-func (n *node) stateChanged(from, to health.State) {
-	switch to {
-	case health.Ejected:
-		n.sp.setAdmitted(false)
-		if from == health.Healthy {
-			n.pool.log.Warn("node ejected", "pool", n.pool.name, "node", n.addr, "policy", n.pool.settings().OnEject)
+// watch makes p follow n's health: the spool's admission, the log, and
+// the ring clients use. It runs on the goroutine that changed the state
+// (see health.Node.Subscribe), so an ejection has rebuilt the ring before
+// the failing request returns.
+func (p *pool) watch(n *node) {
+	n.h.Subscribe(func(from, to health.State) {
+		switch to {
+		case health.Ejected:
+			n.sp.setAdmitted(false)
+			if from == health.Healthy {
+				p.log.Warn("node ejected", "pool", p.name, "node", n.addr, "policy", p.settings().OnEject)
+			}
+		case health.Healthy:
+			p.log.Info("node readmitted", "pool", p.name, "node", n.addr)
 		}
-	case health.Healthy:
-		n.pool.log.Info("node readmitted", "pool", n.pool.name, "node", n.addr)
-	}
-	n.pool.rebuild()
-	go n.pool.settle() // a stand-in may serve keys it holds old copies of
+		p.rebuild()
+		go p.settle() // a stand-in may serve keys it holds old copies of
+	})
 }
 
 // members is a pool's configuration and the nodes that serve it, as one
@@ -431,7 +344,7 @@ func (p *pool) standIn(m *members, owner *node, key []byte, write bool) (*node, 
 			return v.nodes[v.ring.Lookup(key)], false, nil
 		}
 	}
-	return nil, false, ErrNodeEjected
+	return nil, false, backend.ErrEjected
 }
 
 // markFlushDeparted makes the return of every node that left the pool

@@ -203,7 +203,7 @@ func (s *Server) apply(ch *change) {
 	for _, n := range ch.added {
 		n.sp.setDeparted(false)
 		if s.running {
-			n.startConns()
+			n.io.Start()
 		}
 	}
 	if cur := s.live.Load(); ch.herdChanged && ch.next.herd != nil {
@@ -242,7 +242,7 @@ func (s *Server) apply(ch *change) {
 
 // retire stops a node a reload removed. For retireGrace it still takes
 // requests (those that picked it just before the swap); then it refuses
-// new ones, waits for those in flight to be answered and closes. send
+// new ones, waits for those in flight to be answered and closes. Send
 // counts a request in flight before it checks stopped, and retire sets
 // stopped before it reads the count, so every request either fails at
 // once or is waited for: none is queued on a closed connection.
@@ -254,10 +254,10 @@ func (n *node) retire(quit <-chan struct{}) {
 	case <-quit:
 		return
 	}
-	n.stopped.Store(true)
+	n.io.Stop()
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
-	for n.inflight.Load() > 0 {
+	for n.io.Inflight() > 0 {
 		select {
 		case <-t.C:
 		case <-quit:

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/shepherd-proxy/shepherd/protocol"
+	"github.com/shepherd-proxy/shepherd/proxy/backend"
 )
 
 // replayBatch is how many keys are replayed at once.
@@ -72,7 +73,7 @@ func (n *node) deleteBatch(keys [][]byte) error {
 
 // deleteOnly deletes keys on the node.
 func (n *node) deleteOnly(keys [][]byte) error {
-	ops := make([]*op, 0, len(keys))
+	ops := make([]*backend.Op, 0, len(keys))
 	for _, k := range keys {
 		ops = append(ops, sendMeta(n, "md", k, nil, ""))
 	}
@@ -83,28 +84,28 @@ func (n *node) deleteOnly(keys [][]byte) error {
 // dropStandIns removes, best effort, the stand-ins' copies of keys: they
 // no longer own them.
 func (n *node) dropStandIns(keys [][]byte) {
-	var ops []*op
+	var ops []*backend.Op
 	for _, k := range keys {
 		if s := n.pool.interim(k); s != nil && s != n {
 			ops = append(ops, sendMeta(s, "md", k, nil, ""))
 		}
 	}
 	for _, o := range ops {
-		o.wait()
-		putOp(o)
+		o.Wait()
+		backend.PutOp(o)
 	}
 }
 
 // replayBatch reads each key from its stand-in, writes the value (or a
 // delete) to the node, then removes the stand-in's copy.
 func (n *node) replayBatch(keys [][]byte) error {
-	reads := make([]*op, len(keys))
+	reads := make([]*backend.Op, len(keys))
 	for i, k := range keys {
 		if s := n.pool.interim(k); s != nil && s != n && !s.sp.stale(k) {
 			reads[i] = sendMeta(s, "mg", k, nil, "v f t")
 		}
 	}
-	writes := make([]*op, len(keys))
+	writes := make([]*backend.Op, len(keys))
 	for i, k := range keys {
 		writes[i] = n.replayWrite(k, reads[i])
 	}
@@ -115,16 +116,16 @@ func (n *node) replayBatch(keys [][]byte) error {
 
 // replayWrite copies the stand-in's value of k to the node, or deletes k
 // there when the stand-in has none (or could not say).
-func (n *node) replayWrite(k []byte, read *op) *op {
+func (n *node) replayWrite(k []byte, read *backend.Op) *backend.Op {
 	if read == nil {
 		n.deletes.Add(1)
 		return sendMeta(n, "md", k, nil, "")
 	}
-	defer putOp(read)
+	defer backend.PutOp(read)
 	var r protocol.MetaReply
-	err := read.wait()
+	err := read.Wait()
 	if err == nil {
-		r, err = protocol.ParseMetaReply(read.reply.Raw)
+		r, err = protocol.ParseMetaReply(read.Reply.Raw)
 	}
 	if err != nil || r.Code != protocol.MetaValue || r.Stale { // a stale value copied would turn fresh
 		n.deletes.Add(1)
@@ -136,40 +137,40 @@ func (n *node) replayWrite(k []byte, read *op) *op {
 
 // sendMeta sends "<cmd> <base64 key> [<len>] b <flags>" (and data for ms)
 // as one of shepherd's own requests.
-func sendMeta(n *node, cmd string, key, data []byte, flags string) *op {
-	o := getOp(n, protocol.ReplyMeta)
-	o.wire = append(o.wire, cmd...)
-	o.wire = append(o.wire, ' ')
-	o.wire = base64.StdEncoding.AppendEncode(o.wire, key)
+func sendMeta(n *node, cmd string, key, data []byte, flags string) *backend.Op {
+	o := backend.GetOp(n.io, protocol.ReplyMeta)
+	o.Wire = append(o.Wire, cmd...)
+	o.Wire = append(o.Wire, ' ')
+	o.Wire = base64.StdEncoding.AppendEncode(o.Wire, key)
 	if cmd == "ms" {
-		o.wire = strconv.AppendInt(append(o.wire, ' '), int64(len(data)), 10)
+		o.Wire = strconv.AppendInt(append(o.Wire, ' '), int64(len(data)), 10)
 	}
-	o.wire = append(o.wire, " b"...)
+	o.Wire = append(o.Wire, " b"...)
 	if flags != "" {
-		o.wire = append(append(o.wire, ' '), flags...)
+		o.Wire = append(append(o.Wire, ' '), flags...)
 	}
-	o.wire = append(o.wire, "\r\n"...)
+	o.Wire = append(o.Wire, "\r\n"...)
 	if cmd == "ms" {
-		o.wire = append(append(o.wire, data...), "\r\n"...)
+		o.Wire = append(append(o.Wire, data...), "\r\n"...)
 	}
-	o.internal = true
-	n.send(o, 0)
+	o.Internal = true
+	n.io.Send(o, 0)
 	return o
 }
 
 // waitReplay waits for ops and returns the first failure: an error or a
 // reply not starting with one of ok.
-func waitReplay(ops []*op, ok ...string) error {
+func waitReplay(ops []*backend.Op, ok ...string) error {
 	var first error
 	for _, o := range ops {
-		err := o.wait()
-		if err == nil && !hasAnyPrefix(o.reply.Raw, ok) {
-			err = fmt.Errorf("unexpected reply %q", strings.TrimSpace(string(o.reply.Raw)))
+		err := o.Wait()
+		if err == nil && !hasAnyPrefix(o.Reply.Raw, ok) {
+			err = fmt.Errorf("unexpected reply %q", strings.TrimSpace(string(o.Reply.Raw)))
 		}
 		if err != nil && first == nil {
 			first = err
 		}
-		putOp(o)
+		backend.PutOp(o)
 	}
 	return first
 }
@@ -184,11 +185,11 @@ func hasAnyPrefix(b []byte, prefixes []string) bool {
 }
 
 func (n *node) replayFlush() error {
-	o := getOp(n, protocol.ReplyLine)
-	o.wire = append(o.wire, "flush_all\r\n"...)
-	o.internal = true
-	n.send(o, 0)
-	return waitReplay([]*op{o}, "OK")
+	o := backend.GetOp(n.io, protocol.ReplyLine)
+	o.Wire = append(o.Wire, "flush_all\r\n"...)
+	o.Internal = true
+	n.io.Send(o, 0)
+	return waitReplay([]*backend.Op{o}, "OK")
 }
 
 // prepareTimeout bounds the copies a reload makes before it swaps rings
@@ -250,13 +251,13 @@ func (p *pool) prepareNode(ctx context.Context, n *node, m *members) int {
 // copyBatch copies keys to the node from the nodes serving them now; a
 // key no other node may serve is deleted on it instead.
 func (n *node) copyBatch(keys [][]byte) error {
-	reads := make([]*op, len(keys))
+	reads := make([]*backend.Op, len(keys))
 	for i, k := range keys {
 		if s, _, err := n.pool.pick(k, false); err == nil && s != n {
 			reads[i] = sendMeta(s, "mg", k, nil, "v f t")
 		}
 	}
-	writes := make([]*op, len(keys))
+	writes := make([]*backend.Op, len(keys))
 	for i, k := range keys {
 		writes[i] = n.replayWrite(k, reads[i])
 	}

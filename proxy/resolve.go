@@ -35,7 +35,7 @@ func (n *node) checkResolve() {
 
 // hostName returns the node's host when it is a name, not an address.
 func (n *node) hostName() (string, bool) {
-	if n.network != "tcp" {
+	if n.io.Network() != "tcp" {
 		return "", false
 	}
 	host, _, err := net.SplitHostPort(n.addr)

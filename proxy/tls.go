@@ -464,7 +464,7 @@ func (n *node) checkSecure() {
 	if !m.sec.on() {
 		return
 	}
-	nc, err := n.connect()
+	nc, err := n.io.Connect()
 	if err == nil {
 		nc.Close()
 		return

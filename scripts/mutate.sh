@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=("$@")
-((${#pkgs[@]})) || pkgs=(protocol ring health herd)
+((${#pkgs[@]})) || pkgs=(protocol ring health herd proxy/backend)
 
 gremlins=$(go env GOPATH)/bin/gremlins
 if [[ ! -x $gremlins ]]; then
@@ -32,11 +32,12 @@ for p in "${pkgs[@]}"; do
 	# run; herd's is long (it starts memcached), so 20x would let a mutant
 	# that blocks cost ~4 min, where 5x is still ten times a passing run.
 	coef=20
-	[[ $p == herd ]] && coef=5
+	[[ $p == herd || $p == proxy/backend ]] && coef=5
+	mkdir -p "out/mutate/$(dirname "$p")"
 	"$gremlins" unleash --workers 1 --timeout-coefficient "$coef" \
 		--exclude-files 'testdata/' -o "out/mutate/$p.json" "./$p" >"out/mutate/$p.log" 2>&1 ||
 		{ tail -20 "out/mutate/$p.log"; exit 1; }
-	tail -3 "out/mutate/$p.log" | sed "s/^/mutate: $p: /"
+	tail -3 "out/mutate/$p.log" | sed "s|^|mutate: $p: |"
 done
 files=()
 for p in "${pkgs[@]}"; do files+=("out/mutate/$p.json"); done

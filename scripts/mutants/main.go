@@ -43,6 +43,7 @@ type equivalent struct {
 
 func main() {
 	list := flag.String("equivalent", "scripts/mutants/equivalent.txt", "known equivalent mutants")
+	root := flag.String("root", "out/mutate", "where the results are, one pkg/path.json per package")
 	flag.Parse()
 	eqs, err := readList(*list)
 	if err != nil {
@@ -53,8 +54,9 @@ func main() {
 	bad := 0
 	ran := map[string]bool{}
 	for _, path := range flag.Args() {
-		ran[strings.TrimSuffix(filepath.Base(path), ".json")] = true
-		n, err := report(path, eqs)
+		pkg := pkgOf(*root, path)
+		ran[pkg] = true
+		n, err := report(path, pkg, eqs)
 		if err != nil {
 			fail(err)
 		}
@@ -73,7 +75,7 @@ func main() {
 
 // report prints one package's row and returns how many survivors are not
 // listed as equivalent.
-func report(path string, eqs []*equivalent) (int, error) {
+func report(path, pkg string, eqs []*equivalent) (int, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
@@ -82,7 +84,6 @@ func report(path string, eqs []*equivalent) (int, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return 0, fmt.Errorf("%s: %w", path, err)
 	}
-	pkg := strings.TrimSuffix(filepath.Base(path), ".json")
 	count := map[string]int{}
 	equiv, unlisted, unseeable := 0, 0, 0
 	for _, f := range r.Files {
@@ -118,6 +119,17 @@ func report(path string, eqs []*equivalent) (int, error) {
 		nc, unseeable, count["TIMED OUT"],
 		pct(killed, killed+lived), pct(killed+lived, killed+lived+nc), pct(killed+lived, killed+lived+nc-unseeable))
 	return unlisted, nil
+}
+
+// pkgOf is the package a results file is for: its path below root
+// without .json ("out/mutate/proxy/backend.json" is proxy/backend), or
+// its base name when it is not below root.
+func pkgOf(root, path string) string {
+	rel, err := filepath.Rel(root, path)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		rel = filepath.Base(path)
+	}
+	return filepath.ToSlash(strings.TrimSuffix(rel, ".json"))
 }
 
 func find(eqs []*equivalent, file, typ, text string) *equivalent {
