@@ -14,7 +14,7 @@ import (
 func staleConfig(dir string) func(*proxy.Config) {
 	return func(cfg *proxy.Config) {
 		p := cfg.Pools["main"]
-		p.Timeout, p.FailureLimit = 300*time.Millisecond, 2
+		p.Timeout, p.FailureLimit = time.Second, 2 // 300 ms timed out healthy nodes under -race at load 15
 		p.RetryTimeout, p.RetryMax = 200*time.Millisecond, 400*time.Millisecond
 		if dir != "" {
 			cfg.SpoolDir = dir

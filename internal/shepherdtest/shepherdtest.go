@@ -51,6 +51,9 @@ func Start(t testing.TB, nodes []*mctest.Server, tweak func(*proxy.Config)) *She
 		if p.ConnectTimeout == 0 { // a pool a test built itself: as generous
 			p.ConnectTimeout = 2 * time.Second
 		}
+		if p.Timeout == 0 {
+			p.Timeout = 2 * time.Second
+		}
 	}
 	srv, err := proxy.New(cfg)
 	if err != nil {
