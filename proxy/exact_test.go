@@ -409,11 +409,14 @@ var exactSequences = []struct {
 		"A mg {b} b s k", "A ma {b} b", "A ms {b} 1 b MA\r\nz\r\n"}},
 	{"meta quiet on a placeholder", []string{"A get {k}", "B mg {k} v q\r\nmn", "B md {k} q\r\nmn", "B ma {k} q\r\nmn", "B ms {k} 1 q MR\r\nz\r\nmn"}},
 	{"empty value a client stored", []string{"A set {k} 3 0 0\r\n\r\n", "B get {k}", "B add {k} 0 0 1\r\nx\r\n", "B append {k} 0 0 1\r\nx\r\n", "B get {k}"}},
-	// Numbers read as memcached reads them: a leading "+", 32-bit wrap.
-	{"numbers as memcached reads them", []string{"A get {k}", "A set {k} +5 +300 1\r\n7\r\n", "B mg {k} f t v",
-		"B incr {k} +3", "B touch {k} +100", "B mg {k} t", "B set {k} 4294967297 0 1\r\n1\r\n", "B gets {k}",
-		"A get {k}", "A add {k} +2 0 1\r\nx\r\n", "B replace {k} +9 0 1\r\ny\r\n", "B mg {k} f v",
-		"B gat +200 {k}", "B mg {k} t", "B ms {k} 1 F+6 T+50\r\nz\r\n", "B mg {k} f t v"}},
+	// Numbers read as memcached reads them: a leading "+", 32-bit wrap, a
+	// trailing tab (strtol stops at white space). No TTL is read back: two
+	// memcached clocks tick apart. "2592001\t" is an absolute time long past.
+	{"numbers as memcached reads them", []string{"A get {k}", "A set {k} +5 0 1\r\n7\r\n", "B mg {k} f v",
+		"B incr {k} +3", "B set {k} 4294967297 0 1\r\n1\r\n", "B gets {k}", "A get {k}",
+		"A add {k} +2 0 1\r\nx\r\n", "B replace {k} +9 0 1\r\ny\r\n", "B mg {k} f v",
+		"B touch {k} 2592001\t", "B get {k}", "B set {k} 0 2592001\t 1\r\nz\r\n", "B get {k}",
+		"B ms {k} 1 F+6\r\nz\r\n", "B mg {k} f v"}},
 }
 
 // TestHerdExactSequences: the fixed sequences give memcached's answers
