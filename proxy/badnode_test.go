@@ -17,6 +17,7 @@ func badNodeConfig(fake string) func(*proxy.Config) {
 	return func(cfg *proxy.Config) {
 		staleConfig("")(cfg)
 		p := cfg.Pools["main"]
+		p.Timeout = 300 * time.Millisecond // the slow node answers in 600
 		p.Servers = append([]ring.Node{{Addr: fake, Weight: 1, Name: "fake"}}, p.Servers...)
 	}
 }
