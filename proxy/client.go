@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -125,7 +126,30 @@ func (c *client) serve() {
 	c.readLoop()
 	close(c.calls)
 	<-done
-	c.nc.Close()
+	c.hangUp()
+}
+
+// Lingering bounds what hangUp reads and drops after the last reply.
+const (
+	lingerTime  = time.Second
+	lingerBytes = 1 << 20
+)
+
+// hangUp closes the connection once every reply is written. When shepherd
+// ends it first (quit, a line too long) the client may still be sending,
+// and closing a socket with unread input makes the kernel answer with a
+// reset that drops the replies still queued to the client. So the write
+// side is shut first (the client reads every reply, then EOF), and what
+// the client still sends is read and dropped until it hangs up, for at
+// most lingerTime and lingerBytes.
+func (c *client) hangUp() {
+	defer c.nc.Close()
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || c.werr != nil || cw.CloseWrite() != nil {
+		return
+	}
+	c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	io.Copy(io.Discard, io.LimitReader(c.nc, lingerBytes))
 }
 
 // readLoop parses commands and dispatches them. A panic here ends only
