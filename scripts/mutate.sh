@@ -34,7 +34,8 @@ mkdir -p out/mutate
 # command to the real one and, after the coverage run, adds those lines to
 # the profile, so their mutants are run like the rest: one the tests kill
 # counts as killed, one no test reaches lives and must be killed by a test
-# or listed as equivalent.
+# or listed as equivalent. The coverage run is never a cached result:
+# gremlins times each mutant out at a multiple of how long it took.
 realgo=$(command -v go)
 mkdir -p out/mutate/bin
 cat >out/mutate/bin/go <<EOF
@@ -42,7 +43,7 @@ cat >out/mutate/bin/go <<EOF
 prof= prev=
 for a in "\$@"; do [[ \$prev == -coverprofile ]] && prof=\$a; prev=\$a; done
 [[ -n \$prof ]] || exec "$realgo" "\$@"
-"$realgo" "\$@" || exit
+GOFLAGS="\$GOFLAGS -count=1" "$realgo" "\$@" || exit
 "$realgo" list -f '{{\$d := .Dir}}{{\$p := .ImportPath}}{{range .GoFiles}}{{\$d}}/{{.}} {{\$p}}/{{.}}{{"\\n"}}{{end}}' "\${@: -1}" |
 	while read -r file name; do
 		awk -v n="\$name" '
