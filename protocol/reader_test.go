@@ -591,3 +591,18 @@ func TestRouteKey(t *testing.T) {
 		t.Errorf("RouteKey(base64): got %q; want %q", got, "a\x00b")
 	}
 }
+
+// TestClientErrorText: a refused request's error reads as a client error
+// and carries memcached's message, for logs (the client gets Reply).
+func TestClientErrorText(t *testing.T) {
+	t.Parallel()
+	var req Request
+	err := NewReader(strings.NewReader("set k 0 0 x\r\n"), Limits{}).Read(&req)
+	var ce *ClientError
+	if !errors.As(err, &ce) {
+		t.Fatalf("Read of a set with a bad length: %v; want a ClientError", err)
+	}
+	if want := "protocol: client error: bad command line format"; err.Error() != want {
+		t.Errorf("Error() = %q; want %q (memcached's message)", err.Error(), want)
+	}
+}
