@@ -38,6 +38,19 @@ func TestWithDefaults(t *testing.T) {
 	}
 }
 
+// TestDefaultValues: the defaults are the values Config's comments (and
+// the README's pool table) promise: 2 failures, a first probe after 5s,
+// backoff up to 60s, 1s per probe.
+func TestDefaultValues(t *testing.T) {
+	t.Parallel()
+	got := Config{}.WithDefaults()
+	want := Config{FailureLimit: 2, RetryTimeout: 5 * time.Second, RetryMax: time.Minute, ProbeTimeout: time.Second}
+	if got.FailureLimit != want.FailureLimit || got.RetryTimeout != want.RetryTimeout ||
+		got.RetryMax != want.RetryMax || got.ProbeTimeout != want.ProbeTimeout {
+		t.Errorf("Config{}.WithDefaults() = %+v; want %+v", got, want)
+	}
+}
+
 // TestJitter: probe delays spread over d ± 10%, on both sides of d.
 func TestJitter(t *testing.T) {
 	t.Parallel()

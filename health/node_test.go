@@ -384,8 +384,11 @@ func TestReadmitFailure(t *testing.T) {
 	var sawHealthy atomic.Bool
 	var n *health.Node
 	readmit := func(ctx context.Context) error {
-		if _, ok := ctx.Deadline(); !ok {
-			t.Errorf("Readmit's context has no deadline")
+		// Bounded by ReadmitTimeout, and with that time still ahead: a
+		// replay must not start on a context already done.
+		if dl, ok := ctx.Deadline(); !ok || ctx.Err() != nil || time.Until(dl) > health.ReadmitTimeout {
+			t.Errorf("Readmit's context: deadline %v (set %v), error %v; want a deadline within ReadmitTimeout (%v) and not yet passed",
+				time.Until(dl), ok, ctx.Err(), health.ReadmitTimeout)
 		}
 		if n.Healthy() {
 			sawHealthy.Store(true)

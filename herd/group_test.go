@@ -932,3 +932,16 @@ func TestCloseWaitsForFills(t *testing.T) {
 		t.Fatalf("Close did not return within %v of its fill ending", waitLimit)
 	}
 }
+
+// TestOriginConcurrencyDefault: OriginConcurrency bounds origin requests
+// in flight, 16 when zero or negative (Config's comment), so that a Group
+// from a zero Config still fetches: with no slot every fetch would wait
+// for its context instead.
+func TestOriginConcurrencyDefault(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ set, want int }{{0, 16}, {-1, 16}, {1, 1}, {3, 3}} {
+		if got := cap(New(Config{OriginConcurrency: tc.set}).origin.slots); got != tc.want {
+			t.Errorf("OriginConcurrency %d: %d origin requests at once; want %d", tc.set, got, tc.want)
+		}
+	}
+}

@@ -36,6 +36,12 @@ func TestRulePick(t *testing.T) {
 // and just over 30 days are not.
 func TestRuleTTLBounds(t *testing.T) {
 	t.Parallel()
+	// memcached's REALTIME_MAXDELTA: 60*60*24*30 seconds, written out here
+	// rather than read from MaxTTL, so that a wrong MaxTTL fails.
+	const thirtyDays = 60 * 60 * 24 * 30 * time.Second
+	if MaxTTL != thirtyDays {
+		t.Errorf("MaxTTL = %v; want memcached's 30 days (%v)", MaxTTL, thirtyDays)
+	}
 	for _, tc := range []struct {
 		name string
 		r    Rule
@@ -43,10 +49,10 @@ func TestRuleTTLBounds(t *testing.T) {
 	}{
 		{"ttl 1s", Rule{TTL: time.Second}, true},
 		{"ttl under 1s", Rule{TTL: time.Second - 1}, false},
-		{"ttl 30 days", Rule{TTL: MaxTTL}, true},
-		{"ttl over 30 days", Rule{TTL: MaxTTL + time.Second}, false},
-		{"stale_ttl 30 days", Rule{StaleTTL: MaxTTL}, true},
-		{"lease_ttl over 30 days", Rule{LeaseTTL: MaxTTL + time.Second}, false},
+		{"ttl 30 days", Rule{TTL: thirtyDays}, true},
+		{"ttl over 30 days", Rule{TTL: thirtyDays + time.Second}, false},
+		{"stale_ttl 30 days", Rule{StaleTTL: thirtyDays}, true},
+		{"lease_ttl over 30 days", Rule{LeaseTTL: thirtyDays + time.Second}, false},
 	} {
 		if err := tc.r.Validate(); (err == nil) != tc.ok {
 			t.Errorf("%s: Validate: got %v; want ok %v", tc.name, err, tc.ok)

@@ -306,6 +306,9 @@ func metaCases() []readCase {
 		{"mg base64 251", "mg " + k251 + " b\r\n", Limits{}, []string{"mg keys=a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s= args=b base64"}},
 		{"mg base64 decoded over limit", "mg " + b64(strings.Repeat("k", 60)) + " b\r\n", Limits{MaxKey: 50}, []string{"mg keys=a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2tr args=b base64"}},
 		{"ms too many flags", "ms k 2" + strings.Repeat(" T1", 17) + "\r\nhi\r\nmn\r\n", Limits{}, []string{"CLIENT_ERROR options flags too long", "ERROR", "mn"}},
+		// One flag fewer is at the limit (20 tokens, the end counted):
+		// memcached goes on to read the flags, and refuses the repeated one.
+		{"ms flags at the limit", "ms k 2" + strings.Repeat(" T1", 16) + "\r\nhi\r\nmn\r\n", Limits{}, []string{"CLIENT_ERROR duplicate flag", "mn"}},
 		{"mg duplicate flag", "mg k q q v\r\n", Limits{}, []string{"mg keys=k args=q,q,v noreply"}},
 		{"mg base64 binary key", "mg " + b64("a\x00 b") + " b\r\n", Limits{}, []string{"mg keys=YQAgYg== args=b base64"}},
 		{"mg bad base64", "mg !!!! b\r\n", Limits{}, []string{"mg keys=!!!! args=b base64"}},
@@ -333,6 +336,8 @@ func metaCases() []readCase {
 		{"ms bad size", "ms foo T10\r\nget a\r\n", Limits{}, []string{"CLIENT_ERROR bad command line format", "get keys=a"}},
 		{"ms too large swallowed", "ms foo 11 T0\r\nhello world\r\nget a\r\n", Limits{MaxValue: 10},
 			[]string{"SERVER_ERROR object too large for cache", "get keys=a"}},
+		{"ms key 250", "ms " + strings.Repeat("k", 250) + " 2\r\nhi\r\n", Limits{},
+			[]string{"ms keys=" + strings.Repeat("k", 250) + ` args=2 data="hi"`}},
 		{"ms key 251 swallowed", "ms " + strings.Repeat("k", 251) + " 2\r\nhi\r\nget a\r\n", Limits{},
 			[]string{"CLIENT_ERROR bad command line format", "ERROR", "get keys=a"}},
 		{"ms bad base64 swallowed", "ms !!!! 2 b\r\nhi\r\nget a\r\n", Limits{},
@@ -589,5 +594,20 @@ func TestRouteKey(t *testing.T) {
 	enc := &Request{Cmd: CmdMetaGet, Base64: true}
 	if got := RouteKey(enc, []byte(b64("a\x00b")), nil); string(got) != "a\x00b" {
 		t.Errorf("RouteKey(base64): got %q; want %q", got, "a\x00b")
+	}
+}
+
+// TestClientErrorText: a refused request's error reads as a client error
+// and carries memcached's message, for logs (the client gets Reply).
+func TestClientErrorText(t *testing.T) {
+	t.Parallel()
+	var req Request
+	err := NewReader(strings.NewReader("set k 0 0 x\r\n"), Limits{}).Read(&req)
+	var ce *ClientError
+	if !errors.As(err, &ce) {
+		t.Fatalf("Read of a set with a bad length: %v; want a ClientError", err)
+	}
+	if want := "protocol: client error: bad command line format"; err.Error() != want {
+		t.Errorf("Error() = %q; want %q (memcached's message)", err.Error(), want)
 	}
 }

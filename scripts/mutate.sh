@@ -26,6 +26,34 @@ fi
 # in time to count as killed rather than timed out.
 export SHEPHERD_TEST_WAIT=${SHEPHERD_TEST_WAIT:-1s}
 mkdir -p out/mutate
+
+# gremlins tries a mutant only on a line its coverage run marks as run, and
+# Go's coverage profile puts a switch's case expressions and constant
+# declarations in no block: their mutants were never tried, "not covered"
+# whatever the tests did. This go, first on gremlins' PATH, passes every
+# command to the real one and, after the coverage run, adds those lines to
+# the profile, so their mutants are run like the rest: one the tests kill
+# counts as killed, one no test reaches lives and must be killed by a test
+# or listed as equivalent. The coverage run is never a cached result:
+# gremlins times each mutant out at a multiple of how long it took.
+realgo=$(command -v go)
+mkdir -p out/mutate/bin
+cat >out/mutate/bin/go <<EOF
+#!/usr/bin/env bash
+prof= prev=
+for a in "\$@"; do [[ \$prev == -coverprofile ]] && prof=\$a; prev=\$a; done
+[[ -n \$prof ]] || exec "$realgo" "\$@"
+GOFLAGS="\$GOFLAGS -count=1" "$realgo" "\$@" || exit
+"$realgo" list -f '{{\$d := .Dir}}{{\$p := .ImportPath}}{{range .GoFiles}}{{\$d}}/{{.}} {{\$p}}/{{.}}{{"\\n"}}{{end}}' "\${@: -1}" |
+	while read -r file name; do
+		awk -v n="\$name" '
+			/^[ \t]*const \(\$/ { c = 1; next }
+			c && /^[ \t]*\)/ { c = 0; next }
+			c || /^[ \t]*(case|const) / { printf "%s:%d.1,%d.1000 1 1\n", n, NR, NR }' "\$file"
+	done >>"\$prof"
+EOF
+chmod +x out/mutate/bin/go
+
 for p in "${pkgs[@]}"; do
 	echo "mutate: $p ($(date +%T))"
 	# gremlins times a mutant out at this multiple of the package's coverage
@@ -34,7 +62,7 @@ for p in "${pkgs[@]}"; do
 	coef=20
 	[[ $p == herd || $p == proxy/backend ]] && coef=5
 	mkdir -p "out/mutate/$(dirname "$p")"
-	"$gremlins" unleash --workers 1 --timeout-coefficient "$coef" \
+	PATH=$PWD/out/mutate/bin:$PATH "$gremlins" unleash --workers 1 --timeout-coefficient "$coef" \
 		--exclude-files 'testdata/' -o "out/mutate/$p.json" "./$p" >"out/mutate/$p.log" 2>&1 ||
 		{ tail -20 "out/mutate/$p.log"; exit 1; }
 	tail -3 "out/mutate/$p.log" | sed "s|^|mutate: $p: |"
