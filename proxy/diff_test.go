@@ -40,8 +40,9 @@ const diffCIcommands = 20_000
 
 // diffTargets are the three places a stream goes.
 type diffTargets struct {
-	names []string
-	addrs []string
+	names     []string
+	addrs     []string
+	longLines int // allowed differences seen: a command line over 2048 bytes (longLineAllowed)
 	nodes []*mctest.Server // every memcached: direct, then shepherd's
 }
 
@@ -201,12 +202,32 @@ func (d *diffTargets) differ(stream []byte, split uint64) string {
 	replies := d.run(stream, split)
 	want := diffNormalize(replies[0])
 	for i := 1; i < len(replies); i++ {
-		if got := diffNormalize(replies[i]); !bytes.Equal(got, want) {
+		got := diffNormalize(replies[i])
+		if longLineAllowed(got, want) {
+			d.longLines++
+			continue
+		}
+		if !bytes.Equal(got, want) {
 			stats := exchange(d.addrs[i], []byte("stats backends\r\nquit\r\n"), 0)
 			return fmt.Sprintf("%s differs from memcached:\n%s\nstream: %.600q\nits stats backends now:\n%s", d.names[i], firstDiff(got, want), stream, stats)
 		}
 	}
 	return ""
+}
+
+// longLineAllowed reports the allowed difference of a command line over
+// 2048 bytes (README, allowed differences): shepherd answers CLIENT_ERROR
+// line too long and closes; memcached runs the line when it arrived whole
+// (its replies go on) or closes without a word when it came in pieces, and
+// a close with the rest of the stream unread is a reset that can cut its
+// last replies short. So shepherd's replies before its refusal must be
+// memcached's, or begin with all memcached sent before it closed.
+func longLineAllowed(got, want []byte) bool {
+	before, ok := bytes.CutSuffix(got, []byte("CLIENT_ERROR line too long\r\n"))
+	if !ok || bytes.Equal(got, want) {
+		return false
+	}
+	return bytes.HasPrefix(want, before) || bytes.HasPrefix(before, want)
 }
 
 // firstDiff shows where two replies part.
@@ -297,8 +318,8 @@ func TestDifferential(t *testing.T) {
 			t.Errorf("memcached %s evicted %s items: the replies compare memory pressure, not shepherd", n.Addr, st["evictions"])
 		}
 	}
-	t.Logf("differential: %d streams, %d commands, %d bytes, %d differences (%d repeated on replay); left out: %d streams on memcached's clock, %d that could not be completed; in %v",
-		res.streams, res.commands, res.bytes, res.differences, res.repeated, res.clocked, res.skipped, time.Since(start).Round(time.Millisecond))
+	t.Logf("differential: %d streams, %d commands, %d bytes, %d differences (%d repeated on replay), %d allowed (a line over 2048 bytes); left out: %d streams on memcached's clock, %d that could not be completed; in %v",
+		res.streams, res.commands, res.bytes, res.differences, res.repeated, d.longLines, res.clocked, res.skipped, time.Since(start).Round(time.Millisecond))
 }
 
 // diffStream generates stream i of seed, with keys under "d<seed><sep><i>."
@@ -315,7 +336,39 @@ func diffStream(seed, i uint64, sep string) (stream []byte, cmds int, ok bool) {
 		stream = append([]byte("mn\r\n"), stream...)
 	}
 	stream, ok = completed(stream)
-	return stream, g.cmds, ok
+	return cutAtQuit(stream), g.cmds, ok
+}
+
+// cutAtQuit ends stream after its first quit. A server that closes with
+// input unread sends a reset, which can drop the replies still on their
+// way to the client: memcached's and shepherd's tails would then differ by
+// chance (shepherd lingers, see TestQuitDeliversEveryReply; memcached does
+// not).
+func cutAtQuit(stream []byte) []byte {
+	in := &countingReader{r: bytes.NewReader(stream)}
+	r := protocol.NewReader(in, protocol.Limits{})
+	var req protocol.Request
+	for {
+		err := r.Read(&req)
+		switch {
+		case err == nil && req.Cmd == protocol.CmdQuit:
+			return stream[:in.n-r.Buffered()]
+		case err == io.EOF || err == io.ErrUnexpectedEOF,
+			errors.Is(err, protocol.ErrLineTooLong), errors.Is(err, protocol.ErrClose):
+			return stream
+		}
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
 }
 
 // clockDependent returns why memcached's reply to stream depends on when
