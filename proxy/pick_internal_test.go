@@ -83,8 +83,8 @@ func TestPickRehash(t *testing.T) {
 	p := pickPool(t, EjectRehash)
 	out := p.members().nodes[0]
 	out.h.Eject(time.Hour)
-	if v := p.view.Load(); v.all || len(v.nodes) != 2 {
-		t.Fatalf("when Eject returned the view had %d nodes (all %v); want the 2 healthy", len(v.nodes), v.all)
+	if _, live := p.view.Load().rings.Degraded(); len(live) != 2 {
+		t.Fatalf("when Eject returned the ring in force had %d nodes; want the 2 healthy", len(live))
 	}
 	moved := 0
 	for i := 0; i < 300; i++ {
@@ -151,7 +151,7 @@ func TestPickFailAndGutter(t *testing.T) {
 	k := []byte("k")
 	f := pickPool(t, EjectFail)
 	owner(f, k).h.Eject(time.Hour)
-	if !f.view.Load().all {
+	if !f.view.Load().rings.All() {
 		t.Fatal("under fail the ring changed")
 	}
 	if _, _, err := f.pick(k, false); !errors.Is(err, backend.ErrEjected) {

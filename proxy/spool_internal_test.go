@@ -1,4 +1,4 @@
-// Unit tests of the spool's bounds and of the placement history.
+// Unit tests of the spool's bounds and what tracking a write costs.
 package proxy
 
 import (
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/shepherd-proxy/shepherd/protocol"
+	"github.com/shepherd-proxy/shepherd/proxy/placement"
 	"github.com/shepherd-proxy/shepherd/ring"
 )
 
@@ -66,30 +67,6 @@ func TestSpoolStaleUntilReplayed(t *testing.T) {
 	}
 }
 
-func TestHistoryBound(t *testing.T) {
-	t.Parallel()
-	var prev *view
-	dropped := 0
-	for i := 0; i < 20; i++ {
-		m := &members{place: &placement{sig: fmt.Sprint("ring-", i%12)}}
-		var d []*placement
-		m.past, d = history(earlier(prev), m.place.sig)
-		dropped += len(d)
-		if len(m.past) > maxPast {
-			t.Fatalf("reload %d: %d past placements; want at most %d", i, len(m.past), maxPast)
-		}
-		for _, pl := range m.past {
-			if pl.sig == m.place.sig {
-				t.Fatalf("reload %d: the ring in force is among the past", i)
-			}
-		}
-		prev = &view{m: m, all: true}
-	}
-	if dropped == 0 {
-		t.Errorf("20 reloads over 12 rings dropped no placement; want some (at most %d kept)", maxPast)
-	}
-}
-
 // BenchmarkTrack is what a write pays after it is done, with no earlier
 // ring (past 0) and with one (past 1, as while a pool flaps between two).
 func BenchmarkTrack(b *testing.B) {
@@ -125,7 +102,7 @@ func benchPool(b *testing.B, past int) (*pool, []*node) {
 		}
 		nodes = append(nodes, &node{addr: servers[i].Addr, sp: sp, pool: p})
 	}
-	placementOf := func(n int) (*ring.Ring, *placement) {
+	placementOf := func(n int) (*ring.Ring, *layout) {
 		r, err := ring.New(servers[:n], ring.Options{})
 		if err != nil {
 			b.Fatal(err)
@@ -134,7 +111,7 @@ func benchPool(b *testing.B, past int) (*pool, []*node) {
 		for _, nd := range nodes[:n] {
 			spools = append(spools, nd.sp)
 		}
-		return r, newPlacement(servers[:n], ring.Options{}, r, spools)
+		return r, placement.NewLayout(servers[:n], ring.Options{}, r, spools)
 	}
 	r, pl := placementOf(3)
 	m := &members{cfg: &PoolConfig{}, nodes: nodes[:3], full: r, place: pl}
@@ -142,9 +119,19 @@ func benchPool(b *testing.B, past int) (*pool, []*node) {
 		_, old := placementOf(4)
 		m.past = append(m.past, old)
 	}
-	p.view.Store(&view{m: m, ring: r, nodes: m.nodes, all: true})
+	rings, err := placement.Build(r, servers[:3], ring.Options{}, placement.Rehash, false, allHealthy{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.view.Store(&view{m: m, rings: rings})
 	return p, nodes
 }
+
+// allHealthy is a pool's nodes, all in service.
+type allHealthy struct{}
+
+func (allHealthy) Healthy(int) bool        { return true }
+func (allHealthy) Divert(int, []byte) bool { return false }
 
 // TestInvalidated: a replay does not copy a value herd deleted into its
 // stale window (memcached 1.6.18 answers mg after md I with these lines).
