@@ -474,7 +474,7 @@ func (c *client) flushAll(cl *call, req *protocol.Request) {
 		p.markFlushDeparted()
 		for _, n := range p.members().nodes {
 			if !n.h.Healthy() {
-				n.sp.markFlush()
+				n.sp.MarkFlush()
 				continue
 			}
 			o := backend.GetOp(n.io, protocol.ReplyLine)

@@ -124,10 +124,10 @@ func TestPickSpoolsWritesForAnOutNode(t *testing.T) {
 	if err != nil || n == o {
 		t.Fatalf("write while its owner is out: got %v, %v; want another node", addrOf(n), err)
 	}
-	if !o.sp.stale(k) {
+	if !o.sp.Stale(k) {
 		t.Fatal("the write was not spooled for the owner")
 	}
-	o.sp.setAdmitted(true) // as a readmission does, before the view catches up
+	o.sp.SetAdmitted(true) // as a readmission does, before the view catches up
 	if n, _, err := p.pick(k, true); err != nil || n != o {
 		t.Fatalf("write once readmitted: got %v, %v; want the owner", addrOf(n), err)
 	}
@@ -135,7 +135,7 @@ func TestPickSpoolsWritesForAnOutNode(t *testing.T) {
 	// and writes go to it.
 	q := pickPool(t, EjectRehash)
 	qo := owner(q, k)
-	qo.sp.record(k)
+	qo.sp.Record(k)
 	if _, _, err := q.pick(k, false); !errors.Is(err, ErrSpooled) {
 		t.Fatalf("read of a spooled key: got %v; want ErrSpooled", err)
 	}

@@ -29,7 +29,7 @@ func (p *pool) track(key []byte, n *node) {
 		return
 	}
 	if owner := v.m.nodes[v.m.full.Lookup(key)]; owner != n {
-		owner.sp.record(key)
+		owner.sp.Record(key)
 		if owner.h.Healthy() {
 			owner.settleSoon()
 		}
@@ -37,13 +37,13 @@ func (p *pool) track(key []byte, n *node) {
 	for _, list := range [][]*layout{v.m.past, v.recent} {
 		for _, pl := range list {
 			if sp := pl.Owner(key); sp != n.sp {
-				sp.record(key)
+				sp.Record(key)
 			}
 		}
 	}
 	if v.standIns != nil {
 		if sp := v.standIns.Owner(key); sp != n.sp {
-			sp.record(key)
+			sp.Record(key)
 		}
 	}
 }
@@ -138,13 +138,13 @@ func (p *pool) forget(m *members, dropped []*layout) {
 
 func (p *pool) drop(sp *spool, kept bool) {
 	if kept {
-		sp.markFlush()
+		sp.MarkFlush()
 		return
 	}
 	for addr, s := range p.spools {
 		if s == sp {
 			delete(p.spools, addr)
-			sp.forget()
+			sp.Forget()
 			p.log.Info("no longer tracking a node that left the pool; it will be flushed if it returns", "pool", p.name, "node", addr)
 		}
 	}
@@ -205,7 +205,7 @@ func (p *pool) loadHistory(cfg *Config, servers []ring.Node) ([]*layout, error) 
 			if err != nil {
 				return nil, err
 			}
-			sp.setDeparted(!slices.ContainsFunc(servers, func(n ring.Node) bool { return n.Addr == srv.Addr }))
+			sp.SetDeparted(!slices.ContainsFunc(servers, func(n ring.Node) bool { return n.Addr == srv.Addr }))
 			spools = append(spools, sp)
 		}
 		all = append(all, placement.NewLayout(sv.Servers, sv.Ring, r, spools))

@@ -99,8 +99,8 @@ func (n *node) start() {
 	n.io.Start()
 	go n.checkSecure()
 	go n.checkResolve()
-	if n.sp.pending(func(k []byte) bool { return n.pool.members().owns(n, k) }) {
-		n.pool.log.Warn("node has a spool from an earlier run; replaying it before use", "pool", n.pool.name, "node", n.addr, "keys", n.sp.size())
+	if n.sp.Pending(func(k []byte) bool { return n.pool.members().owns(n, k) }) {
+		n.pool.log.Warn("node has a spool from an earlier run; replaying it before use", "pool", n.pool.name, "node", n.addr, "keys", n.sp.Size())
 		n.h.Eject(time.Millisecond)
 	}
 }
@@ -149,9 +149,9 @@ func (n *node) spoolFailed(o *backend.Op) {
 	switch {
 	case errors.Is(o.Err, backend.ErrBusy): // refused: never sent
 	case errors.Is(o.Err, backend.ErrEjected): // never sent, but the node was out
-		n.sp.record(o.WriteKey)
+		n.sp.Record(o.WriteKey)
 	default:
-		n.sp.recordFailed(o.WriteKey)
+		n.sp.RecordFailed(o.WriteKey)
 		n.settleSoon()
 	}
 }
@@ -164,7 +164,7 @@ func (p *pool) watch(n *node) {
 	n.h.Subscribe(func(from, to health.State) {
 		switch to {
 		case health.Ejected:
-			n.sp.setAdmitted(false)
+			n.sp.SetAdmitted(false)
 			if from == health.Healthy {
 				p.log.Warn("node ejected", "pool", p.name, "node", n.addr, "policy", p.settings().OnEject)
 			}
@@ -200,7 +200,7 @@ func (m *members) Healthy(i int) bool { return m.nodes[i].h.Healthy() }
 
 // Divert records key in node i's spool unless it was just readmitted
 // (for placement; see spool.divert).
-func (m *members) Divert(i int, key []byte) bool { return m.nodes[i].sp.divert(key) }
+func (m *members) Divert(i int, key []byte) bool { return m.nodes[i].sp.Divert(key) }
 
 // view is one version of a pool's members with the rings their health
 // makes (package placement decides from them where a key goes).
@@ -250,7 +250,7 @@ func (p *pool) close() {
 	p.spoolMu.Lock()
 	defer p.spoolMu.Unlock()
 	for _, sp := range p.spools {
-		sp.close()
+		sp.Close()
 	}
 }
 
@@ -297,7 +297,7 @@ func (p *pool) viewOf(m *members) *view {
 // may have an older value than the last write, and a miss is better.
 func (p *pool) pick(key []byte, write bool) (n *node, gutter bool, err error) {
 	n, gutter, err = p.serving(key, write)
-	if err == nil && !write && n.sp.stale(key) {
+	if err == nil && !write && n.sp.Stale(key) {
 		return nil, false, ErrSpooled
 	}
 	return n, gutter, err
@@ -339,7 +339,7 @@ func (p *pool) markFlushDeparted() {
 	defer p.spoolMu.Unlock()
 	for _, sp := range p.spools {
 		if !members[sp] {
-			sp.markFlush()
+			sp.MarkFlush()
 		}
 	}
 }

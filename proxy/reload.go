@@ -202,7 +202,7 @@ func (s *Server) newMembers(p *pool, cfg *Config, pools map[string]*pool, ch *ch
 // retires the nodes no longer configured.
 func (s *Server) apply(ch *change) {
 	for _, n := range ch.added {
-		n.sp.setDeparted(false)
+		n.sp.SetDeparted(false)
 		if s.running {
 			n.io.Start()
 		}
@@ -235,7 +235,7 @@ func (s *Server) apply(ch *change) {
 		}
 	}
 	for _, n := range ch.removed {
-		n.sp.setDeparted(true)
+		n.sp.SetDeparted(true)
 		s.m.backendLatency.DeleteLabelValues(n.pool.name, n.addr)
 		go n.retire(s.quit)
 	}

@@ -1,9 +1,8 @@
-// Unit tests of the spool's bounds and what tracking a write costs.
+// Unit tests of the spool files and what tracking a write costs.
 package proxy
 
 import (
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/shepherd-proxy/shepherd/protocol"
@@ -11,59 +10,38 @@ import (
 	"github.com/shepherd-proxy/shepherd/ring"
 )
 
-func TestSpoolBound(t *testing.T) {
+// A spool's file survives its node's close: reopened, the spool holds
+// the keys and the overflow an earlier run left.
+func TestSpoolFileRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, departed := range []bool{false, true} {
-		sp, err := openSpool(t.TempDir(), "p", "127.0.0.1:1", 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sp.setDeparted(departed)
-		for i := 0; i < 1000; i++ {
-			sp.record([]byte(fmt.Sprintf("key:%d", i)))
-		}
-		want := 10 // a member keeps the keys it has: reads of them must avoid it
-		if departed {
-			want = 0 // nobody reads from a departed node: the mark is enough
-		}
-		fi, err := os.Stat(sp.path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if sp.size() != want || !sp.pending(func([]byte) bool { return false }) || fi.Size() > 200 {
-			t.Errorf("departed %v, 1000 keys over a limit of 10: got %d keys, overflowed %v, file %d bytes; want %d, true, at most 200",
-				departed, sp.size(), sp.pending(func([]byte) bool { return false }), fi.Size(), want)
-		}
-		sp.close()
-	}
-}
-
-func TestSpoolStaleUntilReplayed(t *testing.T) {
-	t.Parallel()
-	sp, err := openSpool(t.TempDir(), "p", "127.0.0.1:1", 10)
+	dir := t.TempDir()
+	sp, err := openSpool(dir, "p", "127.0.0.1:1", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sp.close()
-	k := []byte("k")
-	all := func([]byte) bool { return true }
-	steps := []struct {
-		name string
-		do   func()
-		want bool
-	}{
-		{"new", func() {}, false},
-		{"recorded", func() { sp.record(k) }, true},
-		{"taken", func() { sp.takeKeys(all) }, true},
-		{"replay failed", func() { sp.release([][]byte{k}, false, false) }, true},
-		{"taken again", func() { sp.takeKeys(all) }, true},
-		{"replayed", func() { sp.release([][]byte{k}, false, true) }, false},
+	for _, k := range []string{"a", "b"} {
+		sp.Record([]byte(k))
 	}
-	for _, st := range steps {
-		st.do()
-		if got := sp.stale(k); got != st.want {
-			t.Errorf("%s: stale = %v; want %v", st.name, got, st.want)
-		}
+	sp.Close()
+	again, err := openSpool(dir, "p", "127.0.0.1:1", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Size() != 2 || !again.Stale([]byte("a")) || again.Pending(func([]byte) bool { return false }) {
+		t.Fatalf("reopened: %d keys, pending without an owned key %v; want 2, false", again.Size(), again.Pending(func([]byte) bool { return false }))
+	}
+	again.Record([]byte("c")) // over the limit
+	again.Close()
+	if err := markStrays(dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	last, err := openSpool(dir, "p", "127.0.0.1:1", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer last.Close()
+	if last.Size() != 2 || !last.Pending(func([]byte) bool { return false }) {
+		t.Fatalf("reopened after an overflow: %d keys, pending %v; want 2, the overflow", last.Size(), last.Pending(func([]byte) bool { return false }))
 	}
 }
 
