@@ -134,6 +134,22 @@ func TestSpoolStaleUntilReplayed(t *testing.T) {
 	}
 }
 
+// Keys a replay has taken still count, and still make reads miss, when
+// more are recorded meanwhile.
+func TestSpoolSizeDuringReplay(t *testing.T) {
+	s, _ := newSpool(10)
+	s.Record([]byte("a"))
+	keys := s.TakeKeys(all)
+	s.Record([]byte("b"))
+	if s.Size() != 2 || !s.Stale([]byte("a")) || !s.Stale([]byte("b")) {
+		t.Fatalf("one key taken, one recorded: size %d, stale %v %v; want 2, both", s.Size(), s.Stale([]byte("a")), s.Stale([]byte("b")))
+	}
+	s.Release(keys, false, true)
+	if s.Size() != 1 || s.Stale([]byte("a")) {
+		t.Fatalf("the taken key replayed: size %d, a stale %v; want 1, false", s.Size(), s.Stale([]byte("a")))
+	}
+}
+
 // Divert spools a write only while the node is not admitted.
 func TestSpoolDivert(t *testing.T) {
 	s, f := newSpool(10)
