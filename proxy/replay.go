@@ -18,6 +18,7 @@ import (
 
 	"github.com/shepherd-proxy/shepherd/protocol"
 	"github.com/shepherd-proxy/shepherd/proxy/backend"
+	"github.com/shepherd-proxy/shepherd/proxy/placement"
 )
 
 // replayBatch is how many keys are replayed at once.
@@ -115,24 +116,22 @@ func (n *node) replayBatch(keys [][]byte) error {
 }
 
 // replayWrite copies the stand-in's value of k to the node, or deletes k
-// there when the stand-in has none (or could not say).
+// there when the stand-in has none (or could not say): see
+// placement.CopyOf.
 func (n *node) replayWrite(k []byte, read *backend.Op) *backend.Op {
 	if read == nil {
 		n.deletes.Add(1)
 		return sendMeta(n, "md", k, nil, "")
 	}
 	defer backend.PutOp(read)
-	var r protocol.MetaReply
 	err := read.Wait()
-	if err == nil {
-		r, err = protocol.ParseMetaReply(read.Reply.Raw)
-	}
-	if err != nil || r.Code != protocol.MetaValue || r.Stale { // a stale value copied would turn fresh
+	value, flags, ok := placement.CopyOf(read.Reply.Raw, err)
+	if !ok {
 		n.deletes.Add(1)
 		return sendMeta(n, "md", k, nil, "")
 	}
 	n.copies.Add(1)
-	return sendMeta(n, "ms", k, r.Value, fmt.Sprintf("F%d T%d", r.Flags, max(r.TTL, 0))) // t-1 (no expiry) is T0
+	return sendMeta(n, "ms", k, value, flags)
 }
 
 // sendMeta sends "<cmd> <base64 key> [<len>] b <flags>" (and data for ms)

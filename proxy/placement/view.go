@@ -1,10 +1,13 @@
-// Package placement decides which node of a pool serves a key now: from
-// the pool's full ring, the ring of its healthy nodes, each node's health
-// and spool, and the pool's eject policy. It also bounds the rings a pool
-// remembers (see Layout) and picks a pool for a key by route prefix. It
-// does no I/O: nodes are indexes into the pool's server list, and what
-// placement asks of them is the Nodes interface; package proxy sends,
-// spools and replays.
+// Package placement decides where a key is served and how a node that
+// was out is brought up to date: which node of a pool serves a key now
+// (from the pool's full ring, the ring of its healthy nodes, each node's
+// health and spool, and the pool's eject policy), the rings a pool
+// remembers (Layout), each node's spool of keys it may hold old values of
+// (Spool), what a replay writes for a key (CopyOf), and which pool a key
+// routes to (Router). It does no network I/O: nodes are indexes into the
+// pool's server list, asked through the Nodes interface, and a spool
+// writes to a File it is given; package proxy sends, replays and keeps
+// the files.
 package placement
 
 import "github.com/shepherd-proxy/shepherd/ring"
