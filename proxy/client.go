@@ -349,7 +349,7 @@ func (c *client) single(cl *call, req *protocol.Request) {
 		return
 	}
 	if gutter {
-		capTTL(req, n.pool.gutterTTL(c.route.Pool(key)))
+		placement.CapTTL(req, n.pool.gutterTTL(c.route.Pool(key)))
 	}
 	o := backend.GetOp(n.io, protocol.ReplyKindOf(req))
 	o.Wire = protocol.AppendRequest(o.Wire, req)

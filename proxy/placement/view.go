@@ -3,8 +3,8 @@
 // (from the pool's full ring, the ring of its healthy nodes, each node's
 // health and spool, and the pool's eject policy), the rings a pool
 // remembers (Layout), each node's spool of keys it may hold old values of
-// (Spool), what a replay writes for a key (CopyOf), and which pool a key
-// routes to (Router). It does no network I/O: nodes are indexes into the
+// (Spool), what a replay writes for a key (CopyOf), the TTL cap of a
+// gutter write (CapTTL), and which pool a key routes to (Router). It does no network I/O: nodes are indexes into the
 // pool's server list, asked through the Nodes interface, and a spool
 // writes to a File it is given; package proxy sends, replays and keeps
 // the files.
