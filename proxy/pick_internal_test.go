@@ -19,7 +19,7 @@ import (
 // pickPool returns pool "main" of a server that is never started: three
 // nodes on ports nothing listens on, onEject, and for gutter a one-node
 // pool "g".
-func pickPool(t *testing.T, onEject string) *pool {
+func pickPool(t testing.TB, onEject string) *pool {
 	t.Helper()
 	nodes := func(ports ...int) []ring.Node {
 		var ns []ring.Node
@@ -165,5 +165,27 @@ func TestPickFailAndGutter(t *testing.T) {
 	}
 	if g.interim(k) != n {
 		t.Fatal("interim does not name the gutter node that stood in")
+	}
+}
+
+// BenchmarkPick is what routing one key costs: every node in, and one
+// node out under rehash.
+func BenchmarkPick(b *testing.B) {
+	for _, out := range []bool{false, true} {
+		b.Run(fmt.Sprint("out=", out), func(b *testing.B) {
+			p := pickPool(b, EjectRehash)
+			if out {
+				p.members().nodes[0].h.Eject(time.Hour)
+			}
+			keys := make([][]byte, 1024)
+			for i := range keys {
+				keys[i] = []byte(fmt.Sprintf("key:%d", i))
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				p.pick(keys[i%len(keys)], false)
+			}
+		})
 	}
 }
