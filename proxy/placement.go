@@ -1,9 +1,10 @@
-// Placements: the rings a pool has had. A node may still hold values for
-// the keys it owned in an earlier ring; when such a key is written on
-// another node, the old owner's spool records it, so that before the old
-// owner serves the key again (a rollback, a flapping deploy, a node added
-// a second time) the value is brought up to date. A reload is then the
-// same event as an ejection and readmission.
+// Placements: the rings a pool has had (placement.Layout, with its nodes'
+// spools). A node may still hold values for the keys it owned in an
+// earlier ring; when such a key is written on another node, the old
+// owner's spool records it, so that before the old owner serves the key
+// again (a rollback, a flapping deploy, a node added a second time) the
+// value is brought up to date. A reload is then the same event as an
+// ejection and readmission. This file keeps them per pool and on disk.
 package proxy
 
 import (

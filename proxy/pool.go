@@ -199,7 +199,7 @@ func (m *members) owns(n *node, key []byte) bool { return m.nodes[m.full.Lookup(
 func (m *members) Healthy(i int) bool { return m.nodes[i].h.Healthy() }
 
 // Divert records key in node i's spool unless it was just readmitted
-// (for placement; see spool.divert).
+// (for placement; see placement.Spool.Divert).
 func (m *members) Divert(i int, key []byte) bool { return m.nodes[i].sp.Divert(key) }
 
 // view is one version of a pool's members with the rings their health
