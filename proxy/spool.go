@@ -20,7 +20,7 @@ import (
 // never takes a key it holds from the node (see pool.pick). It is safe
 // for concurrent use.
 type spool struct {
-	placement.Spool
+	*placement.Spool
 	path string
 }
 
@@ -40,7 +40,7 @@ func openSpool(dir, pool, addr string, limit int) (*spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: spool: %w", err)
 	}
-	return &spool{Spool: *placement.NewSpool(f, limit, keys, overflow), path: path}, nil
+	return &spool{Spool: placement.NewSpool(f, limit, keys, overflow), path: path}, nil
 }
 
 // markStrays marks every spool file in dir but those in keep as
