@@ -63,16 +63,16 @@ bench:
 loopproto:
 	bash bench/loopproto/run.sh
 
-## mutate: mutation testing (gremlins) of protocol, ring, health, herd and proxy/backend
+## mutate: mutation testing (gremlins) of protocol, ring, health, herd, proxy/backend and proxy/placement
 ## (PKGS=ring for one), a table of the results, every survivor checked
 ## against scripts/mutants/equivalent.txt; about an hour on 2 cores
 mutate:
 	bash scripts/mutate.sh $(PKGS)
 
-## mutate-quick: what CI runs after make test: ring only (~1.5 min); the
-## other packages take 5-30 min each, past CI's budget
+## mutate-quick: what CI runs after make test: ring and proxy/placement
+## (~2 min); the other packages take 5-30 min each, past CI's budget
 mutate-quick:
-	MUTATE_OPTIONAL=1 bash scripts/mutate.sh ring
+	MUTATE_OPTIONAL=1 bash scripts/mutate.sh ring proxy/placement
 
 ## demo: 3 memcached nodes + shepherd on 127.0.0.1:11211, a set/get/multi-get, metrics
 demo:

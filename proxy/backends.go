@@ -51,11 +51,11 @@ func (s *Server) Backends() []NodeStatus {
 
 func (n *node) status() NodeStatus {
 	return NodeStatus{
-		Pool: n.pool.name, Addr: n.addr, State: n.h.State().String(), Resolve: n.resolveState(), Transport: n.secureStateString(), Admitted: n.sp.isAdmitted(),
+		Pool: n.pool.name, Addr: n.addr, State: n.h.State().String(), Resolve: n.resolveState(), Transport: n.secureStateString(), Admitted: n.sp.Admitted(),
 		Requests: n.io.Requests(), Errors: n.errors.Load(),
 		Ejections: n.h.Ejections(), Probes: n.h.Probes(), ProbeFailures: n.h.ProbeFailures(),
-		Spooled: n.sp.size(), SpooledTotal: n.sp.total.Load(), Replayed: n.sp.replayed.Load(), Copied: n.copies.Load(), Deleted: n.deletes.Load(),
-		Flushes: n.sp.flushes.Load(), Failovers: n.failovers.Load(), Dials: n.io.Dials(), Rejected: n.rejected.Load(),
+		Spooled: n.sp.Size(), SpooledTotal: n.sp.Total(), Replayed: n.sp.Replayed(), Copied: n.copies.Load(), Deleted: n.deletes.Load(),
+		Flushes: n.sp.Flushes(), Failovers: n.failovers.Load(), Dials: n.io.Dials(), Rejected: n.rejected.Load(),
 	}
 }
 

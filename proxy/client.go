@@ -22,6 +22,7 @@ import (
 	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/protocol"
 	"github.com/shepherd-proxy/shepherd/proxy/backend"
+	"github.com/shepherd-proxy/shepherd/proxy/placement"
 )
 
 // ErrClientAborted ends a client connection that got part of a reply that
@@ -338,7 +339,7 @@ func (c *client) herdDispatch(cl *call, req *protocol.Request, h herdCmd) bool {
 	if !h.g.Meta() || len(req.Keys) != 1 {
 		return false // without meta there are no placeholders or stale values
 	}
-	key := routeKey(req, req.Key(), &c.b64)
+	key := placement.Key(req, req.Key(), &c.b64)
 	rule := h.rule(key)
 	if rule == nil {
 		return false
@@ -363,16 +364,16 @@ func (c *client) herdDispatch(cl *call, req *protocol.Request, h herdCmd) bool {
 
 // single sends a one-key command to the node serving its key.
 func (c *client) single(cl *call, req *protocol.Request) {
-	key := routeKey(req, req.Key(), &c.b64)
+	key := placement.Key(req, req.Key(), &c.b64)
 	write := isWrite(req.Cmd)
 	cl.noreply = req.Noreply && !req.Cmd.IsMeta() // quiet meta replies are framed by the backend
-	n, gutter, err := c.route.pool(key).pick(key, write)
+	n, gutter, err := c.route.Pool(key).pick(key, write)
 	if err != nil {
 		cl.static = c.unservable(req, err)
 		return
 	}
 	if gutter {
-		capTTL(req, n.pool.gutterTTL(c.route.pool(key)))
+		placement.CapTTL(req, n.pool.gutterTTL(c.route.Pool(key)))
 	}
 	o := backend.GetOp(n.io, protocol.ReplyKindOf(req))
 	o.Wire = protocol.AppendRequest(o.Wire, req)
@@ -418,7 +419,7 @@ func (c *client) retrieve(cl *call, req *protocol.Request) {
 	cl.nkeys = len(req.Keys)
 	c.nodes, c.groups = c.nodes[:0], c.groups[:0]
 	for _, k := range req.Keys {
-		n := c.route.pool(k).lookup(k) // nil: no node may serve it, a miss
+		n := c.route.Pool(k).lookup(k) // nil: no node may serve it, a miss
 		c.nodes = append(c.nodes, n)
 		if n != nil && indexOf(c.groups, n) < 0 {
 			c.groups = append(c.groups, n)
@@ -497,7 +498,7 @@ func (c *client) flushAll(cl *call, req *protocol.Request) {
 		p.markFlushDeparted()
 		for _, n := range p.members().nodes {
 			if !n.h.Healthy() {
-				n.sp.markFlush()
+				n.sp.MarkFlush()
 				continue
 			}
 			o := backend.GetOp(n.io, protocol.ReplyLine)

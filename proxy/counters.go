@@ -54,12 +54,12 @@ var nodeNumbers = []nodeNumber{
 	{"ejections", "shepherd_backend_ejections_total", "Times the node was ejected.", false, func(n *node) uint64 { return n.h.Ejections() }},
 	{"probes", "shepherd_backend_probes_total", "Background probes sent to the node while it was out.", false, func(n *node) uint64 { return n.h.Probes() }},
 	{"probe_failures", "shepherd_backend_probe_failures_total", "Probes (or spool replays) that failed.", false, func(n *node) uint64 { return n.h.ProbeFailures() }},
-	{"spooled", "shepherd_backend_spool_pending_keys", "Keys in the node's spool now, to bring up to date on its return.", true, func(n *node) uint64 { return uint64(n.sp.size()) }},
-	{"spooled_total", "shepherd_backend_spooled_keys_total", "Keys ever spooled for the node.", false, func(n *node) uint64 { return n.sp.total.Load() }},
-	{"replayed", "shepherd_backend_replayed_keys_total", "Spooled keys brought up to date on the node before readmission.", false, func(n *node) uint64 { return n.sp.replayed.Load() }},
+	{"spooled", "shepherd_backend_spool_pending_keys", "Keys in the node's spool now, to bring up to date on its return.", true, func(n *node) uint64 { return uint64(n.sp.Size()) }},
+	{"spooled_total", "shepherd_backend_spooled_keys_total", "Keys ever spooled for the node.", false, func(n *node) uint64 { return n.sp.Total() }},
+	{"replayed", "shepherd_backend_replayed_keys_total", "Spooled keys brought up to date on the node before readmission.", false, func(n *node) uint64 { return n.sp.Replayed() }},
 	{"copied", "shepherd_backend_replay_copied_keys_total", "Replayed keys whose value was copied to the node from the node that stood in.", false, func(n *node) uint64 { return n.copies.Load() }},
 	{"deleted", "shepherd_backend_replay_deleted_keys_total", "Replayed keys deleted on the node.", false, func(n *node) uint64 { return n.deletes.Load() }},
-	{"flushes", "shepherd_backend_flushes_total", "Returns that flushed the node (spool overflow or a flush_all while it was out).", false, func(n *node) uint64 { return n.sp.flushes.Load() }},
+	{"flushes", "shepherd_backend_flushes_total", "Returns that flushed the node (spool overflow or a flush_all while it was out).", false, func(n *node) uint64 { return n.sp.Flushes() }},
 	{"failovers", "shepherd_backend_failover_requests_total", "Requests for the node's keys served by another node or the gutter while it was out.", false, func(n *node) uint64 { return n.failovers.Load() }},
 }
 

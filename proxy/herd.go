@@ -28,7 +28,7 @@ type herdBackend struct {
 func (b herdBackend) Meta(ctx context.Context, req *protocol.MetaRequest) (protocol.MetaReply, error) {
 	write := req.Cmd == protocol.CmdMetaSet || req.Cmd == protocol.CmdMetaDelete || req.Cmd == protocol.CmdMetaArithmetic ||
 		(req.Cmd == protocol.CmdMetaGet && req.SetTTL)
-	n, _, err := b.route.pool(req.Key).pick(req.Key, write)
+	n, _, err := b.route.Pool(req.Key).pick(req.Key, write)
 	if err != nil {
 		return protocol.MetaReply{}, err
 	}

@@ -19,7 +19,7 @@ import (
 // pickPool returns pool "main" of a server that is never started: three
 // nodes on ports nothing listens on, onEject, and for gutter a one-node
 // pool "g".
-func pickPool(t *testing.T, onEject string) *pool {
+func pickPool(t testing.TB, onEject string) *pool {
 	t.Helper()
 	nodes := func(ports ...int) []ring.Node {
 		var ns []ring.Node
@@ -83,8 +83,8 @@ func TestPickRehash(t *testing.T) {
 	p := pickPool(t, EjectRehash)
 	out := p.members().nodes[0]
 	out.h.Eject(time.Hour)
-	if v := p.view.Load(); v.all || len(v.nodes) != 2 {
-		t.Fatalf("when Eject returned the view had %d nodes (all %v); want the 2 healthy", len(v.nodes), v.all)
+	if _, live := p.view.Load().rings.Degraded(); len(live) != 2 {
+		t.Fatalf("when Eject returned the ring in force had %d nodes; want the 2 healthy", len(live))
 	}
 	moved := 0
 	for i := 0; i < 300; i++ {
@@ -124,10 +124,10 @@ func TestPickSpoolsWritesForAnOutNode(t *testing.T) {
 	if err != nil || n == o {
 		t.Fatalf("write while its owner is out: got %v, %v; want another node", addrOf(n), err)
 	}
-	if !o.sp.stale(k) {
+	if !o.sp.Stale(k) {
 		t.Fatal("the write was not spooled for the owner")
 	}
-	o.sp.setAdmitted(true) // as a readmission does, before the view catches up
+	o.sp.SetAdmitted(true) // as a readmission does, before the view catches up
 	if n, _, err := p.pick(k, true); err != nil || n != o {
 		t.Fatalf("write once readmitted: got %v, %v; want the owner", addrOf(n), err)
 	}
@@ -135,7 +135,7 @@ func TestPickSpoolsWritesForAnOutNode(t *testing.T) {
 	// and writes go to it.
 	q := pickPool(t, EjectRehash)
 	qo := owner(q, k)
-	qo.sp.record(k)
+	qo.sp.Record(k)
 	if _, _, err := q.pick(k, false); !errors.Is(err, ErrSpooled) {
 		t.Fatalf("read of a spooled key: got %v; want ErrSpooled", err)
 	}
@@ -151,7 +151,7 @@ func TestPickFailAndGutter(t *testing.T) {
 	k := []byte("k")
 	f := pickPool(t, EjectFail)
 	owner(f, k).h.Eject(time.Hour)
-	if !f.view.Load().all {
+	if !f.view.Load().rings.All() {
 		t.Fatal("under fail the ring changed")
 	}
 	if _, _, err := f.pick(k, false); !errors.Is(err, backend.ErrEjected) {
@@ -165,5 +165,27 @@ func TestPickFailAndGutter(t *testing.T) {
 	}
 	if g.interim(k) != n {
 		t.Fatal("interim does not name the gutter node that stood in")
+	}
+}
+
+// BenchmarkPick is what routing one key costs: every node in, and one
+// node out under rehash.
+func BenchmarkPick(b *testing.B) {
+	for _, out := range []bool{false, true} {
+		b.Run(fmt.Sprint("out=", out), func(b *testing.B) {
+			p := pickPool(b, EjectRehash)
+			if out {
+				p.members().nodes[0].h.Eject(time.Hour)
+			}
+			keys := make([][]byte, 1024)
+			for i := range keys {
+				keys[i] = []byte(fmt.Sprintf("key:%d", i))
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				p.pick(keys[i%len(keys)], false)
+			}
+		})
 	}
 }

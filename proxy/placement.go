@@ -1,49 +1,22 @@
-// Placements: the rings a pool has had. A node may still hold values for
-// the keys it owned in an earlier ring; when such a key is written on
-// another node, the old owner's spool records it, so that before the old
-// owner serves the key again (a rollback, a flapping deploy, a node added
-// a second time) the value is brought up to date. A reload is then the
-// same event as an ejection and readmission.
+// Placements: the rings a pool has had (placement.Layout, with its nodes'
+// spools). A node may still hold values for the keys it owned in an
+// earlier ring; when such a key is written on another node, the old
+// owner's spool records it, so that before the old owner serves the key
+// again (a rollback, a flapping deploy, a node added a second time) the
+// value is brought up to date. A reload is then the same event as an
+// ejection and readmission. This file keeps them per pool and on disk.
 package proxy
 
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 
+	"github.com/shepherd-proxy/shepherd/proxy/placement"
 	"github.com/shepherd-proxy/shepherd/ring"
 )
-
-// maxPast is how many earlier placements (distinct sets of servers) a
-// pool tracks. When one falls out, its nodes' spools overflow: the
-// departed ones are flushed if they return, the members at their next
-// reload.
-const maxPast = 8
-
-// placement is one ring a pool had, with the spool of each node it names.
-// Immutable.
-type placement struct {
-	sig     string // servers and ring options: equal rings, equal sig
-	servers []ring.Node
-	opts    ring.Options
-	spools  []*spool // in servers order
-	lookup  func(key []byte) int
-}
-
-func newPlacement(servers []ring.Node, opts ring.Options, r *ring.Ring, spools []*spool) *placement {
-	return &placement{sig: signature(servers, opts), servers: servers, opts: opts, spools: spools, lookup: r.Lookup}
-}
-
-// signature identifies a ring.
-func signature(servers []ring.Node, opts ring.Options) string {
-	return fmt.Sprintf("%+v|%+v", servers, opts)
-}
-
-// owner returns the spool of key's owner in this placement.
-func (pl *placement) owner(key []byte) *spool { return pl.spools[pl.lookup(key)] }
 
 // track is called for every write once it is done (or failed, so may
 // have happened) on n: for every placement (the ring in force, earlier
@@ -57,32 +30,32 @@ func (p *pool) track(key []byte, n *node) {
 		return
 	}
 	if owner := v.m.nodes[v.m.full.Lookup(key)]; owner != n {
-		owner.sp.record(key)
+		owner.sp.Record(key)
 		if owner.h.Healthy() {
 			owner.settleSoon()
 		}
 	}
-	for _, list := range [][]*placement{v.m.past, v.recent} {
+	for _, list := range [][]*layout{v.m.past, v.recent} {
 		for _, pl := range list {
-			if sp := pl.owner(key); sp != n.sp {
-				sp.record(key)
+			if sp := pl.Owner(key); sp != n.sp {
+				sp.Record(key)
 			}
 		}
 	}
 	if v.standIns != nil {
-		if sp := v.standIns.owner(key); sp != n.sp {
-			sp.record(key)
+		if sp := v.standIns.Owner(key); sp != n.sp {
+			sp.Record(key)
 		}
 	}
 }
 
 // earlier returns the placements a pool had up to v, newest first: the
 // rings that routed around ejected nodes, v's own and its past.
-func earlier(v *view) []*placement {
+func earlier(v *view) []*layout {
 	if v == nil || v.m.place == nil {
 		return nil
 	}
-	var all []*placement
+	var all []*layout
 	if v.standIns != nil {
 		all = append(all, v.standIns)
 	}
@@ -93,55 +66,36 @@ func earlier(v *view) []*placement {
 // recentStandIns returns the stand-in rings to remember in a view that
 // follows prev over the same members: prev's own and its recent ones,
 // without cur's, at most maxPast.
-func recentStandIns(prev *view, cur *view) []*placement {
+func recentStandIns(prev *view, cur *view) []*layout {
 	if prev == nil || prev.m != cur.m {
 		return nil // a reload: the new members' past holds them
 	}
 	all := prev.recent
 	if prev.standIns != nil {
-		all = append([]*placement{prev.standIns}, all...)
+		all = append([]*layout{prev.standIns}, all...)
 	}
-	sig := cur.m.place.sig
+	sig := cur.m.place.Sig
 	if cur.standIns != nil {
-		sig = cur.standIns.sig
+		sig = cur.standIns.Sig
 	}
-	recent, _ := history(all, sig)
+	recent, _ := placement.Past(all, sig)
 	return recent
 }
 
-// history returns the placements to track, out of all, when cur is in
-// force: without cur's and without repeats, at most maxPast; and those
-// that fell out.
-func history(all []*placement, cur string) (past, dropped []*placement) {
-	seen := map[string]bool{cur: true}
-	for _, pl := range all {
-		switch {
-		case seen[pl.sig]:
-		case len(past) == maxPast:
-			dropped = append(dropped, pl)
-		default:
-			past = append(past, pl)
-		}
-		seen[pl.sig] = true
-	}
-	return past, dropped
-}
-
-// degraded returns the placement of v's ring when it routes around
-// ejected nodes (rehash), else nil.
-func degraded(v *view) *placement {
-	if v.all || v.ring == nil {
+// degraded returns the layout of v's ring when it routes around ejected
+// nodes (rehash), else nil.
+func degraded(v *view) *layout {
+	r, live := v.rings.Degraded()
+	if r == nil {
 		return nil
 	}
 	var servers []ring.Node
 	var spools []*spool
-	for i, n := range v.m.nodes {
-		if slices.Contains(v.nodes, n) {
-			servers = append(servers, v.m.cfg.Servers[i])
-			spools = append(spools, n.sp)
-		}
+	for _, i := range live {
+		servers = append(servers, v.m.cfg.Servers[i])
+		spools = append(spools, v.m.nodes[i].sp)
 	}
-	return newPlacement(servers, v.m.cfg.Ring, v.ring, spools)
+	return placement.NewLayout(servers, v.m.cfg.Ring, r, spools)
 }
 
 // spoolFor returns the spool of the node at addr: the one the pool keeps
@@ -164,20 +118,20 @@ func (p *pool) spoolFor(cfg *Config, addr string) (*spool, error) {
 // named by m lose their spool (forgotten: flushed if they ever return);
 // members' spools overflow, so that they are flushed at the next reload
 // rather than trusted for keys no placement tracks any more.
-func (p *pool) forget(m *members, dropped []*placement) {
+func (p *pool) forget(m *members, dropped []*layout) {
 	if len(dropped) == 0 {
 		return
 	}
 	kept := map[*spool]bool{}
-	for _, pl := range append([]*placement{m.place}, m.past...) {
-		for _, sp := range pl.spools {
+	for _, pl := range append([]*layout{m.place}, m.past...) {
+		for _, sp := range pl.Nodes {
 			kept[sp] = true
 		}
 	}
 	p.spoolMu.Lock()
 	defer p.spoolMu.Unlock()
 	for _, pl := range dropped {
-		for _, sp := range pl.spools {
+		for _, sp := range pl.Nodes {
 			p.drop(sp, kept[sp])
 		}
 	}
@@ -185,13 +139,13 @@ func (p *pool) forget(m *members, dropped []*placement) {
 
 func (p *pool) drop(sp *spool, kept bool) {
 	if kept {
-		sp.markFlush()
+		sp.MarkFlush()
 		return
 	}
 	for addr, s := range p.spools {
 		if s == sp {
 			delete(p.spools, addr)
-			sp.forget()
+			sp.Forget()
 			p.log.Info("no longer tracking a node that left the pool; it will be flushed if it returns", "pool", p.name, "node", addr)
 		}
 	}
@@ -209,8 +163,8 @@ func historyPath(dir, pool string) string { return filepath.Join(dir, pool+".rin
 // directory, so that a restart goes on tracking them.
 func saveHistory(dir, pool string, m *members) error {
 	var saved []savedPlacement
-	for _, pl := range append([]*placement{m.place}, m.past...) {
-		saved = append(saved, savedPlacement{pl.servers, pl.opts})
+	for _, pl := range append([]*layout{m.place}, m.past...) {
+		saved = append(saved, savedPlacement{pl.Servers, pl.Opts})
 	}
 	b, err := json.Marshal(saved)
 	if err != nil {
@@ -227,7 +181,7 @@ func saveHistory(dir, pool string, m *members) error {
 // with their nodes' spools; those of nodes not in servers are departed.
 // An unreadable file is logged and ignored: the nodes it named are then
 // not tracked (see markStrays).
-func (p *pool) loadHistory(cfg *Config, servers []ring.Node) ([]*placement, error) {
+func (p *pool) loadHistory(cfg *Config, servers []ring.Node) ([]*layout, error) {
 	b, err := os.ReadFile(historyPath(cfg.SpoolDir, p.name))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -240,7 +194,7 @@ func (p *pool) loadHistory(cfg *Config, servers []ring.Node) ([]*placement, erro
 		p.log.Warn("ignoring the pool's saved rings", "pool", p.name, "err", err)
 		return nil, nil
 	}
-	var all []*placement
+	var all []*layout
 	for _, sv := range saved {
 		r, err := ring.New(sv.Servers, sv.Ring)
 		if err != nil {
@@ -252,10 +206,10 @@ func (p *pool) loadHistory(cfg *Config, servers []ring.Node) ([]*placement, erro
 			if err != nil {
 				return nil, err
 			}
-			sp.setDeparted(!slices.ContainsFunc(servers, func(n ring.Node) bool { return n.Addr == srv.Addr }))
+			sp.SetDeparted(!slices.ContainsFunc(servers, func(n ring.Node) bool { return n.Addr == srv.Addr }))
 			spools = append(spools, sp)
 		}
-		all = append(all, newPlacement(sv.Servers, sv.Ring, r, spools))
+		all = append(all, placement.NewLayout(sv.Servers, sv.Ring, r, spools))
 	}
 	return all, nil
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shepherd-proxy/shepherd/health"
-	"github.com/shepherd-proxy/shepherd/protocol"
 	"github.com/shepherd-proxy/shepherd/proxy/backend"
+	"github.com/shepherd-proxy/shepherd/proxy/placement"
 	"github.com/shepherd-proxy/shepherd/ring"
 )
 
@@ -30,6 +30,9 @@ const (
 	EjectGutter = "gutter"
 	EjectFail   = "fail"
 )
+
+// policies maps OnEject to the placement policy.
+var policies = map[string]placement.Policy{EjectRehash: placement.Rehash, EjectGutter: placement.Gutter, EjectFail: placement.Fail}
 
 // node is one backend memcached server: its I/O (package backend), its
 // health, its spool and its counters.
@@ -96,8 +99,8 @@ func (n *node) start() {
 	n.io.Start()
 	go n.checkSecure()
 	go n.checkResolve()
-	if n.sp.pending(func(k []byte) bool { return n.pool.members().owns(n, k) }) {
-		n.pool.log.Warn("node has a spool from an earlier run; replaying it before use", "pool", n.pool.name, "node", n.addr, "keys", n.sp.size())
+	if n.sp.Pending(func(k []byte) bool { return n.pool.members().owns(n, k) }) {
+		n.pool.log.Warn("node has a spool from an earlier run; replaying it before use", "pool", n.pool.name, "node", n.addr, "keys", n.sp.Size())
 		n.h.Eject(time.Millisecond)
 	}
 }
@@ -146,9 +149,9 @@ func (n *node) spoolFailed(o *backend.Op) {
 	switch {
 	case errors.Is(o.Err, backend.ErrBusy): // refused: never sent
 	case errors.Is(o.Err, backend.ErrEjected): // never sent, but the node was out
-		n.sp.record(o.WriteKey)
+		n.sp.Record(o.WriteKey)
 	default:
-		n.sp.recordFailed(o.WriteKey)
+		n.sp.RecordFailed(o.WriteKey)
 		n.settleSoon()
 	}
 }
@@ -161,7 +164,7 @@ func (p *pool) watch(n *node) {
 	n.h.Subscribe(func(from, to health.State) {
 		switch to {
 		case health.Ejected:
-			n.sp.setAdmitted(false)
+			n.sp.SetAdmitted(false)
 			if from == health.Healthy {
 				p.log.Warn("node ejected", "pool", p.name, "node", n.addr, "policy", p.settings().OnEject)
 			}
@@ -182,23 +185,32 @@ type members struct {
 	nodes  []*node    // in cfg.Servers order
 	full   *ring.Ring // every node, whatever its health: who owns a key
 	gutter *pool      // with on_eject: gutter
-	place  *placement // full, with the nodes' spools
-	past   []*placement
+	place  *layout    // full, with the nodes' spools
+	past   []*layout
 }
+
+// layout is a ring a pool has had, with its nodes' spools.
+type layout = placement.Layout[*spool]
 
 // owns reports whether n owns key in the members' full ring.
 func (m *members) owns(n *node, key []byte) bool { return m.nodes[m.full.Lookup(key)] == n }
 
-// view is an immutable pairing of a ring with the nodes its indexes name,
-// built from one version of the pool's members and their health.
+// Healthy reports whether node i is in service (for placement).
+func (m *members) Healthy(i int) bool { return m.nodes[i].h.Healthy() }
+
+// Divert records key in node i's spool unless it was just readmitted
+// (for placement; see placement.Spool.Divert).
+func (m *members) Divert(i int, key []byte) bool { return m.nodes[i].sp.Divert(key) }
+
+// view is one version of a pool's members with the rings their health
+// makes (package placement decides from them where a key goes).
+// Immutable.
 type view struct {
 	m     *members
-	ring  *ring.Ring // nil when no node may be used
-	nodes []*node
-	all   bool // every node is in: the ring is the members' full ring
+	rings *placement.View
 
-	standIns *placement   // ring, when it routes around ejected nodes
-	recent   []*placement // earlier such rings of the same members, newest first
+	standIns *layout   // the ring in force, when it routes around ejected nodes
+	recent   []*layout // earlier such rings of the same members, newest first
 }
 
 // pool is a named set of nodes behind one ring. It lives as long as its
@@ -238,7 +250,7 @@ func (p *pool) close() {
 	p.spoolMu.Lock()
 	defer p.spoolMu.Unlock()
 	for _, sp := range p.spools {
-		sp.close()
+		sp.Close()
 	}
 }
 
@@ -260,7 +272,7 @@ func (p *pool) setMembers(m *members) {
 
 // store swaps in v, remembering the stand-in rings before it.
 func (p *pool) store(v *view) {
-	if !v.all && v.ring != nil && v.m.place != nil {
+	if v.m.place != nil {
 		v.standIns = degraded(v)
 	}
 	if v.m.place != nil {
@@ -271,26 +283,11 @@ func (p *pool) store(v *view) {
 
 // viewOf returns the view of m for its nodes' health now.
 func (p *pool) viewOf(m *members) *view {
-	var live []*node
-	var servers []ring.Node
-	for i, n := range m.nodes {
-		if n.h.Healthy() {
-			live = append(live, n)
-			servers = append(servers, m.cfg.Servers[i])
-		}
-	}
-	switch {
-	case len(live) == len(m.nodes) || m.cfg.OnEject != EjectRehash:
-		return &view{m: m, ring: m.full, nodes: m.nodes, all: true}
-	case len(live) == 0:
-		return &view{m: m}
-	}
-	r, err := ring.New(servers, m.cfg.Ring)
+	rings, err := placement.Build(m.full, m.cfg.Servers, m.cfg.Ring, policies[m.cfg.OnEject], m.gutter != nil, m)
 	if err != nil { // cannot happen: a subset of a valid ring is valid
 		p.log.Error("rebuilding ring", "pool", p.name, "err", err)
-		return &view{m: m, ring: m.full, nodes: m.nodes, all: true}
 	}
-	return &view{m: m, ring: r, nodes: live}
+	return &view{m: m, rings: rings}
 }
 
 // pick returns the node that serves key now. write says the request
@@ -300,49 +297,33 @@ func (p *pool) viewOf(m *members) *view {
 // may have an older value than the last write, and a miss is better.
 func (p *pool) pick(key []byte, write bool) (n *node, gutter bool, err error) {
 	n, gutter, err = p.serving(key, write)
-	if err == nil && !write && n.sp.stale(key) {
+	if err == nil && !write && n.sp.Stale(key) {
 		return nil, false, ErrSpooled
 	}
 	return n, gutter, err
 }
 
-// serving is pick without the spool check.
+// serving is pick without the spool check: placement decides, and this
+// finds the node, or asks the gutter pool.
 func (p *pool) serving(key []byte, write bool) (n *node, gutter bool, err error) {
 	v := p.view.Load()
-	if v.all {
-		n = v.nodes[v.ring.Lookup(key)]
-		if n.h.Healthy() {
-			return n, false, nil
-		}
-		return p.standIn(v.m, n, key, write)
+	c := v.rings.Serve(key, write, v.m)
+	if c.Failover() {
+		v.m.nodes[c.Owner].failovers.Add(1)
 	}
-	owner := v.m.nodes[v.m.full.Lookup(key)]
-	if owner.h.Healthy() || (write && !owner.sp.divert(key)) {
-		return owner, false, nil // readmitted while the view catches up
-	}
-	if v.ring == nil {
-		return nil, false, ErrNoNodes
-	}
-	owner.failovers.Add(1)
-	return v.nodes[v.ring.Lookup(key)], false, nil
-}
-
-// standIn handles a key whose owner (one of m) is out under the gutter and
-// fail policies (and under rehash in the moment before the ring is rebuilt).
-func (p *pool) standIn(m *members, owner *node, key []byte, write bool) (*node, bool, error) {
-	if write && !owner.sp.divert(key) {
-		return owner, false, nil
-	}
-	owner.failovers.Add(1)
-	switch {
-	case m.cfg.OnEject == EjectGutter && m.gutter != nil:
-		n, _, err := m.gutter.pick(key, write)
+	switch c.Route {
+	case placement.Owner, placement.StandIn:
+		return v.m.nodes[c.Node], false, nil
+	case placement.ToGutter:
+		n, _, err := v.m.gutter.pick(key, write)
 		return n, err == nil, err
-	case m.cfg.OnEject == EjectRehash:
-		// The ejection is rebuilding the ring right now; use it if it is there.
-		if v := p.view.Load(); !v.all && v.ring != nil {
-			return v.nodes[v.ring.Lookup(key)], false, nil
+	case placement.Rebuilding: // use the ring that routes around the owner if it is there now
+		now := p.view.Load()
+		if i, ok := now.rings.Rehashed(key); ok {
+			return now.m.nodes[i], false, nil
 		}
+	case placement.None:
+		return nil, false, ErrNoNodes
 	}
 	return nil, false, backend.ErrEjected
 }
@@ -358,7 +339,7 @@ func (p *pool) markFlushDeparted() {
 	defer p.spoolMu.Unlock()
 	for _, sp := range p.spools {
 		if !members[sp] {
-			sp.markFlush()
+			sp.MarkFlush()
 		}
 	}
 }
@@ -367,14 +348,12 @@ func (p *pool) markFlushDeparted() {
 // out, or nil.
 func (p *pool) interim(key []byte) *node {
 	v := p.view.Load()
-	switch {
-	case v.m.cfg.OnEject == EjectGutter && v.m.gutter != nil:
+	switch r, i := v.rings.Interim(key); r {
+	case placement.ToGutter:
 		n, _, _ := v.m.gutter.pick(key, false)
 		return n
-	case v.m.cfg.OnEject == EjectRehash:
-		if v.ring != nil && !v.all {
-			return v.nodes[v.ring.Lookup(key)]
-		}
+	case placement.StandIn:
+		return v.m.nodes[i]
 	}
 	return nil
 }
@@ -387,32 +366,4 @@ func (p *pool) lookup(key []byte) *node {
 
 // router picks a pool for a key: the longest matching route prefix, else
 // the default pool. A listener bound to one pool bypasses it.
-type router struct {
-	routes []routeEntry // longest prefix first
-	def    *pool
-}
-
-type routeEntry struct {
-	prefix string
-	pool   *pool
-}
-
-func (r *router) pool(key []byte) *pool {
-	for _, e := range r.routes {
-		if len(key) >= len(e.prefix) && string(key[:len(e.prefix)]) == e.prefix {
-			return e.pool
-		}
-	}
-	return r.def
-}
-
-// routeKey returns the bytes a request key hashes by (decoding base64
-// meta keys into scratch).
-func routeKey(req *protocol.Request, key []byte, scratch *[]byte) []byte {
-	if !req.Base64 {
-		return key
-	}
-	k := protocol.RouteKey(req, key, *scratch)
-	*scratch = k[:0]
-	return k
-}
+type router = placement.Router[*pool]

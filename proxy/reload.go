@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shepherd-proxy/shepherd/proxy/placement"
 	"github.com/shepherd-proxy/shepherd/ring"
 )
 
@@ -84,7 +85,7 @@ func (s *Server) Reload(cfg *Config) error {
 type change struct {
 	next         *state
 	members      map[*pool]*members // every pool's new members
-	dropped      map[*pool][]*placement
+	dropped      map[*pool][]*layout
 	added        []*node // new nodes, not started yet
 	removed      []*node // nodes of cur that next has not
 	kept         int
@@ -99,7 +100,7 @@ type change struct {
 // new nodes are not started.
 func (s *Server) plan(cur *state, cfg *Config) (*change, error) {
 	next := &state{cfg: cfg, pools: map[string]*pool{}, herd: cur.herd, herdReg: cur.herdReg}
-	ch := &change{next: next, members: map[*pool]*members{}, dropped: map[*pool][]*placement{}}
+	ch := &change{next: next, members: map[*pool]*members{}, dropped: map[*pool][]*layout{}}
 	for _, name := range sortedNames(cfg.Pools) {
 		next.pools[name] = cur.pools[name]
 		if next.pools[name] == nil {
@@ -180,14 +181,14 @@ func (s *Server) newMembers(p *pool, cfg *Config, pools map[string]*pool, ch *ch
 	for _, n := range m.nodes {
 		spools = append(spools, n.sp)
 	}
-	m.place = newPlacement(pc.Servers, pc.Ring, r, spools)
+	m.place = placement.NewLayout(pc.Servers, pc.Ring, r, spools)
 	all := earlier(prev)
 	if prev == nil {
 		if all, err = p.loadHistory(cfg, pc.Servers); err != nil {
 			return nil, err
 		}
 	}
-	m.past, ch.dropped[p] = history(all, m.place.sig)
+	m.past, ch.dropped[p] = placement.Past(all, m.place.Sig)
 	for _, n := range old {
 		if had[n.addr] == n {
 			ch.removed = append(ch.removed, n)
@@ -201,7 +202,7 @@ func (s *Server) newMembers(p *pool, cfg *Config, pools map[string]*pool, ch *ch
 // retires the nodes no longer configured.
 func (s *Server) apply(ch *change) {
 	for _, n := range ch.added {
-		n.sp.setDeparted(false)
+		n.sp.SetDeparted(false)
 		if s.running {
 			n.io.Start()
 		}
@@ -234,7 +235,7 @@ func (s *Server) apply(ch *change) {
 		}
 	}
 	for _, n := range ch.removed {
-		n.sp.setDeparted(true)
+		n.sp.SetDeparted(true)
 		s.m.backendLatency.DeleteLabelValues(n.pool.name, n.addr)
 		go n.retire(s.quit)
 	}

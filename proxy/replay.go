@@ -18,6 +18,7 @@ import (
 
 	"github.com/shepherd-proxy/shepherd/protocol"
 	"github.com/shepherd-proxy/shepherd/proxy/backend"
+	"github.com/shepherd-proxy/shepherd/proxy/placement"
 )
 
 // replayBatch is how many keys are replayed at once.
@@ -27,8 +28,8 @@ const replayBatch = 1024
 // replays the spooled keys the node owns; the others wait for a ring in
 // which it owns them.
 func (n *node) readmit(ctx context.Context) error {
-	size := n.sp.size()
-	err := n.sp.drain(
+	size := n.sp.Size()
+	err := n.sp.Drain(
 		func(k []byte) bool { return n.pool.members().owns(n, k) },
 		func(keys [][]byte) error { return n.replayKeys(ctx, keys, n.replayBatch) },
 		func(keys [][]byte) error { return n.replayKeys(ctx, keys, n.deleteBatch) },
@@ -40,7 +41,7 @@ func (n *node) readmit(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("proxy: replaying spool to %s: %w", n.addr, err)
 	}
-	if n.sp.regate() > 0 {
+	if n.sp.Regate() > 0 {
 		n.settleSoon() // a write that failed on it may be applied as it resumes, after the copy
 	}
 	if size > 0 {
@@ -101,7 +102,7 @@ func (n *node) dropStandIns(keys [][]byte) {
 func (n *node) replayBatch(keys [][]byte) error {
 	reads := make([]*backend.Op, len(keys))
 	for i, k := range keys {
-		if s := n.pool.interim(k); s != nil && s != n && !s.sp.stale(k) {
+		if s := n.pool.interim(k); s != nil && s != n && !s.sp.Stale(k) {
 			reads[i] = sendMeta(s, "mg", k, nil, "v f t")
 		}
 	}
@@ -115,24 +116,22 @@ func (n *node) replayBatch(keys [][]byte) error {
 }
 
 // replayWrite copies the stand-in's value of k to the node, or deletes k
-// there when the stand-in has none (or could not say).
+// there when the stand-in has none (or could not say): see
+// placement.CopyOf.
 func (n *node) replayWrite(k []byte, read *backend.Op) *backend.Op {
 	if read == nil {
 		n.deletes.Add(1)
 		return sendMeta(n, "md", k, nil, "")
 	}
 	defer backend.PutOp(read)
-	var r protocol.MetaReply
 	err := read.Wait()
-	if err == nil {
-		r, err = protocol.ParseMetaReply(read.Reply.Raw)
-	}
-	if err != nil || r.Code != protocol.MetaValue || r.Stale { // a stale value copied would turn fresh
+	value, flags, ok := placement.CopyOf(read.Reply.Raw, err)
+	if !ok {
 		n.deletes.Add(1)
 		return sendMeta(n, "md", k, nil, "")
 	}
 	n.copies.Add(1)
-	return sendMeta(n, "ms", k, r.Value, fmt.Sprintf("F%d T%d", r.Flags, max(r.TTL, 0))) // t-1 (no expiry) is T0
+	return sendMeta(n, "ms", k, value, flags)
 }
 
 // sendMeta sends "<cmd> <base64 key> [<len>] b <flags>" (and data for ms)
@@ -233,8 +232,8 @@ func (p *pool) prepareNode(ctx context.Context, n *node, m *members) int {
 		cur, _, err := p.serving(k, false)
 		return m.owns(n, k) && (err != nil || cur != n)
 	}
-	keys, overflow := n.sp.take(gains, false)
-	err := n.sp.replay(keys, overflow,
+	keys, overflow := n.sp.Take(gains, false)
+	err := n.sp.Replay(keys, overflow,
 		func(keys [][]byte) error { return n.replayKeys(ctx, keys, n.copyBatch) },
 		func() error {
 			p.log.Warn("spool overflowed (or flush_all was sent, or the node was tracked too long) while the node did not own its keys; flushing it before the new ring",
@@ -277,7 +276,7 @@ func (p *pool) settle() {
 func (n *node) settle() {
 	ctx, cancel := context.WithTimeout(context.Background(), prepareTimeout)
 	defer cancel()
-	keys := n.sp.takeKeys(func(k []byte) bool {
+	keys := n.sp.TakeKeys(func(k []byte) bool {
 		cur, _, err := n.pool.serving(k, false)
 		return err == nil && cur == n
 	})
@@ -285,10 +284,7 @@ func (n *node) settle() {
 		return
 	}
 	err := n.replayKeys(ctx, keys, n.deleteOnly)
-	n.sp.release(keys, false, err == nil)
-	if err == nil {
-		n.sp.replayed.Add(uint64(len(keys)))
-	}
+	n.sp.Release(keys, false, err == nil)
 }
 
 // settleSoon settles n once what was sent to it has had its time

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/protocol"
+	"github.com/shepherd-proxy/shepherd/proxy/placement"
 )
 
 // DrainTimeout bounds how long Serve waits for in-flight requests at shutdown.
@@ -112,12 +112,11 @@ func (s *Server) pools() map[string]*pool { return s.live.Load().pools }
 func (s *Server) herd() *herd.Group { return s.live.Load().herd }
 
 func newRouter(cfg *Config, pools map[string]*pool) *router {
-	r := &router{def: pools[cfg.DefaultPool]}
+	var routes []placement.Prefix[*pool]
 	for _, rt := range cfg.Routes {
-		r.routes = append(r.routes, routeEntry{prefix: rt.Prefix, pool: pools[rt.Pool]})
+		routes = append(routes, placement.Prefix[*pool]{Prefix: rt.Prefix, To: pools[rt.Pool]})
 	}
-	sort.SliceStable(r.routes, func(i, j int) bool { return len(r.routes[i].prefix) > len(r.routes[j].prefix) })
-	return r
+	return placement.NewRouter(pools[cfg.DefaultPool], routes)
 }
 
 func (s *Server) start() {
@@ -148,7 +147,7 @@ func (s *Server) ServePool(ctx context.Context, l net.Listener, pool string) err
 	if p == nil {
 		return fmt.Errorf("proxy: no pool %q", pool)
 	}
-	return s.serve(ctx, l, &router{def: p})
+	return s.serve(ctx, l, placement.NewRouter(p, nil))
 }
 
 // serve accepts clients that route with route, or by the routes in force

@@ -1,92 +1,46 @@
-// Unit tests of the spool's bounds and of the placement history.
+// Unit tests of the spool files and what tracking a write costs.
 package proxy
 
 import (
 	"fmt"
-	"os"
 	"testing"
 
-	"github.com/shepherd-proxy/shepherd/protocol"
+	"github.com/shepherd-proxy/shepherd/proxy/placement"
 	"github.com/shepherd-proxy/shepherd/ring"
 )
 
-func TestSpoolBound(t *testing.T) {
+// A spool's file survives its node's close: reopened, the spool holds
+// the keys and the overflow an earlier run left.
+func TestSpoolFileRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, departed := range []bool{false, true} {
-		sp, err := openSpool(t.TempDir(), "p", "127.0.0.1:1", 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sp.setDeparted(departed)
-		for i := 0; i < 1000; i++ {
-			sp.record([]byte(fmt.Sprintf("key:%d", i)))
-		}
-		want := 10 // a member keeps the keys it has: reads of them must avoid it
-		if departed {
-			want = 0 // nobody reads from a departed node: the mark is enough
-		}
-		fi, err := os.Stat(sp.path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if sp.size() != want || !sp.pending(func([]byte) bool { return false }) || fi.Size() > 200 {
-			t.Errorf("departed %v, 1000 keys over a limit of 10: got %d keys, overflowed %v, file %d bytes; want %d, true, at most 200",
-				departed, sp.size(), sp.pending(func([]byte) bool { return false }), fi.Size(), want)
-		}
-		sp.close()
-	}
-}
-
-func TestSpoolStaleUntilReplayed(t *testing.T) {
-	t.Parallel()
-	sp, err := openSpool(t.TempDir(), "p", "127.0.0.1:1", 10)
+	dir := t.TempDir()
+	sp, err := openSpool(dir, "p", "127.0.0.1:1", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sp.close()
-	k := []byte("k")
-	all := func([]byte) bool { return true }
-	steps := []struct {
-		name string
-		do   func()
-		want bool
-	}{
-		{"new", func() {}, false},
-		{"recorded", func() { sp.record(k) }, true},
-		{"taken", func() { sp.takeKeys(all) }, true},
-		{"replay failed", func() { sp.release([][]byte{k}, false, false) }, true},
-		{"taken again", func() { sp.takeKeys(all) }, true},
-		{"replayed", func() { sp.release([][]byte{k}, false, true) }, false},
+	for _, k := range []string{"a", "b"} {
+		sp.Record([]byte(k))
 	}
-	for _, st := range steps {
-		st.do()
-		if got := sp.stale(k); got != st.want {
-			t.Errorf("%s: stale = %v; want %v", st.name, got, st.want)
-		}
+	sp.Close()
+	again, err := openSpool(dir, "p", "127.0.0.1:1", 2)
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-func TestHistoryBound(t *testing.T) {
-	t.Parallel()
-	var prev *view
-	dropped := 0
-	for i := 0; i < 20; i++ {
-		m := &members{place: &placement{sig: fmt.Sprint("ring-", i%12)}}
-		var d []*placement
-		m.past, d = history(earlier(prev), m.place.sig)
-		dropped += len(d)
-		if len(m.past) > maxPast {
-			t.Fatalf("reload %d: %d past placements; want at most %d", i, len(m.past), maxPast)
-		}
-		for _, pl := range m.past {
-			if pl.sig == m.place.sig {
-				t.Fatalf("reload %d: the ring in force is among the past", i)
-			}
-		}
-		prev = &view{m: m, all: true}
+	if again.Size() != 2 || !again.Stale([]byte("a")) || again.Pending(func([]byte) bool { return false }) {
+		t.Fatalf("reopened: %d keys, pending without an owned key %v; want 2, false", again.Size(), again.Pending(func([]byte) bool { return false }))
 	}
-	if dropped == 0 {
-		t.Errorf("20 reloads over 12 rings dropped no placement; want some (at most %d kept)", maxPast)
+	again.Record([]byte("c")) // over the limit
+	again.Close()
+	if err := markStrays(dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	last, err := openSpool(dir, "p", "127.0.0.1:1", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer last.Close()
+	if last.Size() != 2 || !last.Pending(func([]byte) bool { return false }) {
+		t.Fatalf("reopened after an overflow: %d keys, pending %v; want 2, the overflow", last.Size(), last.Pending(func([]byte) bool { return false }))
 	}
 }
 
@@ -125,7 +79,7 @@ func benchPool(b *testing.B, past int) (*pool, []*node) {
 		}
 		nodes = append(nodes, &node{addr: servers[i].Addr, sp: sp, pool: p})
 	}
-	placementOf := func(n int) (*ring.Ring, *placement) {
+	placementOf := func(n int) (*ring.Ring, *layout) {
 		r, err := ring.New(servers[:n], ring.Options{})
 		if err != nil {
 			b.Fatal(err)
@@ -134,7 +88,7 @@ func benchPool(b *testing.B, past int) (*pool, []*node) {
 		for _, nd := range nodes[:n] {
 			spools = append(spools, nd.sp)
 		}
-		return r, newPlacement(servers[:n], ring.Options{}, r, spools)
+		return r, placement.NewLayout(servers[:n], ring.Options{}, r, spools)
 	}
 	r, pl := placementOf(3)
 	m := &members{cfg: &PoolConfig{}, nodes: nodes[:3], full: r, place: pl}
@@ -142,23 +96,16 @@ func benchPool(b *testing.B, past int) (*pool, []*node) {
 		_, old := placementOf(4)
 		m.past = append(m.past, old)
 	}
-	p.view.Store(&view{m: m, ring: r, nodes: m.nodes, all: true})
+	rings, err := placement.Build(r, servers[:3], ring.Options{}, placement.Rehash, false, allHealthy{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.view.Store(&view{m: m, rings: rings})
 	return p, nodes
 }
 
-// TestInvalidated: a replay does not copy a value herd deleted into its
-// stale window (memcached 1.6.18 answers mg after md I with these lines).
-func TestInvalidated(t *testing.T) {
-	t.Parallel()
-	for raw, want := range map[string]bool{
-		"VA 1 f0 t30 X W\r\nx\r\n": true,
-		"VA 1 f0 t30 Z X\r\nx\r\n": true,
-		"VA 1 f0 t-1\r\nX\r\n":     false, // X is the value, not a flag
-		"VA 2 f0 t5 W\r\nXX\r\n":   false,
-	} {
-		r, err := protocol.ParseMetaReply([]byte(raw))
-		if err != nil || r.Stale != want {
-			t.Errorf("ParseMetaReply(%q): stale %v, %v; want %v (a stale value is deleted, not copied)", raw, r.Stale, err, want)
-		}
-	}
-}
+// allHealthy is a pool's nodes, all in service.
+type allHealthy struct{}
+
+func (allHealthy) Healthy(int) bool        { return true }
+func (allHealthy) Divert(int, []byte) bool { return false }
