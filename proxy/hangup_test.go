@@ -37,7 +37,7 @@ func TestQuitDeliversEveryReply(t *testing.T) {
 		}
 		nc.SetDeadline(time.Now().Add(time.Minute))
 		go io.WriteString(nc, req.String()) // stops with an error once shepherd hangs up
-		time.Sleep(300 * time.Millisecond) // let shepherd fill every buffer first
+		time.Sleep(300 * time.Millisecond)  // let shepherd fill every buffer first
 		got, err := io.ReadAll(nc)
 		nc.Close()
 		want := "STORED\r\n" + strings.Repeat("VALUE hang 0 524288\r\n"+value+"\r\nEND\r\n", gets)

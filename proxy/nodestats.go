@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/shepherd-proxy/shepherd/protocol"
 )
 
 // summedStats are the fields of a node's plain `stats` that shepherd's
@@ -22,7 +24,7 @@ var summedStats = []string{
 }
 
 // statLine is one "STAT name value" line.
-type statLine struct{ name, value string }
+type statLine = protocol.Stat
 
 // healthyNodeList returns every pool's healthy nodes, pools in name order.
 func (s *Server) healthyNodeList() []*node {
@@ -80,23 +82,11 @@ func (n *node) stats(group string) ([]statLine, error) {
 	if _, err := fmt.Fprintf(nc, "stats %s\r\n", group); err != nil {
 		return nil, err
 	}
-	br := bufio.NewReader(nc)
-	var out []statLine
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return nil, err
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if line == "END" {
-			return out, nil
-		}
-		f := strings.SplitN(line, " ", 3)
-		if len(f) != 3 || f[0] != "STAT" {
-			return nil, fmt.Errorf("proxy: stats %s from %s: unexpected %q", group, n.addr, line)
-		}
-		out = append(out, statLine{f[1], f[2]})
+	out, err := protocol.ReadStats(bufio.NewReader(nc))
+	if err != nil {
+		return nil, fmt.Errorf("proxy: stats %s from %s: %w", group, n.addr, err)
 	}
+	return out, nil
 }
 
 // aggregate merges node replies name by name, in the order the names
@@ -108,21 +98,21 @@ func aggregate(replies [][]statLine, keep func(name string) bool) []statLine {
 	merged := map[string]string{}
 	for _, r := range replies {
 		for _, st := range r {
-			if !keep(st.name) {
+			if !keep(st.Name) {
 				continue
 			}
-			prev, seen := merged[st.name]
+			prev, seen := merged[st.Name]
 			if !seen {
-				order = append(order, st.name)
-				merged[st.name] = st.value
+				order = append(order, st.Name)
+				merged[st.Name] = st.Value
 				continue
 			}
-			merged[st.name] = combine(st.name, prev, st.value)
+			merged[st.Name] = combine(st.Name, prev, st.Value)
 		}
 	}
 	out := make([]statLine, len(order))
 	for i, name := range order {
-		out[i] = statLine{name, merged[name]}
+		out[i] = statLine{Name: name, Value: merged[name]}
 	}
 	return out
 }

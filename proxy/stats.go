@@ -31,7 +31,7 @@ func (s *Server) statsReply(args [][]byte) []byte {
 		// Summed over healthy nodes, slab class by slab class: nodes started
 		// with the same -m/-f/-n share their slab classes.
 		for _, st := range aggregate(s.nodeStats(group), keepAll) {
-			b = stat(b, st.name, st.value)
+			b = stat(b, st.Name, st.Value)
 		}
 	case "detail", "sizes", "conns", "reset":
 		// Per-node or per-connection internals with no meaning summed
@@ -76,7 +76,7 @@ func (s *Server) appendGeneralStats(b []byte) []byte {
 func (s *Server) appendSummedStats(b []byte) []byte {
 	replies := s.nodeStats("")
 	for _, st := range aggregate(replies, isSummedStat) {
-		b = stat(b, st.name, st.value)
+		b = stat(b, st.Name, st.Value)
 	}
 	return stat(b, "nodes_summed", len(replies))
 }

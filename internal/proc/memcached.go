@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shepherd-proxy/shepherd/protocol"
 )
 
 // MemcachedArgs is the command line of a memcached on 127.0.0.1:port
@@ -60,23 +62,15 @@ func Stats(addr, cmd string, timeout time.Duration) (map[string]string, error) {
 	if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
 		return nil, err
 	}
-	out := map[string]string{}
-	r := bufio.NewReader(c)
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return nil, err
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if line == "END" {
-			return out, nil
-		}
-		f := strings.SplitN(line, " ", 3)
-		if len(f) != 3 || f[0] != "STAT" {
-			return nil, fmt.Errorf("%s: unexpected line %q", cmd, line)
-		}
-		out[f[1]] = f[2]
+	lines, err := protocol.ReadStats(bufio.NewReader(c))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cmd, err)
 	}
+	out := make(map[string]string, len(lines))
+	for _, l := range lines {
+		out[l.Name] = l.Value
+	}
+	return out, nil
 }
 
 // WaitThreads waits, up to max, until every thread of pid is stopped (or
