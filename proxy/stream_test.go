@@ -385,6 +385,14 @@ func TestStalledClientClosedFanOut(t *testing.T) {
 	}
 	stalled := dial(t, f.addr)
 	stalled.send("get " + strings.Repeat(strings.Join(keys, " ")+" ", 5) + "\r\n") // 40 MiB
+	// First see shepherd serve it: the watcher connected first, so until
+	// shepherd accepts the stalled client (late on a loaded machine) the
+	// count is 1 already, and the test would read a reply nobody stalled on.
+	for deadline := time.Now().Add(time.Minute); connections(watch) != "2"; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("shepherd did not take the stalled client within a minute")
+		}
+	}
 	for deadline := time.Now().Add(time.Minute); connections(watch) != "1"; time.Sleep(200 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the stalled client's connection is still open after a minute; want it closed after 10 s")
