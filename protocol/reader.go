@@ -440,29 +440,42 @@ func (r *Reader) parseStorage(req *Request, t [][]byte) error {
 		return ErrUnknownCommand
 	}
 	req.Noreply = noreplyAt(t)
-	if len(t[1]) > r.lim.MaxKey {
+	size, ok := storageSize(t, nargs == 4, r.lim.MaxKey)
+	if !ok {
 		return silentIf(errBadFormat, req.Noreply)
 	}
-	_, okFlags := safeStrtoul(t[2])
-	_, okExp := safeStrtol(t[3])
-	size, okSize := safeStrtol(t[4])
-	if !okFlags || !okExp || !okSize || size < 0 || size > math.MaxInt32-2 {
-		return silentIf(errBadFormat, req.Noreply)
+	if size > r.lim.MaxValue {
+		return r.swallow(size, tooLarge(t[1], req.Cmd == CmdSet, false, req.Noreply))
 	}
-	if nargs == 4 {
-		if _, ok := safeStrtoull(t[5]); !ok {
-			return silentIf(errBadFormat, req.Noreply)
-		}
-	}
-	if int(size) > r.lim.MaxValue {
-		return r.swallow(int(size), tooLarge(t[1], req.Cmd == CmdSet, false, req.Noreply))
-	}
-	if err := r.readData(req, int(size)); err != nil {
+	if err := r.readData(req, size); err != nil {
 		return err
 	}
 	req.Keys = append(req.Keys, t[1])
 	req.Args = append(t[:0], t[2:2+nargs]...)
 	return nil
+}
+
+// storageSize checks the tokens t of a storage line whose token count is
+// right, as memcached does before it knows the data block's fate: the key
+// length, flags, exptime, size and (cas) unique. ok false is "bad command
+// line format" with no data block read; otherwise a block of size bytes
+// and its two-byte terminator follows, stored or swallowed.
+func storageSize(t [][]byte, cas bool, maxKey int) (size int, ok bool) {
+	if len(t[1]) > maxKey {
+		return 0, false
+	}
+	_, okFlags := safeStrtoul(t[2])
+	_, okExp := safeStrtol(t[3])
+	size32, okSize := safeStrtol(t[4])
+	if !okFlags || !okExp || !okSize || size32 < 0 || size32 > math.MaxInt32-2 {
+		return 0, false
+	}
+	if cas {
+		if _, ok := safeStrtoull(t[5]); !ok {
+			return 0, false
+		}
+	}
+	return int(size32), true
 }
 
 // swallow discards a refused request's data block and returns cause.
@@ -608,18 +621,10 @@ func (r *Reader) parseMeta(req *Request, t [][]byte) error {
 // block: errors before the size is known read no data; later ones
 // swallow it. Every error is answered, quiet or not.
 func (r *Reader) parseMetaSet(req *Request, t [][]byte) error {
-	n := ntokens(t)
-	switch {
-	case len(t[1]) > r.lim.MaxKey || n == 3:
-		return errBadFormat
-	case n > maxMetaTokens:
-		return clientErr("options flags too long")
+	size, err := metaSetSize(t, ntokens(t), r.lim.MaxKey)
+	if err != nil {
+		return err
 	}
-	size32, ok := safeStrtol(t[2])
-	if !ok || size32 < 0 || size32 > math.MaxInt32-2 {
-		return errBadFormat
-	}
-	size := int(size32)
 	if err := r.checkMetaSet(t[1], t[3:], size); err != nil {
 		return r.swallow(size, err)
 	}
@@ -631,6 +636,24 @@ func (r *Reader) parseMetaSet(req *Request, t [][]byte) error {
 	req.Keys = append(req.Keys, t[1])
 	req.Args = append(t[:0], t[2:]...)
 	return nil
+}
+
+// metaSetSize checks an ms line's key and size tokens, t[1] and t[2], and
+// its token count n (ntokens) as memcached does before it knows the size.
+// An error is answered with no data block read; otherwise a block of size
+// bytes and its two-byte terminator follows, stored or swallowed.
+func metaSetSize(t [][]byte, n int, maxKey int) (int, error) {
+	switch {
+	case len(t[1]) > maxKey || n == 3:
+		return 0, errBadFormat
+	case n > maxMetaTokens:
+		return 0, clientErr("options flags too long")
+	}
+	size32, ok := safeStrtol(t[2])
+	if !ok || size32 < 0 || size32 > math.MaxInt32-2 {
+		return 0, errBadFormat
+	}
+	return int(size32), nil
 }
 
 // checkMetaSet returns the error memcached answers an ms line with once it

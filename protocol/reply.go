@@ -95,10 +95,18 @@ func ReadReply(br *bufio.Reader, kind ReplyKind, rep *Reply) error {
 		return readMetaQuiet(br, rep)
 	}
 	line, err := appendLine(br, rep)
-	if err == nil && !isStatusLine(line) {
-		err = fmt.Errorf("%w: %q for a one-line reply", ErrMalformed, truncate(line))
+	if err != nil {
+		return err
 	}
-	return err
+	return checkStatusLine(line)
+}
+
+// checkStatusLine refuses a one-line reply that is not a status line.
+func checkStatusLine(line []byte) error {
+	if !isStatusLine(line) {
+		return fmt.Errorf("%w: %q for a one-line reply", ErrMalformed, truncate(line))
+	}
+	return nil
 }
 
 // isStatusLine reports whether line can answer a storage command, delete,
@@ -118,19 +126,34 @@ func appendLine(br *bufio.Reader, rep *Reply) ([]byte, error) {
 	line, err := br.ReadSlice('\n')
 	if err != nil {
 		if err == bufio.ErrBufferFull {
-			return nil, fmt.Errorf("%w: line longer than %d bytes", ErrMalformed, br.Size())
+			return nil, errLongLine(br.Size())
 		}
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, err
 	}
-	if len(line) < 2 || line[len(line)-2] != '\r' {
-		return nil, fmt.Errorf("%w: line without CRLF", ErrMalformed)
+	if err := checkEOL(line); err != nil {
+		return nil, err
 	}
 	start := len(rep.Raw)
 	rep.Raw = append(rep.Raw, line...)
 	return rep.Raw[start : len(rep.Raw)-2], nil
+}
+
+// errLongLine is the error for a line that did not fit a reader's buffer
+// of size bytes.
+func errLongLine(size int) error {
+	return fmt.Errorf("%w: line longer than %d bytes", ErrMalformed, size)
+}
+
+// checkEOL refuses a line, as read up to and including its LF, that does
+// not end in CRLF.
+func checkEOL(line []byte) error {
+	if len(line) < 2 || line[len(line)-2] != '\r' {
+		return fmt.Errorf("%w: line without CRLF", ErrMalformed)
+	}
+	return nil
 }
 
 // appendData appends a data block of n bytes and its CRLF. rep.Raw grows
@@ -139,8 +162,8 @@ func appendLine(br *bufio.Reader, rep *Reply) ([]byte, error) {
 // whenever it reaches FlushSize, so a block of any size needs a bounded
 // buffer; the CRLF is always read in one piece so that it can be checked.
 func appendData(br *bufio.Reader, rep *Reply, n int, f Flusher) error {
-	if n < 0 || n > MaxBackendValue {
-		return fmt.Errorf("%w: value size %d", ErrMalformed, n)
+	if err := checkDataSize(n); err != nil {
+		return err
 	}
 	for left := n + 2; left > 0; {
 		if err := maybeFlush(rep, f); err != nil {
@@ -160,7 +183,20 @@ func appendData(br *bufio.Reader, rep *Reply, n int, f Flusher) error {
 		}
 		left -= chunk
 	}
-	if end := rep.Raw[len(rep.Raw)-2:]; end[0] != '\r' || end[1] != '\n' {
+	return checkDataEnd(rep.Raw[len(rep.Raw)-2:])
+}
+
+// checkDataSize refuses a data block size out of bounds.
+func checkDataSize(n int) error {
+	if n < 0 || n > MaxBackendValue {
+		return fmt.Errorf("%w: value size %d", ErrMalformed, n)
+	}
+	return nil
+}
+
+// checkDataEnd refuses a data block whose last two bytes, end, are not CRLF.
+func checkDataEnd(end []byte) error {
+	if end[0] != '\r' || end[1] != '\n' {
 		return fmt.Errorf("%w: data block without CRLF", ErrMalformed)
 	}
 	return nil
@@ -239,23 +275,11 @@ func readValues(br *bufio.Reader, rep *Reply, keys []byte, check bool, f Flusher
 		if err != nil {
 			return err
 		}
-		if string(line) == "END" {
-			return nil
+		key, size, end, err := valuesLine(line, rep.Values, &keys, check)
+		if end || err != nil {
+			return err
 		}
-		if !bytes.HasPrefix(line, []byte("VALUE ")) {
-			if isErrorLine(line) && rep.Values == 0 {
-				return nil
-			}
-			return fmt.Errorf("%w: %q in a get reply", ErrMalformed, truncate(line))
-		}
-		key, size, ok := parseValueLine(line)
-		if !ok {
-			return fmt.Errorf("%w: bad VALUE line %q", ErrMalformed, truncate(line))
-		}
-		if check && !matchKey(&keys, key) {
-			return fmt.Errorf("%w: got VALUE %q", ErrWrongKey, truncate(key))
-		}
-		keyStart := start + len(line) - len(bytes.TrimLeft(line[6:], " "))
+		keyStart := start + keyOffset(line)
 		rep.Values++
 		flushes := rep.flushes
 		if err := appendData(br, rep, size, f); err != nil {
@@ -266,6 +290,33 @@ func readValues(br *bufio.Reader, rep *Reply, keys []byte, check bool, f Flusher
 		}
 	}
 }
+
+// valuesLine reads one line of a values reply after values VALUE blocks:
+// end when it ends the reply (END, or an error line before any value),
+// else the key and data size of a VALUE line, checked against the
+// requested keys left in *keys when check is set.
+func valuesLine(line []byte, values int, keys *[]byte, check bool) (key []byte, size int, end bool, err error) {
+	if string(line) == "END" {
+		return nil, 0, true, nil
+	}
+	if !bytes.HasPrefix(line, []byte("VALUE ")) {
+		if isErrorLine(line) && values == 0 {
+			return nil, 0, true, nil
+		}
+		return nil, 0, false, fmt.Errorf("%w: %q in a get reply", ErrMalformed, truncate(line))
+	}
+	key, size, ok := parseValueLine(line)
+	if !ok {
+		return nil, 0, false, fmt.Errorf("%w: bad VALUE line %q", ErrMalformed, truncate(line))
+	}
+	if check && !matchKey(keys, key) {
+		return nil, 0, false, fmt.Errorf("%w: got VALUE %q", ErrWrongKey, truncate(key))
+	}
+	return key, size, false, nil
+}
+
+// keyOffset is where the key starts in a VALUE line.
+func keyOffset(line []byte) int { return len(line) - len(bytes.TrimLeft(line[6:], " ")) }
 
 // ParseValueLine parses a VALUE line of a get reply, without its CRLF:
 // the key and the size of the data block that follows.
@@ -298,21 +349,31 @@ func readMeta(br *bufio.Reader, rep *Reply) error {
 	if err != nil {
 		return err
 	}
+	n, err := metaLine(line)
+	if n < 0 || err != nil {
+		return err
+	}
+	return appendData(br, rep, n, nil)
+}
+
+// metaLine checks the line of a meta reply and returns the size of the
+// data block that follows it, or -1 for none.
+func metaLine(line []byte) (int, error) {
 	if isErrorLine(line) {
-		return nil
+		return -1, nil
 	}
 	if len(line) < 2 || !isUpper(line[0]) || !isUpper(line[1]) || (len(line) > 2 && line[2] != ' ') {
-		return fmt.Errorf("%w: meta reply %q", ErrMalformed, truncate(line))
+		return -1, fmt.Errorf("%w: meta reply %q", ErrMalformed, truncate(line))
 	}
 	if line[0] != 'V' || line[1] != 'A' {
-		return nil
+		return -1, nil
 	}
 	sz, _ := nextToken(line[2:])
 	n, ok := parseSize(sz)
 	if !ok {
-		return fmt.Errorf("%w: bad VA line %q", ErrMalformed, truncate(line))
+		return -1, fmt.Errorf("%w: bad VA line %q", ErrMalformed, truncate(line))
 	}
-	return appendData(br, rep, n, nil)
+	return n, nil
 }
 
 func readMetaQuiet(br *bufio.Reader, rep *Reply) error {
@@ -326,10 +387,13 @@ func readMetaQuiet(br *bufio.Reader, rep *Reply) error {
 			return nil
 		}
 		if i > 0 {
-			return fmt.Errorf("%w: more than one reply before MN", ErrMalformed)
+			return errManyQuiet()
 		}
 	}
 }
+
+// errManyQuiet is the error for a second reply before MN.
+func errManyQuiet() error { return fmt.Errorf("%w: more than one reply before MN", ErrMalformed) }
 
 func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
 
