@@ -102,6 +102,11 @@ type client struct {
 	// reply and before flushing it: a seam to hold the writer there.
 	caughtUp func()
 
+	// textOnly: the client's first request was read already (by an
+	// event loop, which handed the connection over): later bytes are
+	// never a binary-protocol opening.
+	textOnly bool
+
 	leaseMu sync.Mutex // guards leases (protected reads fill it from their goroutines)
 	leases  map[string]herd.Lease
 	reads   sync.WaitGroup // protected reads in flight; Add and Wait only on the reader
@@ -196,6 +201,9 @@ func (c *client) readLoop() {
 // the connection then closes. memcached decides the protocol by the first
 // byte too.
 func (c *client) refuseBinary() bool {
+	if c.textOnly {
+		return false
+	}
 	binary, err := c.rd.IsBinary() // waits as Read would for a first command
 	if err != nil || !binary {
 		return false
@@ -369,7 +377,7 @@ func (c *client) single(cl *call, req *protocol.Request) {
 	cl.noreply = req.Noreply && !req.Cmd.IsMeta() // quiet meta replies are framed by the backend
 	n, gutter, err := c.route.Pool(key).pick(key, write)
 	if err != nil {
-		cl.static = c.unservable(req, err)
+		cl.static = c.s.unservable(req, err)
 		return
 	}
 	if gutter {
@@ -386,7 +394,7 @@ func (c *client) single(cl *call, req *protocol.Request) {
 
 // unservable is the reply to a command whose key has no node to go to:
 // a miss for a read, SERVER_ERROR for a write (nothing under noreply).
-func (c *client) unservable(req *protocol.Request, err error) []byte {
+func (s *Server) unservable(req *protocol.Request, err error) []byte {
 	switch {
 	case req.Cmd == protocol.CmdMetaGet && req.Noreply:
 		return nil
@@ -395,7 +403,7 @@ func (c *client) unservable(req *protocol.Request, err error) []byte {
 	case req.Noreply && !req.Cmd.IsMeta():
 		return nil
 	}
-	c.s.m.serverErrors.Add(1)
+	s.m.serverErrors.Add(1)
 	return []byte("SERVER_ERROR " + errText(err) + "\r\n")
 }
 

@@ -23,6 +23,7 @@ const (
 	DefaultConnections    = 2
 	DefaultMaxInflight    = 4096
 	DefaultSpoolLimit     = 100000
+	DefaultEventLoops     = -1
 )
 
 // EjectPolicies are the values of PoolConfig.OnEject, the default first.
@@ -62,6 +63,11 @@ type Config struct {
 	// this long with no request of its own in flight, as memcached's
 	// idle_timeout does. Zero (the default) never closes idle clients.
 	ClientIdleTimeout time.Duration
+
+	// EventLoops is how many event loops serve plain client connections
+	// (loop.go); default 1, -1 for none (every client on goroutines, as
+	// TLS clients always are). Only a restart changes it.
+	EventLoops int
 }
 
 // HerdConfig lists the herd rules. Default applies to keys no rule names;
@@ -114,6 +120,7 @@ func (c *Config) FillDefaults() {
 	setDefault(&c.MaxItemSize, DefaultMaxItemSize)
 	setDefault(&c.SpoolDir, DefaultSpoolDir(c.Listen))
 	setDefault(&c.SpoolLimit, DefaultSpoolLimit)
+	setDefault(&c.EventLoops, DefaultEventLoops)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -225,6 +232,8 @@ func (c *Config) checkLimits() error {
 		return fmt.Errorf("proxy: spool_limit %d: want at least 1 key", c.SpoolLimit)
 	case c.ClientIdleTimeout < 0:
 		return fmt.Errorf("proxy: client_idle_timeout %v: want 0 (off) or more", c.ClientIdleTimeout)
+	case c.EventLoops < -1 || c.EventLoops > 64:
+		return fmt.Errorf("proxy: event_loops %d: want 1 to 64, or -1 for none", c.EventLoops)
 	}
 	return nil
 }

@@ -31,6 +31,7 @@ type metrics struct {
 	rejectedConns    atomic.Uint64
 	panics           atomic.Uint64
 	idleClosed       atomic.Uint64 // client connections closed by client_idle_timeout
+	handoffs         atomic.Uint64 // loop clients handed to the goroutine path (loop.go)
 	clientTLSRefused atomic.Uint64 // client connections whose TLS handshake failed (listen.go)
 
 	backendLatency *prometheus.HistogramVec

@@ -120,23 +120,28 @@ func (n *node) close() {
 // sees the reply. A write is tracked (see pool.track). A failure of the
 // node itself (not a protocol answer, not our own saturation) counts
 // toward ejection, and the key of a failed write is spooled.
-func (n *node) finished(o *backend.Op) {
-	if len(o.WriteKey) > 0 && !errors.Is(o.Err, backend.ErrBusy) {
-		n.pool.track(o.WriteKey, n)
+func (n *node) finished(o *backend.Op) { n.account(o.WriteKey, o.Err, o.Start()) }
+
+// account is finished for any request to the node, whoever did its I/O:
+// writeKey is the key of a write (nil for a read), err its outcome, start
+// when it was sent.
+func (n *node) account(writeKey []byte, err error, start time.Time) {
+	if len(writeKey) > 0 && !errors.Is(err, backend.ErrBusy) {
+		n.pool.track(writeKey, n)
 	}
-	if o.Err == nil || errors.Is(o.Err, backend.ErrClientStalled) { // the node answered in full
+	if err == nil || errors.Is(err, backend.ErrClientStalled) { // the node answered in full
 		n.h.Success()
-		n.latency.Observe(time.Since(o.Start()).Seconds())
+		n.latency.Observe(time.Since(start).Seconds())
 		return
 	}
 	n.errors.Add(1)
-	if errors.Is(o.Err, backend.ErrBusy) {
+	if errors.Is(err, backend.ErrBusy) {
 		n.rejected.Add(1)
 	}
-	if len(o.WriteKey) > 0 {
-		n.spoolFailed(o)
+	if len(writeKey) > 0 {
+		n.spoolFailed(writeKey, err)
 	}
-	if errors.Is(o.Err, backend.ErrBusy) || errors.Is(o.Err, backend.ErrClosed) || errors.Is(o.Err, backend.ErrEjected) {
+	if errors.Is(err, backend.ErrBusy) || errors.Is(err, backend.ErrClosed) || errors.Is(err, backend.ErrEjected) {
 		return
 	}
 	n.h.Failure()
@@ -145,13 +150,13 @@ func (n *node) finished(o *backend.Op) {
 // spoolFailed spools the key of a write that failed on the node: it may
 // have happened, or may yet (a hung node applies what was sent to it when
 // it resumes), so the key is deleted before the node serves it again.
-func (n *node) spoolFailed(o *backend.Op) {
+func (n *node) spoolFailed(key []byte, err error) {
 	switch {
-	case errors.Is(o.Err, backend.ErrBusy): // refused: never sent
-	case errors.Is(o.Err, backend.ErrEjected): // never sent, but the node was out
-		n.sp.Record(o.WriteKey)
+	case errors.Is(err, backend.ErrBusy): // refused: never sent
+	case errors.Is(err, backend.ErrEjected): // never sent, but the node was out
+		n.sp.Record(key)
 	default:
-		n.sp.RecordFailed(o.WriteKey)
+		n.sp.RecordFailed(key)
 		n.settleSoon()
 	}
 }

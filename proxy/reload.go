@@ -237,7 +237,10 @@ func (s *Server) apply(ch *change) {
 	for _, n := range ch.removed {
 		n.sp.SetDeparted(true)
 		s.m.backendLatency.DeleteLabelValues(n.pool.name, n.addr)
-		go n.retire(s.quit)
+		go func() {
+			n.retire(s.quit)
+			s.loopsForget(n)
+		}()
 	}
 }
 

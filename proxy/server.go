@@ -51,6 +51,8 @@ type Server struct {
 	mu      sync.Mutex // guards clients
 	clients map[*client]struct{}
 	wg      sync.WaitGroup // client connections
+
+	loops []*eloop // event loops for plain clients (loop.go); none with event_loops -1
 }
 
 // state is the part of a server that Reload replaces, all at once: the
@@ -127,6 +129,7 @@ func (s *Server) start() {
 		for _, p := range st.pools {
 			p.start()
 		}
+		s.startLoops(st.cfg.EventLoops)
 		s.running = true
 		s.detectMeta(st.herd, st.pools)
 	})
@@ -184,33 +187,49 @@ func (s *Server) accept(nc net.Conn, route *router) {
 		nc.Close()
 		return
 	}
-	s.m.totalConns.Add(1)
+	lane := uint32(s.m.totalConns.Add(1))
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
+	s.wg.Add(1)
+	if len(s.loops) > 0 && s.clientTLS == nil {
+		s.loops[int(lane)%len(s.loops)].adopt(nc, route, lane)
+		return
+	}
 	c := s.newClient(nc, route)
+	go func() {
+		if s.handshake(nc) { // client TLS, listen.go
+			s.serveClient(c)
+			return
+		}
+		nc.Close()
+		s.m.currConns.Add(-1)
+		s.wg.Done()
+	}()
+}
+
+// serveClient serves c on goroutines until it ends; c is counted in the
+// connections and the wait group.
+func (s *Server) serveClient(c *client) {
+	defer s.wg.Done()
+	defer s.m.currConns.Add(-1)
 	s.mu.Lock()
 	s.clients[c] = struct{}{}
 	s.mu.Unlock()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer s.m.currConns.Add(-1)
-		if s.handshake(nc) { // client TLS, listen.go
-			c.serve()
-		} else {
-			nc.Close()
-		}
-		s.mu.Lock()
-		delete(s.clients, c)
-		s.mu.Unlock()
-	}()
+	c.serve()
+	s.mu.Lock()
+	delete(s.clients, c)
+	s.mu.Unlock()
 }
 
 // drain stops every client's reading, waits for in-flight replies and
 // closes what is left after DrainTimeout.
 func (s *Server) drain() {
 	s.draining.Store(true)
+	until := time.Now().Add(DrainTimeout)
+	for _, el := range s.loops {
+		el.post(func() { el.beginDrain(until) })
+	}
 	s.mu.Lock()
 	for c := range s.clients {
 		c.nc.SetReadDeadline(time.Now())
@@ -237,6 +256,9 @@ func (s *Server) Close() {
 		defer s.reloadMu.Unlock()
 		s.closed = true
 		close(s.quit)
+		for _, el := range s.loops {
+			el.stop()
+		}
 		if g := s.herd(); g != nil {
 			g.Close() // its fills end before the pools they write to
 		}

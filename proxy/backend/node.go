@@ -147,16 +147,57 @@ func (n *Node) timeout() time.Duration {
 
 // dial opens a new wire connection and starts its reader.
 func (n *Node) dial() (*wireConn, error) {
+	nc, err := n.Dial()
+	if err != nil {
+		return nil, err
+	}
+	w := newWireConn(n, nc)
+	go w.readLoop()
+	return w, nil
+}
+
+// Dial opens a connection for requests, as the node's own connections
+// are opened and counted (Dials, ConnErrors); its error names the node.
+// An event loop that keeps connections of its own dials with it.
+func (n *Node) Dial() (net.Conn, error) {
 	n.dials.Add(1)
 	nc, err := n.Connect()
 	if err != nil {
 		n.connErrors.Add(1)
 		return nil, n.wrap(err)
 	}
-	w := newWireConn(n, nc)
-	go w.readLoop()
-	return w, nil
+	return nc, nil
 }
+
+// Acquire counts one request of a caller that does its own I/O (an event
+// loop's connection) as in flight, as Send does: it fails with ErrBusy
+// past max_inflight and ErrClosed once the node stopped, counting nothing.
+// Each Acquire that succeeds is matched by one Release.
+func (n *Node) Acquire() error {
+	if n.inflight.Add(1) > n.maxIn {
+		n.inflight.Add(-1)
+		return ErrBusy
+	}
+	if n.stopped.Load() {
+		n.inflight.Add(-1)
+		return ErrClosed
+	}
+	return nil
+}
+
+// Release ends a request counted by Acquire.
+func (n *Node) Release() { n.inflight.Add(-1) }
+
+// Written counts k requests written to the node by a caller that does
+// its own I/O.
+func (n *Node) Written(k int) { n.requests.Add(uint64(k)) }
+
+// Stopped reports whether Stop was called: no new requests may start.
+func (n *Node) Stopped() bool { return n.stopped.Load() }
+
+// Wrap names the node in err and sorts timeouts, as errors of its own
+// connections read.
+func (n *Node) Wrap(err error) error { return n.wrap(err) }
 
 // Connect opens a connection to the node, made ready by Config.Secure,
 // within the connect timeout (Secure has its own bounds).

@@ -1,0 +1,624 @@
+// A client on an event loop: its requests parsed from the loop's buffers,
+// the ones the loop does itself dispatched to the loop's own backend
+// connections, and its replies written in the order the requests came.
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/shepherd-proxy/shepherd/herd"
+	"github.com/shepherd-proxy/shepherd/protocol"
+	"github.com/shepherd-proxy/shepherd/proxy/placement"
+)
+
+const (
+	// loopMaxOut is how much unwritten output stops a client's reading
+	// until the socket takes it.
+	loopMaxOut = 1 << 20
+	// loopMaxKeys bounds the keys of a get the loop answers itself: it
+	// holds whole replies, so a get's reply must be small enough to
+	// hold (loopMaxKeys × max_item_size at most). A longer get goes to
+	// the goroutine path, which streams large replies.
+	loopMaxKeys = 16
+)
+
+// lclient is one client connection on a loop.
+type lclient struct {
+	el     *eloop
+	fd     int
+	fixed  *router // a pool listener's router; nil follows Reload
+	lane   uint32
+	remote string
+
+	in     []byte    // read and not yet parsed
+	out    []byte    // replies not yet written
+	calls  []*lcall  // requests in flight, in the order they came
+	active time.Time // when it last sent something or was answered
+
+	rd  *protocol.Reader // parses one framed request at a time
+	src bytes.Reader
+	req protocol.Request
+
+	events    uint32 // registered with epoll
+	blocked   bool   // output waits for EPOLLOUT
+	blockedAt time.Time
+	dirty     bool
+	paused    bool // reading stopped: too much in flight or unwritten
+	handoff   bool // to the goroutine path once its replies are written
+	closing   bool // closes once its replies are written (EOF, drain)
+	gone      bool // closed or handed off
+	started   bool // a request was read: the protocol is text
+
+	b64    []byte
+	nodes  []*node
+	groups []*node
+}
+
+// lcall is one request of a loop client: a reply known at once (static)
+// or ops on backends to wait for.
+type lcall struct {
+	c       *lclient
+	cmd     protocol.Command
+	start   time.Time
+	static  []byte
+	quiet   bool // static is nil and means no reply
+	noreply bool
+	ops     []*lop
+	pending int      // ops not finished
+	keyOp   []int    // fanned-out get: which op holds each key
+	keys    [][]byte // fanned-out get: the keys in request order
+	keyBuf  []byte
+	nkeys   int
+	orphan  bool // its client is gone: recycle once its ops finish
+}
+
+// adopt takes a plain client connection onto the loop; it is counted in
+// the server's connections and wait group already.
+func (el *eloop) adopt(nc net.Conn, route *router, lane uint32) {
+	remote := nc.RemoteAddr().String()
+	fd, err := detach(nc)
+	if err != nil {
+		el.s.log.Error("event loop: cannot take a client connection; closing it", "remote", remote, "err", err)
+		nc.Close()
+		el.s.m.currConns.Add(-1)
+		el.s.wg.Done()
+		return
+	}
+	c := &lclient{el: el, fd: fd, fixed: route, lane: lane, remote: remote}
+	c.rd = protocol.NewReader(&c.src, el.s.limits)
+	if !el.post(func() { el.register(c) }) {
+		unix.Close(fd)
+		el.s.m.currConns.Add(-1)
+		el.s.wg.Done()
+	}
+}
+
+func (el *eloop) register(c *lclient) {
+	c.active = el.now
+	if el.draining {
+		el.release(c)
+		return
+	}
+	if err := el.ctl(unix.EPOLL_CTL_ADD, c.fd, unix.EPOLLIN); err != nil {
+		el.s.log.Error("event loop: cannot watch a client connection; closing it", "remote", c.remote, "err", err)
+		el.release(c)
+		return
+	}
+	c.events = unix.EPOLLIN
+	el.fds[c.fd] = &lconn{c: c}
+	el.clients[c] = struct{}{}
+}
+
+// release closes a client's descriptor and ends its count.
+func (el *eloop) release(c *lclient) {
+	c.gone = true
+	unix.Close(c.fd)
+	el.s.m.currConns.Add(-1)
+	el.s.wg.Done()
+}
+
+// closeClient closes c at once; replies still due are dropped.
+func (el *eloop) closeClient(c *lclient) {
+	if c.gone {
+		return
+	}
+	el.forget(c)
+	for _, cl := range c.calls {
+		if cl.pending == 0 {
+			el.putCall(cl)
+		} else {
+			cl.orphan = true
+		}
+	}
+	c.calls = nil
+	el.release(c)
+}
+
+// forget unregisters c from the loop.
+func (el *eloop) forget(c *lclient) {
+	unix.EpollCtl(el.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	delete(el.fds, c.fd)
+	delete(el.clients, c)
+}
+
+// want sets the events c is watched for.
+func (el *eloop) want(c *lclient, events uint32) {
+	if c.events == events || c.gone {
+		return
+	}
+	c.events = events
+	el.ctl(unix.EPOLL_CTL_MOD, c.fd, events)
+}
+
+// readClient reads c once and answers what it can.
+func (el *eloop) readClient(c *lclient) {
+	if c.paused || c.handoff || c.closing {
+		return // an event of this turn, from before it stopped reading
+	}
+	n, err := unix.Read(c.fd, el.rbuf)
+	if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+		return
+	}
+	if n <= 0 {
+		if err != nil { // reset: nobody is left to answer
+			el.closeClient(c)
+			return
+		}
+		c.closing = true // EOF: answer what came, then close
+		el.settle(c)
+		return
+	}
+	c.active = el.now
+	data := el.rbuf[:n]
+	kept := len(c.in) > 0
+	if kept {
+		c.in = append(c.in, data...)
+		data = c.in
+	}
+	used := el.parse(c, data)
+	rest := data[used:]
+	switch {
+	case kept:
+		c.in = c.in[:copy(c.in, rest)]
+	case len(rest) > 0:
+		c.in = append(c.in[:0], rest...)
+	}
+	if len(c.in) == 0 && cap(c.in) > loopReadSize {
+		c.in = nil
+	}
+	el.settle(c)
+}
+
+// parse answers the whole requests at the start of data and returns how
+// many bytes it used. It stops at a request the loop does not do itself
+// (the client is then handed off with the rest) and when the client has
+// too much in flight.
+func (el *eloop) parse(c *lclient, data []byte) int {
+	used := 0
+	for used < len(data) && !c.handoff && !c.closing {
+		if len(c.calls) >= pipelineDepth || len(c.out) > loopMaxOut {
+			c.paused = true
+			break
+		}
+		n, ok := protocol.FrameRequest(data[used:], el.s.limits)
+		if !ok {
+			c.handoff = true
+			break
+		}
+		if n == 0 {
+			break
+		}
+		c.src.Reset(data[used : used+n])
+		if err := c.rd.Read(&c.req); err != nil || c.src.Len() > 0 || c.rd.Buffered() > 0 || !el.dispatch(c, &c.req) {
+			c.handoff = true
+			break
+		}
+		used += n
+		c.started = true
+	}
+	return used
+}
+
+// settle moves c on after its calls or output changed: replies in order
+// to its output, reading paused or resumed, and a hand-off or close once
+// nothing is due.
+func (el *eloop) settle(c *lclient) {
+	if c.gone {
+		return
+	}
+	el.advance(c)
+	if len(c.calls) > 0 || len(c.out) > 0 {
+		if c.paused && len(c.calls) < pipelineDepth/2 && len(c.out) <= loopMaxOut/2 {
+			c.paused = false
+			if len(c.in) > 0 { // whole requests may be waiting already
+				used := el.parse(c, c.in)
+				c.in = c.in[:copy(c.in, c.in[used:])]
+				el.advance(c)
+			}
+		}
+		el.watch(c)
+		return
+	}
+	switch {
+	case c.closing:
+		el.forget(c)
+		el.release(c)
+	case c.handoff:
+		el.handOff(c)
+	default:
+		if c.paused {
+			c.paused = false
+			if len(c.in) > 0 {
+				used := el.parse(c, c.in)
+				c.in = c.in[:copy(c.in, c.in[used:])]
+				el.settle(c)
+				return
+			}
+		}
+		el.watch(c)
+	}
+}
+
+// watch registers the events c needs now: reading unless it is paused,
+// handing off or closing; writing while its output is blocked.
+func (el *eloop) watch(c *lclient) {
+	var ev uint32
+	if !c.paused && !c.handoff && !c.closing {
+		ev |= unix.EPOLLIN
+	}
+	if c.blocked {
+		ev |= unix.EPOLLOUT
+	}
+	el.want(c, ev)
+}
+
+// advance writes the replies of the calls at the head that are finished.
+func (el *eloop) advance(c *lclient) {
+	i := 0
+	for ; i < len(c.calls) && c.calls[i].pending == 0; i++ {
+		cl := c.calls[i]
+		el.writeCall(c, cl)
+		el.putCall(cl)
+	}
+	if i == 0 {
+		return
+	}
+	c.calls = c.calls[:copy(c.calls, c.calls[i:])]
+	c.active = el.now
+	if len(c.out) > 0 && !c.dirty && !c.blocked {
+		c.dirty = true
+		el.dirtyC = append(el.dirtyC, c)
+	}
+}
+
+// writeClient writes c's output; a short write waits for EPOLLOUT.
+func (el *eloop) writeClient(c *lclient) {
+	if len(c.out) == 0 {
+		if c.blocked {
+			c.blocked = false
+			el.settle(c)
+		}
+		return
+	}
+	n, err := unix.Write(c.fd, c.out)
+	if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
+		el.closeClient(c)
+		return
+	}
+	n = max(n, 0)
+	if n == len(c.out) {
+		if cap(c.out) > loopMaxOut {
+			c.out = nil
+		} else {
+			c.out = c.out[:0]
+		}
+		wasBlocked := c.blocked
+		c.blocked = false
+		if wasBlocked || c.paused || c.handoff || c.closing {
+			el.settle(c)
+		}
+		return
+	}
+	c.out = c.out[:copy(c.out, c.out[n:])]
+	if !c.blocked {
+		c.blocked, c.blockedAt = true, el.now
+	}
+	el.watch(c)
+}
+
+// handOff moves c to the goroutine path with its unparsed input; its
+// earlier replies are all written. During a drain it closes instead.
+func (el *eloop) handOff(c *lclient) {
+	el.forget(c)
+	c.gone = true
+	s := el.s
+	if el.draining {
+		el.release(c)
+		return
+	}
+	f := os.NewFile(uintptr(c.fd), "client")
+	nc, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		s.log.Error("event loop: cannot hand a client to the goroutine path; closing it", "remote", c.remote, "err", err)
+		s.m.currConns.Add(-1)
+		s.wg.Done()
+		return
+	}
+	gc := s.newClient(nc, c.fixed)
+	gc.lane, gc.textOnly = c.lane, c.started
+	if len(c.in) > 0 {
+		gc.rd = protocol.NewReader(io.MultiReader(bytes.NewReader(c.in), idleReader{gc}), s.limits)
+	}
+	s.m.handoffs.Add(1)
+	go s.serveClient(gc)
+}
+
+// dispatch starts req if the loop does it itself, and reports whether it
+// did; it changes nothing when it does not.
+func (el *eloop) dispatch(c *lclient, req *protocol.Request) bool {
+	if req.Tail != nil {
+		return false
+	}
+	st := el.s.live.Load()
+	route := st.route
+	if c.fixed != nil {
+		route = c.fixed
+	}
+	switch req.Cmd {
+	case protocol.CmdGet, protocol.CmdGets, protocol.CmdGat, protocol.CmdGats:
+		if len(req.Keys) > loopMaxKeys || herdReads(st.herd, req) {
+			return false
+		}
+		return el.retrieve(c, route, req)
+	case protocol.CmdMetaNoop:
+		el.static(c, req, replyMN)
+	case protocol.CmdVersion:
+		el.static(c, req, el.s.versionReply)
+	case protocol.CmdVerbosity:
+		if req.Noreply {
+			el.static(c, req, nil)
+		} else {
+			el.static(c, req, replyOK)
+		}
+	case protocol.CmdSet, protocol.CmdAdd, protocol.CmdReplace, protocol.CmdAppend, protocol.CmdPrepend,
+		protocol.CmdCas, protocol.CmdDelete, protocol.CmdIncr, protocol.CmdDecr, protocol.CmdTouch,
+		protocol.CmdMetaGet, protocol.CmdMetaSet, protocol.CmdMetaDelete, protocol.CmdMetaArithmetic:
+		if len(req.Keys) != 1 || el.herdWrites(c, st, req) {
+			return false
+		}
+		return el.single(c, route, req)
+	default:
+		return false
+	}
+	return true
+}
+
+// herdReads reports whether herd answers the get req (see herdDispatch).
+func herdReads(g *herd.Group, req *protocol.Request) bool {
+	if g == nil || (req.Cmd == protocol.CmdGat || req.Cmd == protocol.CmdGats) && !g.Meta() {
+		return false
+	}
+	for _, k := range req.Keys {
+		if g.Rule(k) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// herdWrites reports whether herd handles the one-key command req.
+func (el *eloop) herdWrites(c *lclient, st *state, req *protocol.Request) bool {
+	if st.herd == nil || !st.herd.Meta() {
+		return false
+	}
+	return st.herd.Rule(placement.Key(req, req.Key(), &c.b64)) != nil
+}
+
+func (el *eloop) newCall(c *lclient, cmd protocol.Command) *lcall {
+	el.s.m.commands[cmd].Add(1)
+	cl := el.getCall()
+	cl.c, cl.cmd, cl.start = c, cmd, el.now
+	c.calls = append(c.calls, cl)
+	return cl
+}
+
+func (el *eloop) static(c *lclient, req *protocol.Request, reply []byte) {
+	cl := el.newCall(c, req.Cmd)
+	cl.static, cl.quiet = reply, reply == nil
+}
+
+// secure reports whether a node of pool p (or of its gutter) is reached
+// over TLS or with a login, which the loop does not do.
+func secure(p *pool) bool {
+	m := p.members()
+	return m.sec.on() || m.gutter != nil && m.gutter.members().sec.on()
+}
+
+// single sends a one-key command to the node serving its key.
+func (el *eloop) single(c *lclient, route *router, req *protocol.Request) bool {
+	key := placement.Key(req, req.Key(), &c.b64)
+	p := route.Pool(key)
+	if secure(p) {
+		return false
+	}
+	write := isWrite(req.Cmd)
+	cl := el.newCall(c, req.Cmd)
+	cl.noreply = req.Noreply && !req.Cmd.IsMeta() // quiet meta replies are framed by the backend
+	n, gutter, err := p.pick(key, write)
+	if err != nil {
+		cl.static = el.s.unservable(req, err)
+		cl.quiet = cl.static == nil
+		return true
+	}
+	if gutter {
+		placement.CapTTL(req, n.pool.gutterTTL(p))
+	}
+	var writeKey []byte
+	if write {
+		writeKey = key
+	}
+	o := el.backend(n).start(cl, protocol.ReplyKindOf(req), writeKey)
+	if o.err == nil {
+		b := el.backend(n)
+		b.out = protocol.AppendRequest(b.out, req)
+	}
+	return true
+}
+
+// retrieve splits a get over the nodes owning its keys.
+func (el *eloop) retrieve(c *lclient, route *router, req *protocol.Request) bool {
+	c.nodes, c.groups = c.nodes[:0], c.groups[:0]
+	for _, k := range req.Keys {
+		if secure(route.Pool(k)) {
+			return false
+		}
+	}
+	var exptime []byte
+	if len(req.Args) > 0 {
+		exptime = req.Args[0]
+	}
+	cl := el.newCall(c, req.Cmd)
+	cl.nkeys = len(req.Keys)
+	for _, k := range req.Keys {
+		n := route.Pool(k).lookup(k) // nil: no node may serve it, a miss
+		c.nodes = append(c.nodes, n)
+		if n != nil && indexOf(c.groups, n) < 0 {
+			c.groups = append(c.groups, n)
+		}
+	}
+	if len(c.groups) == 0 {
+		el.s.m.misses.Add(uint64(len(req.Keys)))
+		el.s.m.failedKeys.Add(uint64(len(req.Keys)))
+		cl.static = replyEnd
+		return true
+	}
+	if len(c.groups) == 1 && indexOf(c.nodes, nil) < 0 {
+		b := el.backend(c.groups[0])
+		o := b.start(cl, protocol.ReplyValues, nil)
+		if o.err == nil {
+			start := len(b.out)
+			b.out = protocol.AppendRetrieval(b.out, req.Cmd, exptime, req.Keys)
+			o.keys = append(o.keys, protocol.RetrievalKeys(b.out[start:])...)
+		}
+		return true
+	}
+	for i, k := range req.Keys {
+		cl.keyOp = append(cl.keyOp, indexOf(c.groups, c.nodes[i]))
+		cl.keyBuf = append(cl.keyBuf, k...)
+	}
+	off := 0
+	for _, k := range req.Keys {
+		cl.keys = append(cl.keys, cl.keyBuf[off:off+len(k)])
+		off += len(k)
+	}
+	for g, n := range c.groups {
+		b := el.backend(n)
+		o := b.start(cl, protocol.ReplyValues, nil)
+		if o.err == nil {
+			start := len(b.out)
+			b.out = appendGroup(b.out, req.Cmd, exptime, cl.keys, cl.keyOp, g)
+			o.keys = append(o.keys, protocol.RetrievalKeys(b.out[start:])...)
+		}
+	}
+	return true
+}
+
+// writeCall appends one finished call's reply to c's output.
+func (el *eloop) writeCall(c *lclient, cl *lcall) {
+	m := el.s.m
+	switch {
+	case cl.static != nil || cl.quiet:
+		c.out = append(c.out, cl.static...)
+	case cl.cmd.IsRetrieval() && len(cl.ops) == 1:
+		o := cl.ops[0]
+		if o.err != nil || isErrorReply(o.raw) {
+			m.failedKeys.Add(uint64(cl.nkeys))
+			m.misses.Add(uint64(cl.nkeys))
+			c.out = append(c.out, replyEnd...)
+			break
+		}
+		m.hits.Add(uint64(o.values))
+		m.misses.Add(uint64(cl.nkeys - o.values))
+		c.out = append(c.out, o.raw...)
+	case cl.cmd.IsRetrieval():
+		el.writeMerged(c, cl)
+	default:
+		o := cl.ops[0]
+		switch {
+		case o.err != nil && cl.noreply:
+		case o.err != nil:
+			m.serverErrors.Add(1)
+			c.out = append(c.out, serverErrorPfx...)
+			c.out = append(c.out, errText(o.err)...)
+			c.out = append(c.out, "\r\n"...)
+		case !cl.noreply:
+			c.out = append(c.out, o.raw...)
+		}
+	}
+	m.observe(cl.cmd, cl.start)
+}
+
+// writeMerged appends a fanned-out get's reply in the order its keys were
+// asked; a failed node's keys are misses.
+func (el *eloop) writeMerged(c *lclient, cl *lcall) {
+	m := el.s.m
+	var cursor [loopMaxKeys]int
+	var hits uint64
+	for i, k := range cl.keys {
+		g := cl.keyOp[i]
+		if g < 0 {
+			m.failedKeys.Add(1)
+			continue
+		}
+		o := cl.ops[g]
+		if o.err != nil || isErrorReply(o.raw) {
+			m.failedKeys.Add(1)
+			continue
+		}
+		if j := cursor[g]; j < len(o.items) {
+			it := o.items[j]
+			if bytes.Equal(o.raw[it.KeyStart:it.KeyEnd], k) {
+				c.out = append(c.out, o.raw[it.Start:it.End]...)
+				cursor[g]++
+				hits++
+			}
+		}
+	}
+	m.hits.Add(hits)
+	m.misses.Add(uint64(len(cl.keys)) - hits)
+	c.out = append(c.out, replyEnd...)
+}
+
+func (el *eloop) getCall() *lcall {
+	if n := len(el.freeCalls); n > 0 {
+		cl := el.freeCalls[n-1]
+		el.freeCalls = el.freeCalls[:n-1]
+		return cl
+	}
+	return new(lcall)
+}
+
+func (el *eloop) putCall(cl *lcall) {
+	for i, o := range cl.ops {
+		el.putOp(o)
+		cl.ops[i] = nil
+	}
+	*cl = lcall{ops: cl.ops[:0], keyOp: cl.keyOp[:0], keys: cl.keys[:0], keyBuf: cl.keyBuf[:0]}
+	if len(el.freeCalls) < 1024 {
+		el.freeCalls = append(el.freeCalls, cl)
+	}
+}
+
+// isErrorReply reports whether a reply is ERROR, CLIENT_ERROR or SERVER_ERROR.
+func isErrorReply(b []byte) bool {
+	return bytes.HasPrefix(b, []byte("ERROR")) || bytes.HasPrefix(b, []byte("CLIENT_ERROR")) ||
+		bytes.HasPrefix(b, []byte("SERVER_ERROR"))
+}
