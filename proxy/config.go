@@ -23,7 +23,7 @@ const (
 	DefaultConnections    = 2
 	DefaultMaxInflight    = 4096
 	DefaultSpoolLimit     = 100000
-	DefaultEventLoops     = -1
+	DefaultEventLoops     = 1
 )
 
 // EjectPolicies are the values of PoolConfig.OnEject, the default first.

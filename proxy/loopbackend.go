@@ -6,7 +6,9 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -39,6 +41,7 @@ type lback struct {
 	items    []protocol.Item
 	events   uint32
 	dirty    bool
+	held     *lclient // streaming to a client whose output is full: not read meanwhile
 }
 
 // lop is one request of a call to one node, and once finished its reply.
@@ -49,6 +52,11 @@ type lop struct {
 	writeKey []byte // a write's key, for accounting (node.account)
 	start    time.Time
 	deadline time.Time
+
+	streaming bool // its reply is relayed as it comes (stream)
+	streamed  bool // part of it reached the client's output: a failure cannot be a miss
+	left      int  // streaming: data bytes of the current VALUE block still to come
+	term      bool // streaming: the CRLF after a data block is next
 
 	err    error
 	raw    []byte          // the reply (a quiet meta reply without its MN)
@@ -191,6 +199,9 @@ func (b *lback) writeOut() {
 }
 
 func (b *lback) want(events uint32) {
+	if b.held != nil {
+		events &^= unix.EPOLLIN // a client holds it (stream)
+	}
 	if b.fd < 0 || b.events == events {
 		return
 	}
@@ -200,6 +211,9 @@ func (b *lback) want(events uint32) {
 
 // readReplies reads once and finishes every op whose reply is whole.
 func (b *lback) readReplies() {
+	if b.held != nil {
+		return // an event of this turn, from before a client held it
+	}
 	el := b.el
 	buf := el.rbuf
 	if len(b.in) > 0 { // a reply in parts: read into its buffer
@@ -225,16 +239,37 @@ func (b *lback) readReplies() {
 		b.in = b.in[:len(b.in)+n]
 		data = b.in
 	}
+	b.process(data)
+}
+
+// process finishes every op whose reply is whole in data (the bytes
+// read and not yet used, in el.rbuf or b.in) and streams a large one
+// (stream), then keeps what is left in b.in.
+func (b *lback) process(data []byte) {
 	used := 0
-	for len(b.pend) > 0 {
+	for len(b.pend) > 0 && b.held == nil {
 		o := b.pend[0]
-		k, values, items, ferr := protocol.FrameReply(data[used:], o.kind, o.keys, b.items[:0])
-		b.items = items
-		if ferr != nil {
-			b.fail(b.n.io.Wrap(ferr))
+		k, values, items := 0, 0, b.items[:0]
+		var err error
+		if !o.streaming {
+			k, values, items, err = protocol.FrameReply(data[used:], o.kind, o.keys, items)
+			b.items = items
+		}
+		if err == nil && k == 0 && (o.streaming || len(data)-used >= loopStreamMin && o.streamable()) {
+			var done bool
+			o.streaming = true
+			k, done, err = b.stream(o, data[used:])
+			used += k
+			if err == nil && !done {
+				break
+			}
+			k, values, items = 0, o.values, nil
+		}
+		if err != nil {
+			b.fail(b.n.io.Wrap(err))
 			return
 		}
-		if k == 0 {
+		if k == 0 && !o.streaming {
 			break
 		}
 		raw := data[used : used+k]
@@ -271,6 +306,131 @@ func (b *lback) readReplies() {
 	}
 }
 
+// loopStreamMin is how much of an unfinished get reply a loop holds
+// before it relays the reply as it comes (stream), as the goroutine path
+// does past protocol.FlushSize.
+const loopStreamMin = protocol.FlushSize
+
+// streamable reports whether o's reply may be relayed as it arrives: a
+// one-node get whose client has written every earlier reply.
+func (o *lop) streamable() bool {
+	cl := o.call
+	return o.kind == protocol.ReplyValues && len(cl.ops) == 1 && !cl.orphan && len(cl.c.calls) > 0 && cl.c.calls[0] == cl
+}
+
+// stream relays the whole lines and data of o's reply in data to its
+// client's output, checking them as FrameReply would (VALUE lines, keys
+// in request order, CRLFs), and reports the bytes used and whether the
+// reply ended. Past loopMaxOut of unwritten output the client holds the
+// connection: nothing more is read from it until the client takes its
+// output. A client that went away meanwhile gets nothing; the reply is
+// still read to its end.
+func (b *lback) stream(o *lop, data []byte) (int, bool, error) {
+	c := o.call.c
+	used := 0
+	for used < len(data) {
+		if !o.call.orphan && len(c.out) > loopMaxOut {
+			b.held, c.holding = c, b
+			b.want(b.events)
+			break
+		}
+		if o.left > 0 { // inside a data block
+			k := min(o.left, len(data)-used)
+			o.relay(data[used : used+k])
+			used, o.left = used+k, o.left-k
+			continue
+		}
+		rest := data[used:]
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			if len(rest) > replyLineMax {
+				return used, false, fmt.Errorf("%w: line longer than %d bytes", protocol.ErrMalformed, replyLineMax)
+			}
+			break
+		}
+		line := rest[:i+1]
+		if o.term { // the CRLF after a data block
+			if string(rest[:min(2, len(rest))]) != "\r\n" {
+				if len(rest) < 2 {
+					break
+				}
+				return used, false, fmt.Errorf("%w: data block not followed by CRLF", protocol.ErrMalformed)
+			}
+			o.relay(rest[:2])
+			used, o.term = used+2, false
+			continue
+		}
+		if len(line) < 2 || line[len(line)-2] != '\r' {
+			return used, false, fmt.Errorf("%w: line without CRLF", protocol.ErrMalformed)
+		}
+		if string(line) == "END\r\n" {
+			o.relay(line)
+			return used + len(line), true, nil
+		}
+		key, size, ok := protocol.ParseValueLine(line[:len(line)-2])
+		if !ok {
+			return used, false, fmt.Errorf("%w: bad VALUE line in a get reply", protocol.ErrMalformed)
+		}
+		if !consumeKey(&o.keys, key) {
+			return used, false, fmt.Errorf("%w: got VALUE %q", protocol.ErrWrongKey, key[:min(len(key), 64)])
+		}
+		o.relay(line)
+		o.values++
+		o.streamed = true
+		used, o.left, o.term = used+len(line), size, true
+	}
+	c.markDirty()
+	return used, false, nil
+}
+
+// relay appends part of a streamed reply to the client's output, unless
+// the client is gone.
+func (o *lop) relay(p []byte) {
+	if !o.call.orphan {
+		o.call.c.out = append(o.call.c.out, p...)
+	}
+}
+
+// replyLineMax is the longest reply line (as the goroutine path's 32 KiB
+// reader).
+const replyLineMax = 32 << 10
+
+// consumeKey consumes the requested keys up to and including the first
+// one equal to key, and reports whether there was one (keys in request
+// order; a key without a VALUE is a miss).
+func consumeKey(keys *[]byte, key []byte) bool {
+	for len(*keys) > 0 {
+		k := *keys
+		i := bytes.IndexByte(k, ' ')
+		var tok []byte
+		if i < 0 {
+			tok, *keys = k, nil
+		} else {
+			tok, *keys = k[:i], k[i+1:]
+		}
+		if len(tok) > 0 && bytes.Equal(tok, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// release resumes reading a connection a client held (stream).
+func (b *lback) release() {
+	c := b.held
+	b.held = nil
+	if c != nil {
+		c.holding = nil
+	}
+	if b.fd < 0 {
+		return
+	}
+	b.want(b.events | unix.EPOLLIN)
+	if len(b.in) > 0 && len(b.pend) > 0 {
+		b.process(b.in)
+	}
+}
+
 // deadline is when the oldest pending request times out: its own
 // deadline, but no earlier than a timeout after the last progress, so
 // that requests behind a long transfer do not time out because of it.
@@ -278,8 +438,11 @@ func (b *lback) deadline() (time.Time, bool) {
 	if len(b.pend) == 0 {
 		return time.Time{}, false
 	}
+	if b.held != nil {
+		return time.Time{}, false // the client's stall is bounded instead (clientStall)
+	}
 	d := b.pend[0].deadline
-	if p := b.progress.Add(b.n.pool.settings().Timeout); len(b.in) > 0 && p.After(d) {
+	if p := b.progress.Add(b.n.pool.settings().Timeout); (len(b.in) > 0 || b.pend[0].streaming) && p.After(d) {
 		d = p
 	}
 	return d, true
@@ -289,6 +452,10 @@ func (b *lback) deadline() (time.Time, bool) {
 // reply stream is in doubt no later reply can be trusted. The next
 // request dials anew.
 func (b *lback) fail(err error) {
+	if b.held != nil {
+		b.held.holding = nil
+		b.held = nil
+	}
 	b.close()
 	b.gen++ // a dial in progress is dropped when it reports
 	b.dialing = false

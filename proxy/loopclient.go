@@ -55,6 +55,7 @@ type lclient struct {
 	closing   bool // closes once its replies are written (EOF, drain)
 	gone      bool // closed or handed off
 	started   bool // a request was read: the protocol is text
+	holding   *lback // a backend connection waiting for this client to take its output (stream)
 
 	b64    []byte
 	nodes  []*node
@@ -130,6 +131,7 @@ func (el *eloop) closeClient(c *lclient) {
 		return
 	}
 	el.forget(c)
+	c.gone = true
 	for _, cl := range c.calls {
 		if cl.pending == 0 {
 			el.putCall(cl)
@@ -139,6 +141,9 @@ func (el *eloop) closeClient(c *lclient) {
 	}
 	c.calls = nil
 	el.release(c)
+	if b := c.holding; b != nil {
+		b.release() // the rest of the reply is read and dropped
+	}
 }
 
 // forget unregisters c from the loop.
@@ -284,6 +289,13 @@ func (el *eloop) advance(c *lclient) {
 	i := 0
 	for ; i < len(c.calls) && c.calls[i].pending == 0; i++ {
 		cl := c.calls[i]
+		if len(cl.ops) == 1 && cl.ops[0].streamed && cl.ops[0].err != nil {
+			// Part of the reply reached the client and the rest never
+			// will: no END can be true, so the connection closes.
+			el.s.m.failedKeys.Add(uint64(cl.nkeys))
+			el.closeClient(c)
+			return
+		}
 		el.writeCall(c, cl)
 		el.putCall(cl)
 	}
@@ -292,9 +304,14 @@ func (el *eloop) advance(c *lclient) {
 	}
 	c.calls = c.calls[:copy(c.calls, c.calls[i:])]
 	c.active = el.now
-	if len(c.out) > 0 && !c.dirty && !c.blocked {
+	c.markDirty()
+}
+
+// markDirty has c's output written at the end of the turn.
+func (c *lclient) markDirty() {
+	if len(c.out) > 0 && !c.dirty && !c.blocked && !c.gone {
 		c.dirty = true
-		el.dirtyC = append(el.dirtyC, c)
+		c.el.dirtyC = append(c.el.dirtyC, c)
 	}
 }
 
@@ -314,6 +331,14 @@ func (el *eloop) writeClient(c *lclient) {
 	}
 	n = max(n, 0)
 	if n == len(c.out) {
+		if b := c.holding; b != nil {
+			c.out = c.out[:0]
+			c.blocked = false
+			b.release()
+			if c.gone || len(c.out) > 0 {
+				return
+			}
+		}
 		if cap(c.out) > loopMaxOut {
 			c.out = nil
 		} else {
