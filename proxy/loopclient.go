@@ -50,11 +50,11 @@ type lclient struct {
 	blocked   bool   // output waits for EPOLLOUT
 	blockedAt time.Time
 	dirty     bool
-	paused    bool // reading stopped: too much in flight or unwritten
-	handoff   bool // to the goroutine path once its replies are written
-	closing   bool // closes once its replies are written (EOF, drain)
-	gone      bool // closed or handed off
-	started   bool // a request was read: the protocol is text
+	paused    bool   // reading stopped: too much in flight or unwritten
+	handoff   bool   // to the goroutine path once its replies are written
+	closing   bool   // closes once its replies are written (EOF, drain)
+	gone      bool   // closed or handed off
+	started   bool   // a request was read: the protocol is text
 	holding   *lback // a backend connection waiting for this client to take its output (stream)
 
 	b64    []byte
