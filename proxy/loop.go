@@ -23,6 +23,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -32,6 +33,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shepherd-proxy/shepherd/protocol"
 )
 
 const (
@@ -61,6 +64,16 @@ type eloop struct {
 	freeCalls []*lcall // recycled, this loop's own
 	freeOps   []*lop
 
+	// Parsing and dispatch scratch, shared by the loop's clients (one
+	// request is parsed and dispatched at a time): an idle client costs
+	// its descriptor and a few words, not a reader's buffer.
+	rd     *protocol.Reader // reads one framed request at a time from src
+	src    bytes.Reader
+	req    protocol.Request
+	b64    []byte
+	nodes  []*node
+	groups []*node
+
 	draining   bool
 	drainUntil time.Time
 	stopping   bool
@@ -84,6 +97,7 @@ var doorbell = []byte{1, 0, 0, 0, 0, 0, 0, 0}
 func newLoop(s *Server) (*eloop, error) {
 	el := &eloop{s: s, wakefd: -1, fds: map[int]*lconn{}, clients: map[*lclient]struct{}{},
 		backs: map[*node]*lback{}, rbuf: make([]byte, loopReadSize), done: make(chan struct{})}
+	el.rd = protocol.NewReader(&el.src, s.limits)
 	var err error
 	if el.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		return nil, fmt.Errorf("proxy: event loop: %w", err)

@@ -42,10 +42,6 @@ type lclient struct {
 	calls  []*lcall  // requests in flight, in the order they came
 	active time.Time // when it last sent something or was answered
 
-	rd  *protocol.Reader // parses one framed request at a time
-	src bytes.Reader
-	req protocol.Request
-
 	events    uint32 // registered with epoll
 	blocked   bool   // output waits for EPOLLOUT
 	blockedAt time.Time
@@ -56,10 +52,6 @@ type lclient struct {
 	gone      bool   // closed or handed off
 	started   bool   // a request was read: the protocol is text
 	holding   *lback // a backend connection waiting for this client to take its output (stream)
-
-	b64    []byte
-	nodes  []*node
-	groups []*node
 }
 
 // lcall is one request of a loop client: a reply known at once (static)
@@ -93,7 +85,6 @@ func (el *eloop) adopt(nc net.Conn, route *router, lane uint32) {
 		return
 	}
 	c := &lclient{el: el, fd: fd, fixed: route, lane: lane, remote: remote}
-	c.rd = protocol.NewReader(&c.src, el.s.limits)
 	if !el.post(func() { el.register(c) }) {
 		unix.Close(fd)
 		el.s.m.currConns.Add(-1)
@@ -220,8 +211,13 @@ func (el *eloop) parse(c *lclient, data []byte) int {
 		if n == 0 {
 			break
 		}
-		c.src.Reset(data[used : used+n])
-		if err := c.rd.Read(&c.req); err != nil || c.src.Len() > 0 || c.rd.Buffered() > 0 || !el.dispatch(c, &c.req) {
+		el.src.Reset(data[used : used+n])
+		if err := el.rd.Read(&el.req); err != nil || el.src.Len() > 0 || el.rd.Buffered() > 0 {
+			el.rd = protocol.NewReader(&el.src, el.s.limits) // nothing of this client's may stay in it
+			c.handoff = true
+			break
+		}
+		if !el.dispatch(c, &el.req) {
 			c.handoff = true
 			break
 		}
@@ -444,7 +440,7 @@ func (el *eloop) herdWrites(c *lclient, st *state, req *protocol.Request) bool {
 	if st.herd == nil || !st.herd.Meta() {
 		return false
 	}
-	return st.herd.Rule(placement.Key(req, req.Key(), &c.b64)) != nil
+	return st.herd.Rule(placement.Key(req, req.Key(), &el.b64)) != nil
 }
 
 func (el *eloop) newCall(c *lclient, cmd protocol.Command) *lcall {
@@ -469,7 +465,7 @@ func secure(p *pool) bool {
 
 // single sends a one-key command to the node serving its key.
 func (el *eloop) single(c *lclient, route *router, req *protocol.Request) bool {
-	key := placement.Key(req, req.Key(), &c.b64)
+	key := placement.Key(req, req.Key(), &el.b64)
 	p := route.Pool(key)
 	if secure(p) {
 		return false
@@ -500,7 +496,7 @@ func (el *eloop) single(c *lclient, route *router, req *protocol.Request) bool {
 
 // retrieve splits a get over the nodes owning its keys.
 func (el *eloop) retrieve(c *lclient, route *router, req *protocol.Request) bool {
-	c.nodes, c.groups = c.nodes[:0], c.groups[:0]
+	el.nodes, el.groups = el.nodes[:0], el.groups[:0]
 	for _, k := range req.Keys {
 		if secure(route.Pool(k)) {
 			return false
@@ -514,19 +510,19 @@ func (el *eloop) retrieve(c *lclient, route *router, req *protocol.Request) bool
 	cl.nkeys = len(req.Keys)
 	for _, k := range req.Keys {
 		n := route.Pool(k).lookup(k) // nil: no node may serve it, a miss
-		c.nodes = append(c.nodes, n)
-		if n != nil && indexOf(c.groups, n) < 0 {
-			c.groups = append(c.groups, n)
+		el.nodes = append(el.nodes, n)
+		if n != nil && indexOf(el.groups, n) < 0 {
+			el.groups = append(el.groups, n)
 		}
 	}
-	if len(c.groups) == 0 {
+	if len(el.groups) == 0 {
 		el.s.m.misses.Add(uint64(len(req.Keys)))
 		el.s.m.failedKeys.Add(uint64(len(req.Keys)))
 		cl.static = replyEnd
 		return true
 	}
-	if len(c.groups) == 1 && indexOf(c.nodes, nil) < 0 {
-		b := el.backend(c.groups[0])
+	if len(el.groups) == 1 && indexOf(el.nodes, nil) < 0 {
+		b := el.backend(el.groups[0])
 		o := b.start(cl, protocol.ReplyValues, nil)
 		if o.err == nil {
 			start := len(b.out)
@@ -536,7 +532,7 @@ func (el *eloop) retrieve(c *lclient, route *router, req *protocol.Request) bool
 		return true
 	}
 	for i, k := range req.Keys {
-		cl.keyOp = append(cl.keyOp, indexOf(c.groups, c.nodes[i]))
+		cl.keyOp = append(cl.keyOp, indexOf(el.groups, el.nodes[i]))
 		cl.keyBuf = append(cl.keyBuf, k...)
 	}
 	off := 0
@@ -544,7 +540,7 @@ func (el *eloop) retrieve(c *lclient, route *router, req *protocol.Request) bool
 		cl.keys = append(cl.keys, cl.keyBuf[off:off+len(k)])
 		off += len(k)
 	}
-	for g, n := range c.groups {
+	for g, n := range el.groups {
 		b := el.backend(n)
 		o := b.start(cl, protocol.ReplyValues, nil)
 		if o.err == nil {

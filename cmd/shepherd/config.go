@@ -14,6 +14,7 @@
 //	spool_dir                      SHEPHERD_SPOOL_DIR
 //	spool_limit                    SHEPHERD_SPOOL_LIMIT
 //	client_idle_timeout            SHEPHERD_CLIENT_IDLE_TIMEOUT (0: off)
+//	event_loops                    SHEPHERD_EVENT_LOOPS (1 to 64; -1: none)
 //	socket_mode                    SHEPHERD_SOCKET_MODE (octal, 0660)
 //	socket_owner                   SHEPHERD_SOCKET_OWNER
 //	socket_group                   SHEPHERD_SOCKET_GROUP
@@ -150,6 +151,9 @@ func build(v *viper.Viper, fc *fileConfig) (*settings, error) {
 	if cfg.ClientIdleTimeout, err = durationSetting(v, "client_idle_timeout"); err != nil {
 		return nil, err
 	}
+	if cfg.EventLoops, err = loopsSetting(v); err != nil {
+		return nil, err
+	}
 	if err := listenSettings(v, cfg); err != nil {
 		return nil, err
 	}
@@ -190,6 +194,20 @@ func durationSetting(v *viper.Viper, key string) (time.Duration, error) {
 		return 0, fmt.Errorf("%s: %q is not a duration ≥ 0 such as 30s (env SHEPHERD_%s)", key, fmt.Sprint(raw), strings.ToUpper(key))
 	}
 	return d, nil
+}
+
+// loopsSetting reads event_loops, which may come from the environment as
+// text; 0 (unset) means the default.
+func loopsSetting(v *viper.Viper) (int, error) {
+	raw := v.Get("event_loops")
+	if raw == nil {
+		return 0, nil
+	}
+	n, err := cast.ToIntE(raw)
+	if err != nil || !validLoops(n) {
+		return 0, fmt.Errorf("event_loops: %q: want 1 to 64 event loops, or -1 for none (env SHEPHERD_EVENT_LOOPS)", fmt.Sprint(raw))
+	}
+	return n, nil
 }
 
 // listenSettings reads the unix socket settings and

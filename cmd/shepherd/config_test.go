@@ -212,6 +212,15 @@ func TestLoadShepherdVariants(t *testing.T) {
 		{"fractional duration", "pools:\n  p:\n    timeout: 1.5s\n    servers: [\"10.0.0.1:11211\"]\n", func(t *testing.T, cfg *proxy.Config) {
 			checkEq(t, "timeout", cfg.Pools["p"].Timeout, 1500*time.Millisecond)
 		}},
+		{"event loops default", minimal, func(t *testing.T, cfg *proxy.Config) {
+			checkEq(t, "event_loops", cfg.EventLoops, proxy.DefaultEventLoops)
+		}},
+		{"two event loops", "event_loops: 2\n" + minimal, func(t *testing.T, cfg *proxy.Config) {
+			checkEq(t, "event_loops", cfg.EventLoops, 2)
+		}},
+		{"no event loops", "event_loops: -1\n" + minimal, func(t *testing.T, cfg *proxy.Config) {
+			checkEq(t, "event_loops", cfg.EventLoops, -1)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -233,6 +242,8 @@ func TestLoadErrors(t *testing.T) {
 		want []string // substrings of the error
 	}{
 		{"empty file", "", []string{"empty"}},
+		{"zero event loops", "event_loops: 0\n" + minimal, []string{"line 1", "1 to 64 event loops, or -1"}},
+		{"too many event loops", "event_loops: 65\n" + minimal, []string{"1 to 64 event loops"}},
 		{"comment only", "# nothing\n", []string{"empty"}},
 		{"yaml syntax", "pools: [\n", []string{"yaml"}},
 		{"top level list", "- a\n- b\n", []string{"top level", "a list"}},

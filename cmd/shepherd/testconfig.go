@@ -27,6 +27,7 @@ func printConfig(w io.Writer, s *settings) {
 	fmt.Fprintf(w, "max_connections: %d\nmax_item_size: %d\n", cfg.MaxConnections, cfg.MaxItemSize)
 	fmt.Fprintf(w, "spool_dir: %s\nspool_limit: %d\n", cfg.SpoolDir, cfg.SpoolLimit)
 	printListenAccess(w, cfg)
+	fmt.Fprintf(w, "event_loops: %d\n", cfg.EventLoops)
 	fmt.Fprintf(w, "client_idle_timeout: %s\ndefault_pool: %s\npools:\n", durationOrOff(cfg.ClientIdleTimeout), cfg.DefaultPool)
 	for _, name := range s.Order {
 		printPool(w, cfg.Pools[name])

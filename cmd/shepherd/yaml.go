@@ -117,6 +117,23 @@ func nonNegInt(dst *int) func(*yaml.Node) error {
 	}
 }
 
+// loopCount decodes event_loops: 1 to 64, or -1 for none.
+func loopCount(dst *int) func(*yaml.Node) error {
+	return func(n *yaml.Node) error {
+		if err := scalar(n); err != nil {
+			return err
+		}
+		var v int
+		if n.Tag != "!!int" || n.Decode(&v) != nil || !validLoops(v) {
+			return fmt.Errorf("line %d: %q: want 1 to 64 event loops, or -1 for none (every client on goroutines)", n.Line, n.Value)
+		}
+		*dst = v
+		return nil
+	}
+}
+
+func validLoops(v int) bool { return v == -1 || v >= 1 && v <= 64 }
+
 // positive decodes a whole number ≥ 1 for a key where 0 would mean
 // nothing sensible; leaving the key out gives the default instead.
 func positive(dst *int, def any) func(*yaml.Node) error {
