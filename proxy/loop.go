@@ -27,10 +27,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -77,6 +79,8 @@ type eloop struct {
 	draining   bool
 	drainUntil time.Time
 	stopping   bool
+	rawWait    bool      // may wait without telling the runtime (wait)
+	lastEvent  time.Time // when a wait last returned events
 
 	mu    sync.Mutex // guards mail, rung and closed
 	mail  []func()
@@ -150,12 +154,15 @@ func (el *eloop) run() {
 	defer el.closeAll()
 	events := make([]unix.EpollEvent, loopMaxEvents)
 	for !el.stopping {
-		n, err := unix.EpollWait(el.epfd, events, el.sleep())
+		n, err := el.wait(events, el.sleep())
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			el.s.log.Error("event loop: epoll_wait failed; its clients are closed", "err", err)
 			return
 		}
 		el.now = time.Now()
+		if n > 0 {
+			el.lastEvent = el.now
+		}
 		for i := 0; i < n; i++ {
 			fd, ev := int(events[i].Fd), events[i].Events
 			if fd == el.wakefd {
@@ -367,6 +374,7 @@ func (s *Server) startLoops(n int) {
 			s.log.Error("event loops unavailable; clients are served on goroutines", "err", err)
 			return
 		}
+		el.rawWait = runtime.GOMAXPROCS(0) > n
 		s.loops = append(s.loops, el)
 		go el.run()
 	}
@@ -384,3 +392,31 @@ func (s *Server) loopsForget(n *node) {
 		})
 	}
 }
+
+// wait is epoll_wait. A blocking system call costs a Go program context
+// switches per wake-up: the runtime hands the sleeping thread's P to
+// another thread and the loop's thread must take one back when a request
+// comes. While requests keep coming (events in the last rawSpell), the
+// loop waits with a raw system call the runtime does not see instead,
+// keeping its P, for at most rawSpell at a time; once idle it waits the
+// ordinary way, so an idle loop costs nothing. The runtime still
+// preempts a raw wait (a signal ends it with EINTR) for the garbage
+// collector and after 10 ms. Raw waits need a spare P (GOMAXPROCS above
+// the number of loops), else the loop would starve every goroutine.
+func (el *eloop) wait(events []unix.EpollEvent, msec int) (int, error) {
+	if !el.rawWait || time.Since(el.lastEvent) > rawSpell {
+		return unix.EpollWait(el.epfd, events, msec)
+	}
+	if ms := int(rawSpell / time.Millisecond); msec < 0 || msec > ms {
+		msec = ms
+	}
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(el.epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(msec), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+// rawSpell is how long after its last event a loop waits with raw
+// system calls (wait).
+const rawSpell = 2 * time.Millisecond

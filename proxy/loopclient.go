@@ -22,11 +22,12 @@ const (
 	// loopMaxOut is how much unwritten output stops a client's reading
 	// until the socket takes it.
 	loopMaxOut = 1 << 20
-	// loopMaxKeys bounds the keys of a get the loop answers itself: it
-	// holds whole replies, so a get's reply must be small enough to
-	// hold (loopMaxKeys × max_item_size at most). A longer get goes to
-	// the goroutine path, which streams large replies.
-	loopMaxKeys = 16
+	// loopMaxKeys bounds the keys of a get the loop answers itself. A
+	// one-node reply streams once large; a merged one is held whole (as
+	// twemproxy holds a fragmented get), so this bounds what one merge
+	// may hold (loopMaxKeys × the nodes' item size). A longer get goes
+	// to the goroutine path, which streams merges too.
+	loopMaxKeys = 128
 )
 
 // lclient is one client connection on a loop.

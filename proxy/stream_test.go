@@ -154,7 +154,7 @@ func TestStreamDoesNotHoldOthers(t *testing.T) {
 // timeout) gets the client connection closed: no END, no miss invented.
 // Alone, and as one of two nodes in a fanned-out get, on an event loop
 // and on goroutines. An event loop holds a fanned-out get's replies
-// whole (it answers gets of up to 16 keys itself), so there no part
+// whole (it answers gets of up to 128 keys itself), so there no part
 // reaches the client before the node fails: the fake node's key is a
 // miss, the reply whole.
 func TestStreamCutClosesClient(t *testing.T) {
