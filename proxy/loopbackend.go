@@ -432,8 +432,10 @@ func (b *lback) release() {
 }
 
 // deadline is when the oldest pending request times out: its own
-// deadline, but no earlier than a timeout after the last progress, so
-// that requests behind a long transfer do not time out because of it.
+// deadline, but no earlier than a timeout after the connection last
+// brought bytes, so that requests queued behind long replies do not time
+// out while the node is answering (a 38 MiB pipeline of gets timed out
+// its last requests under load).
 func (b *lback) deadline() (time.Time, bool) {
 	if len(b.pend) == 0 {
 		return time.Time{}, false
@@ -442,7 +444,7 @@ func (b *lback) deadline() (time.Time, bool) {
 		return time.Time{}, false // the client's stall is bounded instead (clientStall)
 	}
 	d := b.pend[0].deadline
-	if p := b.progress.Add(b.n.pool.settings().Timeout); (len(b.in) > 0 || b.pend[0].streaming) && p.After(d) {
+	if p := b.progress.Add(b.n.pool.settings().Timeout); p.After(d) {
 		d = p
 	}
 	return d, true

@@ -1,0 +1,86 @@
+package proxy_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/shepherd-proxy/shepherd/internal/mctest"
+)
+
+// TestLoopHandOffKeepsOrder: a client pipelines requests an event loop
+// does itself around ones it hands to the goroutine path (flush_all,
+// stats, a malformed line), in one write. Every reply comes in the order
+// asked, with what each request saw of the ones before it, exactly as
+// memcached answers the same bytes; the connection is handed over once.
+func TestLoopHandOffKeepsOrder(t *testing.T) {
+	t.Parallel()
+	direct := mctest.Start(t)
+	f := startShepherd(t, mctest.StartN(t, 3), nil)
+	req := "set a 0 0 2\r\nv1\r\nget a\r\nflush_all\r\nget a\r\nset b 0 0 2\r\nv2\r\n" +
+		"get b\r\nbogus\r\nget b a\r\nincr n 1\r\nset n 0 0 1\r\n5\r\nincr n 2\r\nmn\r\n"
+	want := []string{"STORED", "VALUE a 0 2", "v1", "END", "OK", "END", "STORED",
+		"VALUE b 0 2", "v2", "END", "ERROR", "VALUE b 0 2", "v2", "END", "NOT_FOUND", "STORED", "7", "MN"}
+	for _, addr := range []string{direct.Addr, f.addr} {
+		c := dial(t, addr)
+		c.send(req)
+		c.expect(want...)
+	}
+	// flush_all handed the connection over, and it stayed; stats (asked
+	// on a connection of its own) hands that one over too.
+	if got := statValue(t, f.addr, "loop_handoffs"); got != "2" {
+		t.Errorf("loop_handoffs: got %s; want 2", got)
+	}
+}
+
+// TestLoopMidStreamBinaryByte: a line starting with 0x80 after text
+// requests is an unknown command for memcached (it chose the text
+// protocol at the first byte), not a binary opening; handed to the
+// goroutine path, it must stay that.
+func TestLoopMidStreamBinaryByte(t *testing.T) {
+	t.Parallel()
+	direct := mctest.Start(t)
+	f := startShepherd(t, mctest.StartN(t, 1), nil)
+	for _, addr := range []string{direct.Addr, f.addr} {
+		c := dial(t, addr)
+		c.send("set k 0 0 1\r\nx\r\n\x80get k\r\nget k\r\n")
+		c.expect("STORED", "ERROR", "VALUE k 0 1", "x", "END")
+	}
+}
+
+// TestLoopPipelineBackpressure: a client pipelines more gets of a large
+// value than a loop lets it have in flight (and more reply bytes than the
+// socket buffers hold) before it reads anything. The loop stops reading
+// it and resumes as it drains: every reply arrives whole and in order.
+func TestLoopPipelineBackpressure(t *testing.T) {
+	t.Parallel()
+	f := startShepherd(t, mctest.StartN(t, 3), nil)
+	c := dial(t, f.addr)
+	value := strings.Repeat("z", 64<<10)
+	c.send("set big 0 0 65536\r\n" + value + "\r\n")
+	c.expect("STORED")
+	const gets = 600 // past pipelineDepth (128) in flight, ~38 MiB of replies
+	var req strings.Builder
+	for i := 0; i < gets; i++ {
+		req.WriteString("get big\r\nget small" + strings.Repeat("x", i%7) + "\r\n")
+	}
+	go c.nc.Write([]byte(req.String()))
+	for i := 0; i < gets; i++ {
+		c.expect("VALUE big 0 65536", value, "END", "END")
+	}
+}
+
+// statValue reads one stat of shepherd's own "stats".
+func statValue(t *testing.T, addr, name string) string {
+	t.Helper()
+	c := dial(t, addr)
+	c.send("stats\r\n")
+	for {
+		l := c.line()
+		if l == "END" {
+			t.Fatalf("stats has no %s", name)
+		}
+		if f := strings.Fields(l); len(f) == 3 && f[1] == name {
+			return f[2]
+		}
+	}
+}
