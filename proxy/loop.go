@@ -54,11 +54,12 @@ type eloop struct {
 	epfd   int
 	wakefd int // an eventfd in the epoll set: the mailbox's doorbell
 
-	fds     map[int]*lconn
-	clients map[*lclient]struct{}
-	backs   map[*node]*lback
-	rbuf    []byte
-	now     time.Time // when the turn began
+	fds      map[int]*lconn
+	clients  map[*lclient]struct{}
+	backs    map[*node]*lback    // the connection new requests to a node go to
+	retiring map[*lback]struct{} // detached (stream): closing once what is pending is answered
+	rbuf     []byte
+	now      time.Time // when the turn began
 
 	dirtyB []*lback
 	dirtyC []*lclient
@@ -75,6 +76,9 @@ type eloop struct {
 	b64    []byte
 	nodes  []*node
 	groups []*node
+
+	lastSweep   time.Time // when expire last looked at every client
+	someBlocked bool      // a client's output was blocked at or since the last sweep
 
 	draining   bool
 	drainUntil time.Time
@@ -100,7 +104,7 @@ var doorbell = []byte{1, 0, 0, 0, 0, 0, 0, 0}
 
 func newLoop(s *Server) (*eloop, error) {
 	el := &eloop{s: s, wakefd: -1, fds: map[int]*lconn{}, clients: map[*lclient]struct{}{},
-		backs: map[*node]*lback{}, rbuf: make([]byte, loopReadSize), done: make(chan struct{})}
+		backs: map[*node]*lback{}, retiring: map[*lback]struct{}{}, rbuf: make([]byte, loopReadSize), done: make(chan struct{})}
 	el.rd = protocol.NewReader(&el.src, s.limits)
 	var err error
 	if el.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
@@ -229,7 +233,8 @@ func (el *eloop) readMail() {
 }
 
 // sleep is epoll_wait's timeout in ms: until the next backend deadline,
-// at most loopTick while something else is timed, else forever.
+// at most loopTick while clients are timed (idle, stalled, draining),
+// else forever.
 func (el *eloop) sleep() int {
 	var next time.Time
 	for _, b := range el.backs {
@@ -237,8 +242,13 @@ func (el *eloop) sleep() int {
 			next = d
 		}
 	}
-	if el.draining || el.s.cfg().ClientIdleTimeout > 0 || el.anyBlocked() {
-		if t := time.Now().Add(loopTick); next.IsZero() || t.Before(next) {
+	for b := range el.retiring {
+		if d, ok := b.deadline(); ok && (next.IsZero() || d.Before(next)) {
+			next = d
+		}
+	}
+	if len(el.clients) > 0 && (el.draining || el.someBlocked || el.s.cfg().ClientIdleTimeout > 0) {
+		if t := el.lastSweep.Add(loopTick); next.IsZero() || t.Before(next) {
 			next = t
 		}
 	}
@@ -249,17 +259,8 @@ func (el *eloop) sleep() int {
 	return int(max(ms, 0))
 }
 
-func (el *eloop) anyBlocked() bool {
-	for c := range el.clients {
-		if c.blocked {
-			return true
-		}
-	}
-	return false
-}
-
-// expire fails backend requests past their deadline and closes clients
-// that stalled, idled or outlived a drain.
+// expire fails backend requests past their deadline and, every loopTick,
+// closes clients that stalled, idled or outlived a drain.
 func (el *eloop) expire() {
 	for _, b := range el.backs {
 		if d, ok := b.deadline(); ok && el.now.After(d) {
@@ -270,7 +271,17 @@ func (el *eloop) expire() {
 			delete(el.backs, b.n)
 		}
 	}
+	for b := range el.retiring {
+		if d, ok := b.deadline(); ok && el.now.After(d) {
+			b.fail(b.n.io.Wrap(errTimeout))
+		}
+	}
+	if el.now.Sub(el.lastSweep) < loopTick {
+		return
+	}
+	el.lastSweep = el.now
 	idle := el.s.cfg().ClientIdleTimeout
+	el.someBlocked = false
 	for c := range el.clients {
 		switch {
 		case c.blocked && el.now.Sub(c.blockedAt) > clientStall:
@@ -280,6 +291,8 @@ func (el *eloop) expire() {
 		case idle > 0 && !el.draining && len(c.calls) == 0 && el.now.Sub(c.active) >= idle:
 			el.s.m.idleClosed.Add(1)
 			el.closeClient(c)
+		case c.blocked:
+			el.someBlocked = true
 		}
 	}
 }
@@ -330,6 +343,9 @@ func (el *eloop) closeAll() {
 	for _, b := range el.backs {
 		b.fail(errClosed)
 		b.close()
+	}
+	for b := range el.retiring {
+		b.fail(errClosed)
 	}
 	unix.Close(el.wakefd)
 	unix.Close(el.epfd)

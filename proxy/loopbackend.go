@@ -42,6 +42,7 @@ type lback struct {
 	events   uint32
 	dirty    bool
 	held     *lclient // streaming to a client whose output is full: not read meanwhile
+	retiring bool     // detached: takes no new requests, closes once answered
 }
 
 // lop is one request of a call to one node, and once finished its reply.
@@ -257,7 +258,10 @@ func (b *lback) process(data []byte) {
 		}
 		if err == nil && k == 0 && (o.streaming || len(data)-used >= loopStreamMin && o.streamable()) {
 			var done bool
-			o.streaming = true
+			if !o.streaming {
+				o.streaming = true
+				b.detach()
+			}
 			k, done, err = b.stream(o, data[used:])
 			used += k
 			if err == nil && !done {
@@ -288,6 +292,11 @@ func (b *lback) process(data []byte) {
 		b.pend = b.pend[:0:0]
 		if used < len(data) {
 			b.fail(b.n.io.Wrap(backend.ErrUnexpectedData))
+			return
+		}
+		if b.retiring {
+			b.close()
+			delete(b.el.retiring, b)
 			return
 		}
 	}
@@ -383,6 +392,21 @@ func (b *lback) stream(o *lop, data []byte) (int, bool, error) {
 	return used, false, nil
 }
 
+// detach takes b out of use for new requests, which go to a new
+// connection to the node: b streams a large reply, which its client may
+// take slowly (or hold, stream), and nobody else's request should wait
+// for that client to read, as on goroutines (backend.wireConn.detach). What is pending on b
+// already stays and is answered; then b closes (process, fail).
+func (b *lback) detach() {
+	el := b.el
+	if el.backs[b.n] != b {
+		return
+	}
+	delete(el.backs, b.n)
+	el.retiring[b] = struct{}{}
+	b.retiring = true
+}
+
 // relay appends part of a streamed reply to the client's output, unless
 // the client is gone.
 func (o *lop) relay(p []byte) {
@@ -464,6 +488,9 @@ func (b *lback) fail(err error) {
 	b.out, b.in, b.written = b.out[:0], b.in[:0], 0
 	pend := b.pend
 	b.pend = nil
+	if b.retiring {
+		delete(b.el.retiring, b)
+	}
 	for _, o := range pend {
 		b.finish(o, nil, nil, 0, err)
 	}

@@ -351,6 +351,7 @@ func (el *eloop) writeClient(c *lclient) {
 	c.out = c.out[:copy(c.out, c.out[n:])]
 	if !c.blocked {
 		c.blocked, c.blockedAt = true, el.now
+		el.someBlocked = true
 	}
 	el.watch(c)
 }
