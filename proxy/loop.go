@@ -57,6 +57,7 @@ type eloop struct {
 	fds     map[int]*lconn
 	clients map[*lclient]struct{}
 	backs   map[*node]*lback
+	spare   map[*lback]struct{} // detached: streaming their last reply (lback.detach)
 	rbuf    []byte
 	now     time.Time // when the turn began
 
@@ -100,7 +101,7 @@ var doorbell = []byte{1, 0, 0, 0, 0, 0, 0, 0}
 
 func newLoop(s *Server) (*eloop, error) {
 	el := &eloop{s: s, wakefd: -1, fds: map[int]*lconn{}, clients: map[*lclient]struct{}{},
-		backs: map[*node]*lback{}, rbuf: make([]byte, loopReadSize), done: make(chan struct{})}
+		backs: map[*node]*lback{}, spare: map[*lback]struct{}{}, rbuf: make([]byte, loopReadSize), done: make(chan struct{})}
 	el.rd = protocol.NewReader(&el.src, s.limits)
 	var err error
 	if el.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
@@ -237,6 +238,11 @@ func (el *eloop) sleep() int {
 			next = d
 		}
 	}
+	for b := range el.spare {
+		if d, ok := b.deadline(); ok && (next.IsZero() || d.Before(next)) {
+			next = d
+		}
+	}
 	if el.draining || el.s.cfg().ClientIdleTimeout > 0 || el.anyBlocked() {
 		if t := time.Now().Add(loopTick); next.IsZero() || t.Before(next) {
 			next = t
@@ -268,6 +274,11 @@ func (el *eloop) expire() {
 		if len(b.pend) == 0 && b.n.io.Stopped() {
 			b.close()
 			delete(el.backs, b.n)
+		}
+	}
+	for b := range el.spare {
+		if d, ok := b.deadline(); ok && el.now.After(d) {
+			b.fail(b.n.io.Wrap(errTimeout))
 		}
 	}
 	idle := el.s.cfg().ClientIdleTimeout
@@ -330,6 +341,9 @@ func (el *eloop) closeAll() {
 	for _, b := range el.backs {
 		b.fail(errClosed)
 		b.close()
+	}
+	for b := range el.spare {
+		b.fail(errClosed)
 	}
 	unix.Close(el.wakefd)
 	unix.Close(el.epfd)

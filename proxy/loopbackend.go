@@ -42,6 +42,7 @@ type lback struct {
 	events   uint32
 	dirty    bool
 	held     *lclient // streaming to a client whose output is full: not read meanwhile
+	detached bool     // takes no new requests; closes once its last reply is read (detach)
 }
 
 // lop is one request of a call to one node, and once finished its reply.
@@ -257,7 +258,10 @@ func (b *lback) process(data []byte) {
 		}
 		if err == nil && k == 0 && (o.streaming || len(data)-used >= loopStreamMin && o.streamable()) {
 			var done bool
-			o.streaming = true
+			if !o.streaming {
+				o.streaming = true
+				b.detach()
+			}
 			k, done, err = b.stream(o, data[used:])
 			used += k
 			if err == nil && !done {
@@ -288,6 +292,10 @@ func (b *lback) process(data []byte) {
 		b.pend = b.pend[:0:0]
 		if used < len(data) {
 			b.fail(b.n.io.Wrap(backend.ErrUnexpectedData))
+			return
+		}
+		if b.detached {
+			b.fail(errClosed) // nothing is pending: it only closes
 			return
 		}
 	}
@@ -415,6 +423,22 @@ func consumeKey(keys *[]byte, key []byte) bool {
 	return false
 }
 
+// detach takes b out of use for new requests when the reply it begins to
+// stream is the only one on it, so that later requests to the node go on
+// a fresh connection instead of waiting behind a client that may take
+// the reply slowly, or hold the connection (up to clientStall). Safe for
+// the reason wireConn.detach is: the node has executed every request
+// written here. With requests behind the reply, b stays and they wait.
+func (b *lback) detach() {
+	el := b.el
+	if len(b.pend) != 1 || len(b.out) > 0 || el.backs[b.n] != b {
+		return
+	}
+	delete(el.backs, b.n)
+	el.spare[b] = struct{}{}
+	b.detached = true
+}
+
 // release resumes reading a connection a client held (stream).
 func (b *lback) release() {
 	c := b.held
@@ -454,6 +478,9 @@ func (b *lback) deadline() (time.Time, bool) {
 // reply stream is in doubt no later reply can be trusted. The next
 // request dials anew.
 func (b *lback) fail(err error) {
+	if b.detached {
+		delete(b.el.spare, b) // it takes no new requests: done with
+	}
 	if b.held != nil {
 		b.held.holding = nil
 		b.held = nil
