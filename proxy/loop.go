@@ -296,23 +296,29 @@ func (el *eloop) expire() {
 }
 
 // flush writes every connection that got output this turn, backends first.
+// Writing a client can give backends output (a paused client resumes and
+// its waiting requests are dispatched), so it goes round until neither
+// list has anything: else those requests would wait for the next event,
+// which may be their own timeout.
 func (el *eloop) flush() {
-	for i := 0; i < len(el.dirtyB); i++ { // by index: a failure can add to the lists
-		b := el.dirtyB[i]
-		b.dirty = false
-		b.writeOut()
-	}
-	clear(el.dirtyB)
-	el.dirtyB = el.dirtyB[:0]
-	for i := 0; i < len(el.dirtyC); i++ {
-		c := el.dirtyC[i]
-		c.dirty = false
-		if !c.gone {
-			el.writeClient(c)
+	for len(el.dirtyB) > 0 || len(el.dirtyC) > 0 {
+		for i := 0; i < len(el.dirtyB); i++ { // by index: a failure can add to the lists
+			b := el.dirtyB[i]
+			b.dirty = false
+			b.writeOut()
 		}
+		clear(el.dirtyB)
+		el.dirtyB = el.dirtyB[:0]
+		for i := 0; i < len(el.dirtyC); i++ {
+			c := el.dirtyC[i]
+			c.dirty = false
+			if !c.gone {
+				el.writeClient(c)
+			}
+		}
+		clear(el.dirtyC)
+		el.dirtyC = el.dirtyC[:0]
 	}
-	clear(el.dirtyC)
-	el.dirtyC = el.dirtyC[:0]
 }
 
 // beginDrain stops reading every client; each closes once its replies
