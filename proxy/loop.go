@@ -187,8 +187,15 @@ func (el *eloop) ready(lc *lconn, ev uint32) {
 		if ev&unix.EPOLLOUT != 0 {
 			el.writeClient(lc.c)
 		}
-		if ev&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR) != 0 && !lc.c.gone {
-			el.readClient(lc.c)
+		c := lc.c
+		if ev&(unix.EPOLLHUP|unix.EPOLLERR) != 0 && !c.gone && (c.paused || c.handoff || c.closing) {
+			// Reset while not read (its replies awaited): nobody is left to
+			// answer, and epoll reports the error every turn until closed.
+			el.closeClient(c)
+			return
+		}
+		if ev&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR) != 0 && !c.gone {
+			el.readClient(c)
 		}
 		return
 	}

@@ -2,8 +2,15 @@ package proxy_test
 
 import (
 	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shepherd-proxy/shepherd/internal/mctest"
+	"github.com/shepherd-proxy/shepherd/proxy"
 )
 
 // TestLoopStreamHolderDoesNotBlockOthers: a client that leaves a large
@@ -39,6 +46,131 @@ func TestLoopStreamHolderDoesNotBlockOthers(t *testing.T) {
 	for _, st := range f.srv.Backends() {
 		if st.State != "healthy" {
 			t.Errorf("node %s: got %s; want healthy", st.Addr, st.State)
+		}
+	}
+}
+
+// hungShepherd runs shepherd over one memcached, paused, with a short
+// request timeout.
+func hungShepherd(t *testing.T, timeout time.Duration) *fixture {
+	f := startShepherd(t, mctest.StartN(t, 1), func(cfg *proxy.Config) {
+		cfg.Pools["main"].Timeout = timeout
+	})
+	f.nodes[0].Pause()
+	t.Cleanup(f.nodes[0].Resume)
+	return f
+}
+
+// TestLoopHalfCloseInFlight: a client that sends its requests and shuts
+// its side of the connection down still gets every reply (here the
+// hung node's timeouts: misses and SERVER_ERROR), then EOF.
+func TestLoopHalfCloseInFlight(t *testing.T) {
+	t.Parallel()
+	f := hungShepherd(t, 300*time.Millisecond)
+	c := dial(t, f.addr)
+	c.send("get a\r\nversion\r\ndelete a\r\nmn\r\n")
+	c.nc.(*net.TCPConn).CloseWrite()
+	c.expect("END", "VERSION "+proxy.ProtocolVersion())
+	if l := c.line(); !strings.HasPrefix(l, "SERVER_ERROR") {
+		t.Fatalf("got %q; want SERVER_ERROR", l)
+	}
+	c.expect("MN")
+	if rest, err := io.ReadAll(c.br); err != nil || len(rest) > 0 {
+		t.Fatalf("after the replies: got %q, %v; want EOF", rest, err)
+	}
+}
+
+// TestLoopDrainInFlight: shepherd stops while a client waits on a hung
+// node: the request times out, its reply is written, the client is
+// closed and Stop returns, well before the drain deadline.
+func TestLoopDrainInFlight(t *testing.T) {
+	t.Parallel()
+	f := hungShepherd(t, 300*time.Millisecond)
+	c := dial(t, f.addr)
+	c.send("get a\r\nversion\r\n")
+	time.Sleep(50 * time.Millisecond) // the loop has read it
+	start := time.Now()
+	stopped := make(chan struct{})
+	go func() { f.stop(); close(stopped) }()
+	c.expect("END", "VERSION "+proxy.ProtocolVersion())
+	if rest, err := io.ReadAll(c.br); err != nil || len(rest) > 0 {
+		t.Fatalf("after the replies: got %q, %v; want EOF", rest, err)
+	}
+	select {
+	case <-stopped:
+	case <-time.After(proxy.DrainTimeout):
+		t.Fatal("shepherd did not stop")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("stop took %v; want about the request timeout", d)
+	}
+}
+
+// TestLoopResetWhileNotReading: a client the loop is not reading (it
+// half-closed, or sent a request it hands off, behind one on a hung
+// node) resets its connection. The loop must close it then, not spin on
+// the error event until the node times out.
+func TestLoopResetWhileNotReading(t *testing.T) {
+	for name, req := range map[string]string{
+		"half-closed": "get a\r\n",
+		"handoff":     "get a\r\nstats\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := hungShepherd(t, 1500*time.Millisecond)
+			watch := dial(t, f.addr)
+			c := dial(t, f.addr)
+			c.send(req)
+			if name == "half-closed" {
+				c.nc.(*net.TCPConn).CloseWrite()
+			}
+			time.Sleep(100 * time.Millisecond) // the loop has read it
+			c.nc.(*net.TCPConn).SetLinger(0)
+			before := cpuTime(t)
+			c.nc.Close() // RST
+			time.Sleep(time.Second)
+			if d := cpuTime(t) - before; d > 300*time.Millisecond {
+				t.Errorf("%v of CPU in the second after the reset; want next to none", d)
+			}
+			if got := connections(watch); got != "1" {
+				t.Errorf("curr_connections: got %s; want 1", got)
+			}
+		})
+	}
+}
+
+// cpuTime is the CPU time this process used so far (shepherd runs in it).
+func cpuTime(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestLoopResumeAfterFlushSends: a client the loop paused (a request
+// pipelined behind 128 in flight) is resumed when its output is written
+// at the end of a turn; the request it then reads must go to its node in
+// that turn, not wait for the next event (here the request's timeout:
+// the loop had nothing else to wake it).
+func TestLoopResumeAfterFlushSends(t *testing.T) {
+	t.Parallel()
+	f := startShepherd(t, mctest.StartN(t, 2, "-I", "2m"), nil)
+	c := dial(t, f.addr)
+	a, b := keyOn(t, f, 0, "a"), keyOn(t, f, 1, "b")
+	value := strings.Repeat("v", 600<<10) // a merged reply is held whole: 600 KiB at once
+	c.send(fmt.Sprintf("set %s 0 0 %d\r\n%s\r\nset %s 0 0 1\r\nx\r\n", a, len(value), value, b))
+	c.expect("STORED", "STORED")
+	req := "get " + a + " " + b + "\r\n" + strings.Repeat("mn\r\n", 127) + "get " + b + "\r\n"
+	for round := 0; round < 5; round++ {
+		c.send(req)
+		start := time.Now()
+		c.expect("VALUE "+a+" 0 "+fmt.Sprint(len(value)), value, "VALUE "+b+" 0 1", "x", "END")
+		for i := 0; i < 127; i++ {
+			c.expect("MN")
+		}
+		c.expect("VALUE "+b+" 0 1", "x", "END")
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("round %d: answered after %v; want at once", round, d)
 		}
 	}
 }
