@@ -1,6 +1,8 @@
 package proxy_test
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/shepherd-proxy/shepherd/internal/mctest"
 	"github.com/shepherd-proxy/shepherd/proxy"
+	"github.com/shepherd-proxy/shepherd/ring"
 )
 
 // TestLoopStreamHolderDoesNotBlockOthers: a client that leaves a large
@@ -173,4 +176,49 @@ func TestLoopResumeAfterFlushSends(t *testing.T) {
 			t.Fatalf("round %d: answered after %v; want at once", round, d)
 		}
 	}
+}
+
+// TestLoopReleaseStopsWatchingOutput: a client that held a streaming
+// backend connection (its output full) takes its output; while the node
+// then pauses mid-reply, the loop must sleep, not spin on the client's
+// writability (EPOLLOUT left watched with nothing to write).
+func TestLoopReleaseStopsWatchingOutput(t *testing.T) {
+	const size, first = 14 << 20, 12 << 20
+	fake := startFake(t, func(w *bufio.Writer, line string) bool {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "get" {
+			w.WriteString("VERSION fake\r\n")
+			return true
+		}
+		fmt.Fprintf(w, "VALUE %s 0 %d\r\n", f[1], size)
+		w.Write(bytes.Repeat([]byte{'x'}, first))
+		w.Flush()
+		time.Sleep(1500 * time.Millisecond)
+		w.Write(bytes.Repeat([]byte{'x'}, size-first))
+		w.WriteString("\r\nEND\r\n")
+		return true
+	})
+	f := startShepherd(t, nil, func(cfg *proxy.Config) {
+		p := cfg.Pools["main"]
+		p.Servers = []ring.Node{{Addr: fake.Addr, Weight: 1, Name: "fake"}}
+		p.Timeout = 5 * time.Second
+	})
+	c := dial(t, f.addr)
+	c.send("get k\r\n")
+	time.Sleep(300 * time.Millisecond) // output past 1 MiB: the client holds the connection
+	c.expect(fmt.Sprintf("VALUE k 0 %d", size))
+	c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c.br, make([]byte, first)); err != nil {
+		t.Fatal(err)
+	}
+	before := cpuTime(t)
+	time.Sleep(time.Second) // the node pauses
+	if d := cpuTime(t) - before; d > 300*time.Millisecond {
+		t.Errorf("%v of CPU while the node paused; want next to none", d)
+	}
+	c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c.br, make([]byte, size-first+2)); err != nil {
+		t.Fatal(err)
+	}
+	c.expect("END")
 }

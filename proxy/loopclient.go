@@ -328,11 +328,18 @@ func (el *eloop) writeClient(c *lclient) {
 	}
 	n = max(n, 0)
 	if n == len(c.out) {
+		wasBlocked := c.blocked // before release: EPOLLOUT is watched until settle
 		if b := c.holding; b != nil {
 			c.out = c.out[:0]
 			c.blocked = false
 			b.release()
-			if c.gone || len(c.out) > 0 {
+			if c.gone {
+				return
+			}
+			if len(c.out) > 0 { // more of the stream: written at the end of the turn
+				if wasBlocked {
+					el.watch(c)
+				}
 				return
 			}
 		}
@@ -341,7 +348,6 @@ func (el *eloop) writeClient(c *lclient) {
 		} else {
 			c.out = c.out[:0]
 		}
-		wasBlocked := c.blocked
 		c.blocked = false
 		if wasBlocked || c.paused || c.handoff || c.closing {
 			el.settle(c)
