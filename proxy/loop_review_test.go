@@ -222,3 +222,37 @@ func TestLoopReleaseStopsWatchingOutput(t *testing.T) {
 	}
 	c.expect("END")
 }
+
+// TestLoopIdleSlowReader: client_idle_timeout closes a client that sends
+// nothing, not one still taking a reply: a merged get of 32 MiB (put in
+// its output whole, more than the socket buffers hold) read slowly over
+// longer than the idle timeout arrives whole, as on goroutines
+// (idleReader counts from the last reply).
+func TestLoopIdleSlowReader(t *testing.T) {
+	t.Parallel()
+	f := startShepherd(t, mctest.StartN(t, 2, "-I", "2m"), func(cfg *proxy.Config) {
+		cfg.ClientIdleTimeout = 500 * time.Millisecond
+	})
+	a, b := keyOn(t, f, 0, "a"), keyOn(t, f, 1, "b")
+	c := dial(t, f.addr)
+	for _, k := range []string{a, b} {
+		c.send(fmt.Sprintf("set %s 0 0 %d\r\n%s\r\n", k, bigSize, bigValue))
+		c.expect("STORED")
+	}
+	keys := strings.Fields(strings.Repeat(a+" "+b+" ", 16))
+	c.send("get " + strings.Join(keys, " ") + "\r\n")
+	buf := make([]byte, 64<<10)
+	for i, k := range keys {
+		c.expect(fmt.Sprintf("VALUE %s 0 %d", k, bigSize))
+		for left := bigSize + 2; left > 0; {
+			c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, err := io.ReadFull(c.br, buf[:min(len(buf), left)])
+			if err != nil {
+				t.Fatalf("value %d, %d bytes from its end: %v", i, left, err)
+			}
+			left -= n
+			time.Sleep(4 * time.Millisecond) // 32 MiB in over 2 s
+		}
+	}
+	c.expect("END")
+}

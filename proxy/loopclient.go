@@ -41,7 +41,7 @@ type lclient struct {
 	in     []byte    // read and not yet parsed
 	out    []byte    // replies not yet written
 	calls  []*lcall  // requests in flight, in the order they came
-	active time.Time // when it last sent something or was answered
+	active time.Time // when it last sent something, was answered or had its output all written
 
 	events    uint32 // registered with epoll
 	blocked   bool   // output waits for EPOLLOUT
@@ -349,6 +349,7 @@ func (el *eloop) writeClient(c *lclient) {
 			c.out = c.out[:0]
 		}
 		c.blocked = false
+		c.active = el.now // idleness counts from the last reply written, as idleReader's
 		if wasBlocked || c.paused || c.handoff || c.closing {
 			el.settle(c)
 		}
