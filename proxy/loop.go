@@ -190,8 +190,15 @@ func (el *eloop) ready(lc *lconn, ev uint32) {
 		if ev&unix.EPOLLOUT != 0 {
 			el.writeClient(lc.c)
 		}
-		if ev&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR) != 0 && !lc.c.gone {
-			el.readClient(lc.c)
+		c := lc.c
+		if ev&(unix.EPOLLHUP|unix.EPOLLERR) != 0 && !c.gone && (c.paused || c.handoff || c.closing) {
+			// Reset while not read (its replies awaited): nobody is left to
+			// answer, and epoll reports the error every turn until closed.
+			el.closeClient(c)
+			return
+		}
+		if ev&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR) != 0 && !c.gone {
+			el.readClient(c)
 		}
 		return
 	}
@@ -288,7 +295,7 @@ func (el *eloop) expire() {
 			el.closeClient(c) // it stopped reading its replies
 		case el.draining && el.now.After(el.drainUntil):
 			el.closeClient(c)
-		case idle > 0 && !el.draining && len(c.calls) == 0 && el.now.Sub(c.active) >= idle:
+		case idle > 0 && !el.draining && len(c.calls) == 0 && len(c.out) == 0 && el.now.Sub(c.active) >= idle:
 			el.s.m.idleClosed.Add(1)
 			el.closeClient(c)
 		case c.blocked:
@@ -298,23 +305,29 @@ func (el *eloop) expire() {
 }
 
 // flush writes every connection that got output this turn, backends first.
+// Writing a client can give backends output (a paused client resumes and
+// its waiting requests are dispatched), so it goes round until neither
+// list has anything: else those requests would wait for the next event,
+// which may be their own timeout.
 func (el *eloop) flush() {
-	for i := 0; i < len(el.dirtyB); i++ { // by index: a failure can add to the lists
-		b := el.dirtyB[i]
-		b.dirty = false
-		b.writeOut()
-	}
-	clear(el.dirtyB)
-	el.dirtyB = el.dirtyB[:0]
-	for i := 0; i < len(el.dirtyC); i++ {
-		c := el.dirtyC[i]
-		c.dirty = false
-		if !c.gone {
-			el.writeClient(c)
+	for len(el.dirtyB) > 0 || len(el.dirtyC) > 0 {
+		for i := 0; i < len(el.dirtyB); i++ { // by index: a failure can add to the lists
+			b := el.dirtyB[i]
+			b.dirty = false
+			b.writeOut()
 		}
+		clear(el.dirtyB)
+		el.dirtyB = el.dirtyB[:0]
+		for i := 0; i < len(el.dirtyC); i++ {
+			c := el.dirtyC[i]
+			c.dirty = false
+			if !c.gone {
+				el.writeClient(c)
+			}
+		}
+		clear(el.dirtyC)
+		el.dirtyC = el.dirtyC[:0]
 	}
-	clear(el.dirtyC)
-	el.dirtyC = el.dirtyC[:0]
 }
 
 // beginDrain stops reading every client; each closes once its replies
@@ -322,6 +335,12 @@ func (el *eloop) flush() {
 func (el *eloop) beginDrain(until time.Time) {
 	el.draining, el.drainUntil = true, until
 	for c := range el.clients {
+		if len(c.in) > 0 && !c.paused && !c.handoff && !c.closing {
+			// Whole requests already read are answered, as the
+			// goroutine path answers what its reader has buffered.
+			used := el.parse(c, c.in)
+			c.in = c.in[:copy(c.in, c.in[used:])]
+		}
 		c.closing = true
 		el.settle(c)
 	}

@@ -392,21 +392,6 @@ func (b *lback) stream(o *lop, data []byte) (int, bool, error) {
 	return used, false, nil
 }
 
-// detach takes b out of use for new requests, which go to a new
-// connection to the node: b streams a large reply, which its client may
-// take slowly (or hold, stream), and nobody else's request should wait
-// for that client to read, as on goroutines (backend.wireConn.detach). What is pending on b
-// already stays and is answered; then b closes (process, fail).
-func (b *lback) detach() {
-	el := b.el
-	if el.backs[b.n] != b {
-		return
-	}
-	delete(el.backs, b.n)
-	el.retiring[b] = struct{}{}
-	b.retiring = true
-}
-
 // relay appends part of a streamed reply to the client's output, unless
 // the client is gone.
 func (o *lop) relay(p []byte) {
@@ -437,6 +422,22 @@ func consumeKey(keys *[]byte, key []byte) bool {
 		}
 	}
 	return false
+}
+
+// detach takes b out of use for new requests when the reply it begins to
+// stream is the only one on it, so that later requests to the node go on
+// a fresh connection instead of waiting behind a client that may take
+// the reply slowly, or hold the connection (up to clientStall). Safe for
+// the reason wireConn.detach is: the node has executed every request
+// written here. With requests behind the reply, b stays and they wait.
+func (b *lback) detach() {
+	el := b.el
+	if len(b.pend) != 1 || len(b.out) > 0 || el.backs[b.n] != b {
+		return
+	}
+	delete(el.backs, b.n)
+	el.retiring[b] = struct{}{}
+	b.retiring = true
 }
 
 // release resumes reading a connection a client held (stream).
@@ -488,6 +489,9 @@ func (b *lback) fail(err error) {
 	b.out, b.in, b.written = b.out[:0], b.in[:0], 0
 	pend := b.pend
 	b.pend = nil
+	if len(pend) > 0 && !errors.Is(err, errClosed) {
+		b.n.io.ConnFailed()
+	}
 	if b.retiring {
 		delete(b.el.retiring, b)
 	}

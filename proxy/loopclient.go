@@ -41,7 +41,7 @@ type lclient struct {
 	in     []byte    // read and not yet parsed
 	out    []byte    // replies not yet written
 	calls  []*lcall  // requests in flight, in the order they came
-	active time.Time // when it last sent something or was answered
+	active time.Time // when it last sent something, was answered or had its output all written
 
 	events    uint32 // registered with epoll
 	blocked   bool   // output waits for EPOLLOUT
@@ -328,11 +328,18 @@ func (el *eloop) writeClient(c *lclient) {
 	}
 	n = max(n, 0)
 	if n == len(c.out) {
+		wasBlocked := c.blocked // before release: EPOLLOUT is watched until settle
 		if b := c.holding; b != nil {
 			c.out = c.out[:0]
 			c.blocked = false
 			b.release()
-			if c.gone || len(c.out) > 0 {
+			if c.gone {
+				return
+			}
+			if len(c.out) > 0 { // more of the stream: written at the end of the turn
+				if wasBlocked {
+					el.watch(c)
+				}
 				return
 			}
 		}
@@ -341,8 +348,8 @@ func (el *eloop) writeClient(c *lclient) {
 		} else {
 			c.out = c.out[:0]
 		}
-		wasBlocked := c.blocked
 		c.blocked = false
+		c.active = el.now // idleness counts from the last reply written, as idleReader's
 		if wasBlocked || c.paused || c.handoff || c.closing {
 			el.settle(c)
 		}
@@ -362,7 +369,7 @@ func (el *eloop) handOff(c *lclient) {
 	el.forget(c)
 	c.gone = true
 	s := el.s
-	if el.draining {
+	if el.draining || s.draining.Load() { // a drain set its clients' read deadlines already
 		el.release(c)
 		return
 	}

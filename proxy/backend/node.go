@@ -192,6 +192,10 @@ func (n *Node) Release() { n.inflight.Add(-1) }
 // its own I/O.
 func (n *Node) Written(k int) { n.requests.Add(uint64(k)) }
 
+// ConnFailed counts a connection of a caller that does its own I/O that
+// died with requests pending (ConnErrors).
+func (n *Node) ConnFailed() { n.connErrors.Add(1) }
+
 // Stopped reports whether Stop was called: no new requests may start.
 func (n *Node) Stopped() bool { return n.stopped.Load() }
 
