@@ -455,3 +455,31 @@ func (el *eloop) wait(events []unix.EpollEvent, msec int) (int, error) {
 // rawSpell is how long after its last event a loop waits with raw
 // system calls (wait).
 const rawSpell = 2 * time.Millisecond
+
+// rawRead and rawWrite are read(2) and write(2) on the loop's
+// non-blocking sockets, as raw system calls: they never block, so the
+// runtime need not be told (entering and leaving a system call it knows
+// of costs time, and one that outlasts sysmon's 20 µs tick has the P
+// handed to another thread and sysmon polling fast again, context
+// switches in both).
+func rawRead(fd int, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
+}
+
+func rawWrite(fd int, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
+}

@@ -176,7 +176,7 @@ func (b *lback) writeOut() {
 		b.want(unix.EPOLLIN)
 		return
 	}
-	n, err := unix.Write(b.fd, b.out)
+	n, err := rawWrite(b.fd, b.out)
 	if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
 		b.fail(b.n.io.Wrap(err))
 		return
@@ -223,7 +223,7 @@ func (b *lback) readReplies() {
 		}
 		buf = b.in[len(b.in):cap(b.in)]
 	}
-	n, err := unix.Read(b.fd, buf)
+	n, err := rawRead(b.fd, buf)
 	if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
 		return
 	}

@@ -159,7 +159,7 @@ func (el *eloop) readClient(c *lclient) {
 	if c.paused || c.handoff || c.closing {
 		return // an event of this turn, from before it stopped reading
 	}
-	n, err := unix.Read(c.fd, el.rbuf)
+	n, err := rawRead(c.fd, el.rbuf)
 	if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
 		return
 	}
@@ -321,7 +321,7 @@ func (el *eloop) writeClient(c *lclient) {
 		}
 		return
 	}
-	n, err := unix.Write(c.fd, c.out)
+	n, err := rawWrite(c.fd, c.out)
 	if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
 		el.closeClient(c)
 		return
