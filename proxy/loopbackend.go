@@ -280,8 +280,12 @@ func (b *lback) process(data []byte) {
 		if o.kind == protocol.ReplyMetaQuiet {
 			raw = raw[:len(raw)-len("MN\r\n")]
 		}
-		b.pend[0] = nil
-		b.pend = b.pend[1:]
+		// Shift rather than reslice: the array stays, and the next
+		// request's append allocates nothing (a reslice from the front
+		// lost capacity each reply, an allocation per request).
+		n := copy(b.pend, b.pend[1:])
+		b.pend[n] = nil
+		b.pend = b.pend[:n]
 		used += k
 		b.finish(o, raw, items, values, nil)
 		if b.fd < 0 { // a client's settling failed this connection
@@ -289,7 +293,6 @@ func (b *lback) process(data []byte) {
 		}
 	}
 	if len(b.pend) == 0 {
-		b.pend = b.pend[:0:0]
 		if used < len(data) {
 			b.fail(b.n.io.Wrap(backend.ErrUnexpectedData))
 			return
