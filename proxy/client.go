@@ -425,14 +425,7 @@ func (c *client) retrieve(cl *call, req *protocol.Request) {
 		exptime = req.Args[0]
 	}
 	cl.nkeys = len(req.Keys)
-	c.nodes, c.groups = c.nodes[:0], c.groups[:0]
-	for _, k := range req.Keys {
-		n := c.route.Pool(k).lookup(k) // nil: no node may serve it, a miss
-		c.nodes = append(c.nodes, n)
-		if n != nil && indexOf(c.groups, n) < 0 {
-			c.groups = append(c.groups, n)
-		}
-	}
+	c.nodes, c.groups = groupKeys(c.route, req.Keys, c.nodes, c.groups)
 	if len(c.groups) == 0 {
 		c.s.m.misses.Add(uint64(len(req.Keys)))
 		c.s.m.failedKeys.Add(uint64(len(req.Keys)))
@@ -487,6 +480,21 @@ func appendGroup(dst []byte, cmd protocol.Command, exptime []byte, keys [][]byte
 		}
 	}
 	return append(dst, "\r\n"...)
+}
+
+// groupKeys finds the node serving each key for a read (nil: none may,
+// a miss) and the distinct nodes among them in the order first seen,
+// reusing the slices' arrays.
+func groupKeys(route *router, keys [][]byte, nodes, groups []*node) ([]*node, []*node) {
+	nodes, groups = nodes[:0], groups[:0]
+	for _, k := range keys {
+		n := route.Pool(k).lookup(k)
+		nodes = append(nodes, n)
+		if n != nil && indexOf(groups, n) < 0 {
+			groups = append(groups, n)
+		}
+	}
+	return nodes, groups
 }
 
 func indexOf(ns []*node, n *node) int {

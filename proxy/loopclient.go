@@ -505,7 +505,6 @@ func (el *eloop) single(c *lclient, route *router, req *protocol.Request) bool {
 
 // retrieve splits a get over the nodes owning its keys.
 func (el *eloop) retrieve(c *lclient, route *router, req *protocol.Request) bool {
-	el.nodes, el.groups = el.nodes[:0], el.groups[:0]
 	for _, k := range req.Keys {
 		if secure(route.Pool(k)) {
 			return false
@@ -517,13 +516,7 @@ func (el *eloop) retrieve(c *lclient, route *router, req *protocol.Request) bool
 	}
 	cl := el.newCall(c, req.Cmd)
 	cl.nkeys = len(req.Keys)
-	for _, k := range req.Keys {
-		n := route.Pool(k).lookup(k) // nil: no node may serve it, a miss
-		el.nodes = append(el.nodes, n)
-		if n != nil && indexOf(el.groups, n) < 0 {
-			el.groups = append(el.groups, n)
-		}
-	}
+	el.nodes, el.groups = groupKeys(route, req.Keys, el.nodes, el.groups)
 	if len(el.groups) == 0 {
 		el.s.m.misses.Add(uint64(len(req.Keys)))
 		el.s.m.failedKeys.Add(uint64(len(req.Keys)))
