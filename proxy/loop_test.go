@@ -3,8 +3,11 @@ package proxy_test
 import (
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/shepherd-proxy/shepherd/herd"
 	"github.com/shepherd-proxy/shepherd/internal/mctest"
+	"github.com/shepherd-proxy/shepherd/proxy"
 )
 
 // TestLoopHandOffKeepsOrder: a client pipelines requests an event loop
@@ -82,5 +85,34 @@ func statValue(t *testing.T, addr, name string) string {
 		if f := strings.Fields(l); len(f) == 3 && f[1] == name {
 			return f[2]
 		}
+	}
+}
+
+// TestLoopHerdContinuation: commands on protected keys from loop clients
+// run as continuations: a reader held on another's refill waits without
+// holding the loop (a third client is answered meanwhile), is woken by
+// the fill with its value, and its pipelined plain get answers after it;
+// the refill set finds the lease its client's read won. No connection
+// leaves the loop but the one that asks for stats.
+func TestLoopHerdContinuation(t *testing.T) {
+	t.Parallel()
+	f := startShepherd(t, mctest.StartN(t, 3), func(cfg *proxy.Config) {
+		cfg.Herd = &proxy.HerdConfig{Rules: []herd.Rule{{Prefix: "lh:", Hold: 20 * time.Second, LeaseTTL: 30 * time.Second}}}
+	})
+	filler, held, other := dial(t, f.addr), dial(t, f.addr), dial(t, f.addr)
+	other.send("set plain 0 0 1\r\np\r\n")
+	other.expect("STORED")
+	filler.send("get lh:k\r\n")
+	filler.expect("END") // the miss that wins the refill
+	held.send("get lh:k\r\nget plain\r\n")
+	for i := 0; i < 20; i++ { // the loop serves others while held waits
+		other.send("get plain\r\nset lh:other 0 0 1\r\no\r\ndelete lh:other\r\n")
+		other.expect("VALUE plain 0 1", "p", "END", "STORED", "DELETED")
+	}
+	filler.send("set lh:k 0 0 4\r\nfill\r\n")
+	filler.expect("STORED")
+	held.expect("VALUE lh:k 0 4", "fill", "END", "VALUE plain 0 1", "p", "END")
+	if got := statValue(t, f.addr, "loop_handoffs"); got != "1" {
+		t.Errorf("loop_handoffs: got %s; want 1 (the stats connection's own)", got)
 	}
 }

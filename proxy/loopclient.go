@@ -53,6 +53,7 @@ type lclient struct {
 	gone      bool   // closed or handed off
 	started   bool   // a request was read: the protocol is text
 	holding   *lback // a backend connection waiting for this client to take its output (stream)
+	herd      loopHerd
 }
 
 // lcall is one request of a loop client: a reply known at once (static)
@@ -71,6 +72,8 @@ type lcall struct {
 	keyBuf  []byte
 	nkeys   int
 	orphan  bool // its client is gone: recycle once its ops finish
+	herd    bool // its reply comes from a herd goroutine (loopherd.go)
+	timed   bool // counted and timed already (by the goroutine path's code)
 }
 
 // adopt takes a plain client connection onto the loop; it is counted in
@@ -218,8 +221,12 @@ func (el *eloop) parse(c *lclient, data []byte) int {
 			c.handoff = true
 			break
 		}
-		if !el.dispatch(c, &el.req) {
-			c.handoff = true
+		if st := el.dispatch(c, &el.req); st != started {
+			if st == deferred {
+				c.paused = true
+			} else {
+				c.handoff = true
+			}
 			break
 		}
 		used += n
@@ -384,6 +391,9 @@ func (el *eloop) handOff(c *lclient) {
 	}
 	gc := s.newClient(nc, c.fixed)
 	gc.lane, gc.textOnly = c.lane, c.started
+	if sh := c.herd.shell; sh != nil {
+		gc.leases = sh.leases // a refill set after the hand-off finds its read's lease
+	}
 	if len(c.in) > 0 {
 		gc.rd = protocol.NewReader(io.MultiReader(bytes.NewReader(c.in), idleReader{gc}), s.limits)
 	}
@@ -391,11 +401,11 @@ func (el *eloop) handOff(c *lclient) {
 	go s.serveClient(gc)
 }
 
-// dispatch starts req if the loop does it itself, and reports whether it
-// did; it changes nothing when it does not.
-func (el *eloop) dispatch(c *lclient, req *protocol.Request) bool {
+// dispatch starts req if the loop does it itself or (herd commands) on a
+// goroutine of its own; it changes nothing when it does not.
+func (el *eloop) dispatch(c *lclient, req *protocol.Request) step {
 	if req.Tail != nil {
-		return false
+		return refused
 	}
 	st := el.s.live.Load()
 	route := st.route
@@ -404,8 +414,13 @@ func (el *eloop) dispatch(c *lclient, req *protocol.Request) bool {
 	}
 	switch req.Cmd {
 	case protocol.CmdGet, protocol.CmdGets, protocol.CmdGat, protocol.CmdGats:
-		if len(req.Keys) > loopMaxKeys || herdReads(st.herd, req) {
-			return false
+		switch {
+		case herdReads(st.herd, req):
+			return el.herdRead(c, st.herd, route, req)
+		case c.herd.command:
+			return deferred
+		case len(req.Keys) > loopMaxKeys:
+			return refused
 		}
 		return el.retrieve(c, route, req)
 	case protocol.CmdMetaNoop:
@@ -421,14 +436,19 @@ func (el *eloop) dispatch(c *lclient, req *protocol.Request) bool {
 	case protocol.CmdSet, protocol.CmdAdd, protocol.CmdReplace, protocol.CmdAppend, protocol.CmdPrepend,
 		protocol.CmdCas, protocol.CmdDelete, protocol.CmdIncr, protocol.CmdDecr, protocol.CmdTouch,
 		protocol.CmdMetaGet, protocol.CmdMetaSet, protocol.CmdMetaDelete, protocol.CmdMetaArithmetic:
-		if len(req.Keys) != 1 || el.herdWrites(c, st, req) {
-			return false
+		switch {
+		case len(req.Keys) != 1:
+			return refused
+		case c.herd.command || c.herd.reads > 0:
+			return deferred
+		case el.herdWrites(st, req):
+			return el.herdCommand(c, req)
 		}
 		return el.single(c, route, req)
 	default:
-		return false
+		return refused
 	}
-	return true
+	return started
 }
 
 // herdReads reports whether herd answers the get req (see herdDispatch).
@@ -445,7 +465,7 @@ func herdReads(g *herd.Group, req *protocol.Request) bool {
 }
 
 // herdWrites reports whether herd handles the one-key command req.
-func (el *eloop) herdWrites(c *lclient, st *state, req *protocol.Request) bool {
+func (el *eloop) herdWrites(st *state, req *protocol.Request) bool {
 	if st.herd == nil || !st.herd.Meta() {
 		return false
 	}
@@ -473,11 +493,11 @@ func secure(p *pool) bool {
 }
 
 // single sends a one-key command to the node serving its key.
-func (el *eloop) single(c *lclient, route *router, req *protocol.Request) bool {
+func (el *eloop) single(c *lclient, route *router, req *protocol.Request) step {
 	key := placement.Key(req, req.Key(), &el.b64)
 	p := route.Pool(key)
 	if secure(p) {
-		return false
+		return refused
 	}
 	write := isWrite(req.Cmd)
 	cl := el.newCall(c, req.Cmd)
@@ -486,7 +506,7 @@ func (el *eloop) single(c *lclient, route *router, req *protocol.Request) bool {
 	if err != nil {
 		cl.static = el.s.unservable(req, err)
 		cl.quiet = cl.static == nil
-		return true
+		return started
 	}
 	if gutter {
 		placement.CapTTL(req, n.pool.gutterTTL(p))
@@ -500,14 +520,14 @@ func (el *eloop) single(c *lclient, route *router, req *protocol.Request) bool {
 		b := el.backend(n)
 		b.out = protocol.AppendRequest(b.out, req)
 	}
-	return true
+	return started
 }
 
 // retrieve splits a get over the nodes owning its keys.
-func (el *eloop) retrieve(c *lclient, route *router, req *protocol.Request) bool {
+func (el *eloop) retrieve(c *lclient, route *router, req *protocol.Request) step {
 	for _, k := range req.Keys {
 		if secure(route.Pool(k)) {
-			return false
+			return refused
 		}
 	}
 	var exptime []byte
@@ -521,7 +541,7 @@ func (el *eloop) retrieve(c *lclient, route *router, req *protocol.Request) bool
 		el.s.m.misses.Add(uint64(len(req.Keys)))
 		el.s.m.failedKeys.Add(uint64(len(req.Keys)))
 		cl.static = replyEnd
-		return true
+		return started
 	}
 	if len(el.groups) == 1 && indexOf(el.nodes, nil) < 0 {
 		b := el.backend(el.groups[0])
@@ -531,7 +551,7 @@ func (el *eloop) retrieve(c *lclient, route *router, req *protocol.Request) bool
 			b.out = protocol.AppendRetrieval(b.out, req.Cmd, exptime, req.Keys)
 			o.keys = append(o.keys, protocol.RetrievalKeys(b.out[start:])...)
 		}
-		return true
+		return started
 	}
 	for i, k := range req.Keys {
 		cl.keyOp = append(cl.keyOp, indexOf(el.groups, el.nodes[i]))
@@ -551,7 +571,7 @@ func (el *eloop) retrieve(c *lclient, route *router, req *protocol.Request) bool
 			o.keys = append(o.keys, protocol.RetrievalKeys(b.out[start:])...)
 		}
 	}
-	return true
+	return started
 }
 
 // writeCall appends one finished call's reply to c's output.
@@ -586,7 +606,9 @@ func (el *eloop) writeCall(c *lclient, cl *lcall) {
 			c.out = append(c.out, o.raw...)
 		}
 	}
-	m.observe(cl.cmd, cl.start)
+	if !cl.timed {
+		m.observe(cl.cmd, cl.start)
+	}
 }
 
 // writeMerged appends a fanned-out get's reply in the order its keys were
