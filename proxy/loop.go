@@ -202,11 +202,16 @@ func (el *eloop) ready(lc *lconn, ev uint32) {
 		}
 		return
 	}
-	if ev&unix.EPOLLOUT != 0 {
-		lc.b.writeOut()
+	b := lc.b
+	if b.held != nil && ev&(unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		b.park()
+		return
 	}
-	if ev&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR) != 0 && lc.b.fd >= 0 {
-		lc.b.readReplies()
+	if ev&unix.EPOLLOUT != 0 {
+		b.writeOut()
+	}
+	if ev&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR) != 0 && b.fd >= 0 {
+		b.readReplies()
 	}
 }
 

@@ -257,3 +257,60 @@ func TestLoopIdleSlowReader(t *testing.T) {
 	}
 	c.expect("END")
 }
+
+// TestLoopHeldBackendReset: a node resets the connection a client holds
+// (its output full, mid-stream). epoll reports the reset every turn
+// whatever it is asked to watch; the loop must not spin on it until the
+// client's stall bound, and the client, once it reads, gets what the
+// node sent and then EOF (no END can be true).
+func TestLoopHeldBackendReset(t *testing.T) {
+	const size = 12 << 20
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer nc.Close()
+				line, err := bufio.NewReader(nc).ReadString('\n')
+				if err != nil || !strings.HasPrefix(line, "get ") {
+					fmt.Fprintf(nc, "VERSION fake\r\n")
+					return
+				}
+				go func() {
+					fmt.Fprintf(nc, "VALUE k 0 %d\r\n", size)
+					nc.Write(bytes.Repeat([]byte{'x'}, size)) // blocks once the client holds the connection
+				}()
+				time.Sleep(500 * time.Millisecond)
+				nc.(*net.TCPConn).SetLinger(0) // close with a reset
+			}()
+		}
+	}()
+	f := startShepherd(t, nil, func(cfg *proxy.Config) {
+		p := cfg.Pools["main"]
+		p.Servers = []ring.Node{{Addr: l.Addr().String(), Weight: 1, Name: "fake"}}
+		p.Timeout = 5 * time.Second
+	})
+	c := dial(t, f.addr)
+	c.send("get k\r\n")
+	time.Sleep(800 * time.Millisecond) // output past 1 MiB, then the reset
+	before := cpuTime(t)
+	time.Sleep(time.Second)
+	if d := cpuTime(t) - before; d > 300*time.Millisecond {
+		t.Errorf("%v of CPU while a held connection was reset; want next to none", d)
+	}
+	c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if l := c.line(); l != fmt.Sprintf("VALUE k 0 %d", size) {
+		t.Fatalf("got %q; want the VALUE line", l)
+	}
+	n, err := io.Copy(io.Discard, c.br)
+	if err != nil || n >= size {
+		t.Errorf("after the reset: read %d bytes, err %v; want part of the value, then EOF", n, err)
+	}
+}

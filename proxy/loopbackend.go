@@ -42,6 +42,7 @@ type lback struct {
 	events   uint32
 	dirty    bool
 	held     *lclient // streaming to a client whose output is full: not read meanwhile
+	parked   bool     // held, and out of epoll: it hung up or failed (park)
 	retiring bool     // detached: takes no new requests, closes once answered
 }
 
@@ -202,6 +203,10 @@ func (b *lback) writeOut() {
 func (b *lback) want(events uint32) {
 	if b.held != nil {
 		events &^= unix.EPOLLIN // a client holds it (stream)
+	}
+	if b.parked {
+		b.events = events // registered again on release
+		return
 	}
 	if b.fd < 0 || b.events == events {
 		return
@@ -443,6 +448,18 @@ func (b *lback) detach() {
 	b.retiring = true
 }
 
+// park takes a held connection that hung up or failed out of epoll,
+// which reports that every turn whatever it is asked to watch (the loop
+// would spin until the client's stall bound). What the node sent before
+// is still read, on release, and the failure found then.
+func (b *lback) park() {
+	if b.parked || b.fd < 0 {
+		return
+	}
+	unix.EpollCtl(b.el.epfd, unix.EPOLL_CTL_DEL, b.fd, nil)
+	b.parked = true
+}
+
 // release resumes reading a connection a client held (stream).
 func (b *lback) release() {
 	c := b.held
@@ -452,6 +469,14 @@ func (b *lback) release() {
 	}
 	if b.fd < 0 {
 		return
+	}
+	if b.parked {
+		b.parked = false
+		b.events |= unix.EPOLLIN
+		if err := b.el.ctl(unix.EPOLL_CTL_ADD, b.fd, b.events); err != nil {
+			b.fail(b.n.io.Wrap(err))
+			return
+		}
 	}
 	b.want(b.events | unix.EPOLLIN)
 	if len(b.in) > 0 && len(b.pend) > 0 {
@@ -508,10 +533,12 @@ func (b *lback) close() {
 	if b.fd < 0 {
 		return
 	}
-	unix.EpollCtl(b.el.epfd, unix.EPOLL_CTL_DEL, b.fd, nil)
+	if !b.parked {
+		unix.EpollCtl(b.el.epfd, unix.EPOLL_CTL_DEL, b.fd, nil)
+	}
 	delete(b.el.fds, b.fd)
 	unix.Close(b.fd)
-	b.fd, b.events = -1, 0
+	b.fd, b.events, b.parked = -1, 0, false
 }
 
 func (el *eloop) getOp() *lop {
