@@ -40,7 +40,12 @@ import (
 )
 
 const (
-	loopReadSize  = 64 << 10 // one read per readable event
+	loopReadSize = 64 << 10 // one read per readable event
+	// loopWriteMax bounds one write to a client. A non-blocking write to
+	// a loopback socket whose reader keeps taking the bytes goes on
+	// until the buffer is gone: 25 MiB to a slow reader held a loop for
+	// half a second, every other client and deadline with it.
+	loopWriteMax  = 256 << 10
 	loopMaxEvents = 256
 	// loopTick bounds epoll_wait's sleep when a loop has timeouts to
 	// watch that have no deadline of their own (idle clients, stalled

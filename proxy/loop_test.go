@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -114,5 +115,35 @@ func TestLoopHerdContinuation(t *testing.T) {
 	held.expect("VALUE lh:k 0 4", "fill", "END", "VALUE plain 0 1", "p", "END")
 	if got := statValue(t, f.addr, "loop_handoffs"); got != "1" {
 		t.Errorf("loop_handoffs: got %s; want 1 (the stats connection's own)", got)
+	}
+}
+
+// TestLoopPipelinedMergedGets: a client pipelines more keys of
+// multi-node gets than the loop lets it have in flight at once (their
+// replies are held whole until every node answered); the rest wait
+// their turn, and every reply comes whole and in order.
+func TestLoopPipelinedMergedGets(t *testing.T) {
+	t.Parallel()
+	f := startShepherd(t, mctest.StartN(t, 3), nil)
+	c := dial(t, f.addr)
+	var set, get strings.Builder
+	var want []string
+	for i := 0; i < 100; i++ {
+		fmt.Fprintf(&set, "set m%d 0 0 %d\r\n%s\r\n", i, len(fmt.Sprint(i)), fmt.Sprint(i))
+		want = append(want, fmt.Sprintf("VALUE m%d 0 %d", i, len(fmt.Sprint(i))), fmt.Sprint(i))
+	}
+	c.send(set.String())
+	for i := 0; i < 100; i++ {
+		c.expect("STORED")
+	}
+	get.WriteString("get")
+	for i := 0; i < 100; i++ {
+		fmt.Fprintf(&get, " m%d", i)
+	}
+	get.WriteString(" absent\r\n")
+	const gets = 40
+	c.send(strings.Repeat(get.String()+"mn\r\n", gets))
+	for g := 0; g < gets; g++ {
+		c.expect(append(want, "END", "MN")...)
 	}
 }

@@ -54,6 +54,11 @@ type lclient struct {
 	started   bool   // a request was read: the protocol is text
 	holding   *lback // a backend connection waiting for this client to take its output (stream)
 	herd      loopHerd
+	// mergedKeys counts the keys of c's fanned-out gets in flight: their
+	// replies are held whole until every node answered, so together
+	// they may ask for at most loopMaxKeys keys (the rest wait), which
+	// bounds what one client has held to loopMaxKeys items.
+	mergedKeys int
 }
 
 // lcall is one request of a loop client: a reply known at once (static)
@@ -301,6 +306,9 @@ func (el *eloop) advance(c *lclient) {
 			return
 		}
 		el.writeCall(c, cl)
+		if len(cl.keys) > 0 {
+			c.mergedKeys -= len(cl.keys)
+		}
 		el.putCall(cl)
 	}
 	if i == 0 {
@@ -328,7 +336,11 @@ func (el *eloop) writeClient(c *lclient) {
 		}
 		return
 	}
-	n, err := rawWrite(c.fd, c.out)
+	p := c.out
+	if len(p) > loopWriteMax {
+		p = p[:loopWriteMax]
+	}
+	n, err := rawWrite(c.fd, p)
 	if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
 		el.closeClient(c)
 		return
@@ -362,9 +374,15 @@ func (el *eloop) writeClient(c *lclient) {
 		}
 		return
 	}
+	// The rest waits for EPOLLOUT: at once when the socket took all it
+	// was given (the next turn writes on), so other clients get their
+	// turns between one's parts.
 	c.out = c.out[:copy(c.out, c.out[n:])]
+	if !c.blocked || n > 0 { // a stall is counted from the last progress
+		c.blockedAt = el.now
+	}
 	if !c.blocked {
-		c.blocked, c.blockedAt = true, el.now
+		c.blocked = true
 		el.someBlocked = true
 	}
 	el.watch(c)
@@ -534,9 +552,13 @@ func (el *eloop) retrieve(c *lclient, route *router, req *protocol.Request) step
 	if len(req.Args) > 0 {
 		exptime = req.Args[0]
 	}
+	el.nodes, el.groups = groupKeys(route, req.Keys, el.nodes, el.groups)
+	merged := len(el.groups) > 1 || len(el.groups) == 1 && indexOf(el.nodes, nil) >= 0
+	if merged && c.mergedKeys > 0 && c.mergedKeys+len(req.Keys) > loopMaxKeys {
+		return deferred // a merged reply is held whole: a client's are bounded together
+	}
 	cl := el.newCall(c, req.Cmd)
 	cl.nkeys = len(req.Keys)
-	el.nodes, el.groups = groupKeys(route, req.Keys, el.nodes, el.groups)
 	if len(el.groups) == 0 {
 		el.s.m.misses.Add(uint64(len(req.Keys)))
 		el.s.m.failedKeys.Add(uint64(len(req.Keys)))
@@ -553,6 +575,7 @@ func (el *eloop) retrieve(c *lclient, route *router, req *protocol.Request) step
 		}
 		return started
 	}
+	c.mergedKeys += len(req.Keys)
 	for i, k := range req.Keys {
 		cl.keyOp = append(cl.keyOp, indexOf(el.groups, el.nodes[i]))
 		cl.keyBuf = append(cl.keyBuf, k...)

@@ -572,3 +572,56 @@ func trickle(t *testing.T, step, steps int) {
 	c.expect("END")
 	t.Logf("%d KiB in %v with a 1s timeout", step*steps>>10, time.Since(start))
 }
+
+// TestStreamMemoryBoundedMerged: an event loop holds a multi-node get's
+// reply whole until every node answered, so what one client may have in
+// flight of them is bounded (loopMaxKeys keys). A client that pipelines
+// 10 gets of 100 values of 256 KiB over 3 nodes (250 MiB) and reads
+// slowly must not have them all held at once: without the bound RSS grew
+// 1.1 GiB with 16 such gets; with it, one get's 25 MiB is in the nodes'
+// read buffers, copied out of them and in the client's output at once
+// (about 100 MiB with the buffers' growth), and Go's collector lets the
+// heap reach twice what is live.
+func TestStreamMemoryBoundedMerged(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's shadow memory would be measured too; make scenarios runs this")
+	}
+	const keys, size, gets = 100, 256 << 10, 10
+	f := startShepherd(t, mctest.StartN(t, 3), func(cfg *proxy.Config) {
+		cfg.Pools["main"].Timeout = bigTimeout
+	})
+	c := dial(t, f.addr)
+	value := bytes.Repeat([]byte{'m'}, size)
+	get := "get"
+	for i := 0; i < keys; i++ {
+		c.send(fmt.Sprintf("set mm%d 0 0 %d\r\n%s\r\n", i, size, value))
+		c.expect("STORED")
+		get += fmt.Sprintf(" mm%d", i)
+	}
+	get += "\r\n"
+	before := vmRSS(t)
+	peak := before
+	c.send(strings.Repeat(get, gets))
+	c.nc.SetReadDeadline(time.Now().Add(5 * time.Minute))
+	buf := make([]byte, size+2)
+	for g := 0; g < gets; g++ {
+		for i := 0; i < keys; i++ {
+			if l := c.line(); l != fmt.Sprintf("VALUE mm%d 0 %d", i, size) {
+				t.Fatalf("get %d, value %d: got %q", g, i, l)
+			}
+			if _, err := io.ReadFull(c.br, buf); err != nil || !bytes.Equal(buf[:size], value) {
+				t.Fatalf("get %d, value %d: %v", g, i, err)
+			}
+			if i%10 == 0 {
+				peak = max(peak, vmRSS(t))
+				time.Sleep(time.Millisecond) // slower than the nodes send
+			}
+		}
+		c.expect("END")
+	}
+	grew := peak - before
+	t.Logf("RSS before %d KiB, peak while reading %d MiB slowly %d KiB: grew %d KiB", before>>10, gets*keys*size>>20, peak>>10, grew>>10)
+	if grew >= 320<<20 {
+		t.Errorf("RSS grew by %d MiB; want < 320 MiB (about one get's reply at a time)", grew>>20)
+	}
+}
