@@ -377,13 +377,23 @@ func (el *eloop) writeClient(c *lclient) {
 	// The rest waits for EPOLLOUT: at once when the socket took all it
 	// was given (the next turn writes on), so other clients get their
 	// turns between one's parts.
-	c.out = c.out[:copy(c.out, c.out[n:])]
+	if rest := c.out[n:]; len(rest) > loopWriteMax {
+		c.out = rest // moving megabytes down for every part written cost more than the writes
+	} else {
+		c.out = c.out[:copy(c.out, rest)]
+	}
 	if !c.blocked || n > 0 { // a stall is counted from the last progress
 		c.blockedAt = el.now
 	}
 	if !c.blocked {
 		c.blocked = true
 		el.someBlocked = true
+	}
+	if b := c.holding; b != nil && len(c.out) <= loopMaxOut/2 {
+		b.release() // read on while the rest is written, not after
+		if c.gone {
+			return
+		}
 	}
 	el.watch(c)
 }
