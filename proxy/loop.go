@@ -305,7 +305,7 @@ func (el *eloop) expire() {
 			el.closeClient(c) // it stopped reading its replies
 		case el.draining && el.now.After(el.drainUntil):
 			el.closeClient(c)
-		case idle > 0 && !el.draining && len(c.calls) == 0 && len(c.out) == 0 && el.now.Sub(c.active) >= idle:
+		case idle > 0 && !el.draining && len(c.calls) == 0 && c.unwritten() == 0 && el.now.Sub(c.active) >= idle:
 			el.s.m.idleClosed.Add(1)
 			el.closeClient(c)
 		case c.blocked:

@@ -346,7 +346,7 @@ func (b *lback) stream(o *lop, data []byte) (int, bool, error) {
 	c := o.call.c
 	used := 0
 	for used < len(data) {
-		if !o.call.orphan && len(c.out) > loopMaxOut {
+		if !o.call.orphan && c.unwritten() > loopMaxOut {
 			b.held, c.holding = c, b
 			b.want(b.events)
 			break

@@ -38,8 +38,9 @@ type lclient struct {
 	lane   uint32
 	remote string
 
-	in     []byte    // read and not yet parsed
-	out    []byte    // replies not yet written
+	in     []byte // read and not yet parsed
+	out    []byte // replies, written up to outOff
+	outOff int
 	calls  []*lcall  // requests in flight, in the order they came
 	active time.Time // when it last sent something, was answered or had its output all written
 
@@ -208,7 +209,7 @@ func (el *eloop) readClient(c *lclient) {
 func (el *eloop) parse(c *lclient, data []byte) int {
 	used := 0
 	for used < len(data) && !c.handoff && !c.closing {
-		if len(c.calls) >= pipelineDepth || len(c.out) > loopMaxOut {
+		if len(c.calls) >= pipelineDepth || c.unwritten() > loopMaxOut {
 			c.paused = true
 			break
 		}
@@ -248,8 +249,8 @@ func (el *eloop) settle(c *lclient) {
 		return
 	}
 	el.advance(c)
-	if len(c.calls) > 0 || len(c.out) > 0 {
-		if c.paused && len(c.calls) < pipelineDepth/2 && len(c.out) <= loopMaxOut/2 {
+	if len(c.calls) > 0 || c.unwritten() > 0 {
+		if c.paused && len(c.calls) < pipelineDepth/2 && c.unwritten() <= loopMaxOut/2 {
 			c.paused = false
 			if len(c.in) > 0 { // whole requests may be waiting already
 				used := el.parse(c, c.in)
@@ -321,22 +322,27 @@ func (el *eloop) advance(c *lclient) {
 
 // markDirty has c's output written at the end of the turn.
 func (c *lclient) markDirty() {
-	if len(c.out) > 0 && !c.dirty && !c.blocked && !c.gone {
+	if c.unwritten() > 0 && !c.dirty && !c.blocked && !c.gone {
 		c.dirty = true
 		c.el.dirtyC = append(c.el.dirtyC, c)
 	}
 }
 
-// writeClient writes c's output; a short write waits for EPOLLOUT.
+// unwritten is how much of c's output is not written yet.
+func (c *lclient) unwritten() int { return len(c.out) - c.outOff }
+
+// writeClient writes c's output, at most loopWriteMax of it; the rest
+// waits for EPOLLOUT (at once when the socket took all it was given, so
+// other clients get their turns between one's parts).
 func (el *eloop) writeClient(c *lclient) {
-	if len(c.out) == 0 {
+	if c.unwritten() == 0 {
 		if c.blocked {
 			c.blocked = false
 			el.settle(c)
 		}
 		return
 	}
-	p := c.out
+	p := c.out[c.outOff:]
 	if len(p) > loopWriteMax {
 		p = p[:loopWriteMax]
 	}
@@ -345,8 +351,9 @@ func (el *eloop) writeClient(c *lclient) {
 		el.closeClient(c)
 		return
 	}
-	n = max(n, 0)
-	if n == len(c.out) {
+	c.outOff += max(n, 0)
+	if c.outOff == len(c.out) {
+		c.outOff = 0
 		wasBlocked := c.blocked // before release: EPOLLOUT is watched until settle
 		if b := c.holding; b != nil {
 			c.out = c.out[:0]
@@ -355,14 +362,14 @@ func (el *eloop) writeClient(c *lclient) {
 			if c.gone {
 				return
 			}
-			if len(c.out) > 0 { // more of the stream: written at the end of the turn
+			if c.unwritten() > 0 { // more of the stream: written at the end of the turn
 				if wasBlocked {
 					el.watch(c)
 				}
 				return
 			}
 		}
-		if cap(c.out) > loopMaxOut {
+		if cap(c.out) > loopMaxOut && len(c.calls) == 0 { // kept while a reply may still stream into it
 			c.out = nil
 		} else {
 			c.out = c.out[:0]
@@ -374,13 +381,9 @@ func (el *eloop) writeClient(c *lclient) {
 		}
 		return
 	}
-	// The rest waits for EPOLLOUT: at once when the socket took all it
-	// was given (the next turn writes on), so other clients get their
-	// turns between one's parts.
-	if rest := c.out[n:]; len(rest) > loopWriteMax {
-		c.out = rest // moving megabytes down for every part written cost more than the writes
-	} else {
-		c.out = c.out[:copy(c.out, rest)]
+	if c.outOff > c.unwritten() { // more written than left: move the rest down, each byte once at most
+		c.out = c.out[:copy(c.out, c.out[c.outOff:])]
+		c.outOff = 0
 	}
 	if !c.blocked || n > 0 { // a stall is counted from the last progress
 		c.blockedAt = el.now
@@ -389,7 +392,7 @@ func (el *eloop) writeClient(c *lclient) {
 		c.blocked = true
 		el.someBlocked = true
 	}
-	if b := c.holding; b != nil && len(c.out) <= loopMaxOut/2 {
+	if b := c.holding; b != nil && c.unwritten() <= loopMaxOut/2 {
 		b.release() // read on while the rest is written, not after
 		if c.gone {
 			return

@@ -160,7 +160,7 @@ func (el *eloop) herdDone(c *lclient, cl *lcall, reply []byte, ok bool) {
 // may have let its next request start. settle resumes a client only once
 // its calls drained below half the pipeline.
 func (el *eloop) resume(c *lclient) {
-	if c.gone || !c.paused || len(c.calls) >= pipelineDepth || len(c.out) > loopMaxOut || len(c.in) == 0 {
+	if c.gone || !c.paused || len(c.calls) >= pipelineDepth || c.unwritten() > loopMaxOut || len(c.in) == 0 {
 		return
 	}
 	c.paused = false
