@@ -1,7 +1,9 @@
 package proxy_test
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -145,5 +147,48 @@ func TestLoopPipelinedMergedGets(t *testing.T) {
 	c.send(strings.Repeat(get.String()+"mn\r\n", gets))
 	for g := 0; g < gets; g++ {
 		c.expect(append(want, "END", "MN")...)
+	}
+}
+
+// TestLoopSplicedInOrder: the data blocks of large one-node replies go
+// from node to client by splice; requests pipelined behind them still
+// come in order and whole, for a client that reads at once and for one
+// that stops for a while (its socket fills and the pipe holds the rest,
+// 4 MB in all, until it reads on).
+func TestLoopSplicedInOrder(t *testing.T) {
+	t.Parallel()
+	f := startShepherd(t, mctest.StartN(t, 1, "-I", "4m"), nil)
+	c := dial(t, f.addr)
+	const n = 4
+	big := make([]byte, 1000000) // under max_item_size (1 MiB), over the 256 KiB a reply starts streaming at
+	for i := range big {
+		big[i] = byte('a' + i%26)
+	}
+	get := "get"
+	for k := 0; k < n; k++ {
+		c.send(fmt.Sprintf("set b%d 0 0 %d\r\n%s\r\n", k, len(big), big))
+		c.expect("STORED")
+		get += fmt.Sprintf(" b%d", k)
+	}
+	c.send("set s 0 0 1\r\nx\r\n")
+	c.expect("STORED")
+	got := make([]byte, len(big)+2)
+	for _, slow := range []bool{false, true} {
+		c.send(get + "\r\nget s\r\n" + get + " s\r\nmn\r\n")
+		for round := 0; round < 2; round++ {
+			for k := 0; k < n; k++ {
+				c.expect(fmt.Sprintf("VALUE b%d 0 %d", k, len(big)))
+				if slow && k == 0 {
+					time.Sleep(300 * time.Millisecond)
+				}
+				if _, err := io.ReadFull(c.br, got); err != nil || !bytes.Equal(got[:len(big)], big) || string(got[len(big):]) != "\r\n" {
+					t.Fatalf("slow %v, round %d, value %d: err %v, or the bytes differ", slow, round, k, err)
+				}
+			}
+			if round == 0 {
+				c.expect("END", "VALUE s 0 1", "x", "END")
+			}
+		}
+		c.expect("VALUE s 0 1", "x", "END", "MN")
 	}
 }

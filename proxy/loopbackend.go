@@ -43,6 +43,9 @@ type lback struct {
 	dirty    bool
 	held     *lclient // streaming to a client whose output is full: not read meanwhile
 	parked   bool     // held, and out of epoll: it hung up or failed (park)
+	pipe     [2]int   // splicing a data block to its client (loopsplice.go); -1: none yet
+	piped    int      // bytes in pipe the client has not taken
+	noSplice bool     // no pipe could be made: read instead
 	retiring bool     // detached: takes no new requests, closes once answered
 }
 
@@ -70,7 +73,7 @@ type lop struct {
 func (el *eloop) backend(n *node) *lback {
 	b := el.backs[n]
 	if b == nil {
-		b = &lback{el: el, n: n, fd: -1}
+		b = &lback{el: el, n: n, fd: -1, pipe: [2]int{-1, -1}}
 		el.backs[n] = b
 	}
 	return b
@@ -219,6 +222,10 @@ func (b *lback) want(events uint32) {
 func (b *lback) readReplies() {
 	if b.held != nil {
 		return // an event of this turn, from before a client held it
+	}
+	if b.canSplice() {
+		b.spliceIn()
+		return
 	}
 	el := b.el
 	buf := el.rbuf
@@ -467,6 +474,9 @@ func (b *lback) release() {
 	if c != nil {
 		c.holding = nil
 	}
+	if b.piped > 0 { // its client is gone (closeClient): the rest is read and dropped
+		b.dropPipe()
+	}
 	if b.fd < 0 {
 		return
 	}
@@ -511,6 +521,7 @@ func (b *lback) fail(err error) {
 		b.held.holding = nil
 		b.held = nil
 	}
+	b.dropPipe()
 	b.close()
 	b.gen++ // a dial in progress is dropped when it reports
 	b.dialing = false
@@ -530,6 +541,7 @@ func (b *lback) fail(err error) {
 
 // close closes the descriptor, if any.
 func (b *lback) close() {
+	b.dropPipe()
 	if b.fd < 0 {
 		return
 	}

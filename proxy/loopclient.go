@@ -335,6 +335,20 @@ func (c *lclient) unwritten() int { return len(c.out) - c.outOff }
 // waits for EPOLLOUT (at once when the socket took all it was given, so
 // other clients get their turns between one's parts).
 func (el *eloop) writeClient(c *lclient) {
+	if b := c.holding; b != nil && b.piped > 0 { // a spliced block first
+		if !b.spliceOut(c) || b.piped > 0 {
+			return
+		}
+		b.release() // the pipe is empty: read on
+		if c.gone {
+			return
+		}
+		if c.unwritten() == 0 {
+			c.blocked = false
+			el.settle(c)
+			return
+		}
+	}
 	if c.unwritten() == 0 {
 		if c.blocked {
 			c.blocked = false
@@ -392,7 +406,7 @@ func (el *eloop) writeClient(c *lclient) {
 		c.blocked = true
 		el.someBlocked = true
 	}
-	if b := c.holding; b != nil && c.unwritten() <= loopMaxOut/2 {
+	if b := c.holding; b != nil && b.piped == 0 && c.unwritten() <= loopMaxOut/2 {
 		b.release() // read on while the rest is written, not after
 		if c.gone {
 			return
