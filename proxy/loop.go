@@ -1,3 +1,5 @@
+//go:build linux
+
 // Event loops: the data path of plain (TCP and unix socket) client
 // connections. Each loop is one goroutine on epoll that owns its clients
 // and its own connection to each node: it reads a descriptor once when

@@ -1,3 +1,5 @@
+//go:build linux
+
 // A loop's own connection to one node: requests appended to one output
 // buffer during a turn and written once at its end, replies framed in the
 // loop's buffers and checked as strictly as the goroutine path's reader

@@ -1,3 +1,5 @@
+//go:build linux
+
 // A client on an event loop: its requests parsed from the loop's buffers,
 // the ones the loop does itself dispatched to the loop's own backend
 // connections, and its replies written in the order the requests came.

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Herd commands of a loop client: continuations, not a hand-off.
 //
 // A command on a protected key may wait (a reader held until the refill

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Splicing a streamed reply's data blocks (Linux): the bytes of a large
 // VALUE block go from the node's socket into a pipe and from the pipe to
 // the client's socket, without being copied through the loop's buffers.
