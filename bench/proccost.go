@@ -143,9 +143,24 @@ func readKV(path string) (map[string]int64, error) {
 type ProcCost struct {
 	Processes   int     `json:"processes"` // pids summed: 1 per proxy, every node for direct
 	CPUus       float64 `json:"cpu_us_per_req"`
-	Syscalls    float64 `json:"syscalls_per_req"`     // read + write class
+	Syscalls    float64 `json:"syscalls_per_req"`     // read + write class, and io_uring_enter (RingEnters)
+	RingEnters  float64 `json:"ring_enters_per_req,omitempty"` // of Syscalls: io_uring_enter calls (shepherd's loop_ring_enters)
 	CtxSwitches float64 `json:"ctx_switches_per_req"` // voluntary + nonvoluntary
 	CPUUtil     float64 `json:"cpu_util"`             // CPU seconds per wall second (1 = one core busy)
+}
+
+// ringEnters reads a proxy's count of io_uring_enter calls from its
+// `stats` (shepherd's loop_ring_enters), which /proc/PID/io does not
+// count: a send submitted through io_uring is no write(2). A proxy
+// without the field (nutcracker refuses stats on its client port)
+// counts 0.
+func ringEnters(addr string) int64 {
+	st, err := statsOf(addr, "stats", time.Second)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(st["loop_ring_enters"], 10, 64)
+	return n
 }
 
 // costOf divides the counters spent over secs by ops requests.

@@ -89,6 +89,8 @@ type Point struct {
 	Ratio       float64   `json:"ratio_to_direct,omitempty"`     // ops/s ÷ direct's at the same label
 	P99Ratio    float64   `json:"p99_ratio_to_direct,omitempty"` // p99 ÷ direct's
 	Cost        *ProcCost `json:"cost,omitempty"`                // the target's processes over the window; nil if unreadable
+	ClientCost  *ProcCost `json:"client_cost,omitempty"`         // herdbench itself (the load generator) over the window
+	NodesCost   *ProcCost `json:"nodes_cost,omitempty"`          // the memcached nodes over the window
 	RoundOps    []float64 `json:"round_ops_per_s,omitempty"`     // ops/s of each round; the fields above are medians
 	Series      []Sample  `json:"series"`
 }

@@ -4,6 +4,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -95,16 +96,17 @@ func (t *ThroughputResult) table(w io.Writer) {
 
 // costTable is what each target's own processes spent per request.
 func (t *ThroughputResult) costTable(w io.Writer) {
-	row(w, "point", "target", "ops/s", "CPU µs/req", "syscalls/req", "ctx sw/req", "cores busy", "processes")
+	row(w, "point", "target", "ops/s", "CPU µs/req", "syscalls/req", "of them io_uring_enter", "ctx sw/req", "cores busy", "processes")
 	for _, p := range t.Points {
 		c := p.Cost
 		if c == nil {
-			row(w, p.Label, p.Target, fmtCount(p.OpsPerSec), "?", "?", "?", "?", "?")
+			row(w, p.Label, p.Target, fmtCount(p.OpsPerSec), "?", "?", "?", "?", "?", "?")
 			continue
 		}
 		row(w, p.Label, p.Target, fmtCount(p.OpsPerSec), fmt.Sprintf("%.1f", c.CPUus), fmtPer2(c.Syscalls),
-			fmtPer2(c.CtxSwitches), fmtPer2(c.CPUUtil), c.Processes)
+			fmtPer2(c.RingEnters), fmtPer2(c.CtxSwitches), fmtPer2(c.CPUUtil), c.Processes)
 	}
+	t.boxTable(w)
 	if vs := t.versus(TargetShepherd, TargetNutcracker); len(vs) > 0 {
 		row(w)
 		row(w, "point", "shepherd÷nutcracker ops/s", "CPU µs/req (nc / sh)", "syscalls/req (nc / sh)", "ctx sw/req (nc / sh)")
@@ -114,6 +116,36 @@ func (t *ThroughputResult) costTable(w io.Writer) {
 				fmt.Sprintf("%s / %s", fmtPer2(v.b.Cost.Syscalls), fmtPer2(v.a.Cost.Syscalls)),
 				fmt.Sprintf("%s / %s", fmtPer2(v.b.Cost.CtxSwitches), fmtPer2(v.a.Cost.CtxSwitches)))
 		}
+	}
+}
+
+// boxTable is where the machine's CPU went per request at each point:
+// the proxy, the load generator (herdbench itself) and the nodes. On a
+// box whose cores are all busy, throughput is what their sum allows, so
+// a proxy's saving per request shows in its throughput only in
+// proportion to that sum.
+func (t *ThroughputResult) boxTable(w io.Writer) {
+	if !slices.ContainsFunc(t.Points, func(p Point) bool { return p.ClientCost != nil }) {
+		return
+	}
+	row(w)
+	row(w, "point", "target", "CPU µs/req: proxy", "client", "nodes", "sum", "cores busy")
+	for _, p := range t.Points {
+		var sum, busy float64
+		cell := func(c *ProcCost) string {
+			if c == nil {
+				return "?"
+			}
+			sum += c.CPUus
+			busy += c.CPUUtil
+			return fmt.Sprintf("%.1f", c.CPUus)
+		}
+		proxy := "-"
+		if p.Target != TargetDirect { // direct's own processes are the nodes
+			proxy = cell(p.Cost)
+		}
+		client, nodes := cell(p.ClientCost), cell(p.NodesCost)
+		row(w, p.Label, p.Target, proxy, client, nodes, fmt.Sprintf("%.1f", sum), fmtPer2(busy))
 	}
 }
 

@@ -4,7 +4,9 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"time"
 )
@@ -87,7 +89,7 @@ func runThroughput(ctx context.Context, e *Env, s *Scenario, res *Result) error 
 				if ctx.Err() != nil {
 					return context.Cause(ctx)
 				}
-				rounds[r] = append(rounds[r], e.measure(ctx, s, tg, pt, ks, start))
+				rounds[r] = append(rounds[r], e.measure(ctx, s, tg, pt, ks, start, nodes))
 			}
 		}
 	}
@@ -95,7 +97,7 @@ func runThroughput(ctx context.Context, e *Env, s *Scenario, res *Result) error 
 	setRatios(out.Points)
 	res.note(fmt.Sprintf("each point: %v warmup then %v measured, %d round(s), medians; %d keys, %d-byte values, zipf %v, pipeline %d, %.0f%% gets",
 		t.Warmup, t.Load.Duration, t.Rounds, t.Load.Keys, t.Load.ValueSize, t.Load.Zipf, t.Load.Pipeline, 100**t.Load.GetRatio))
-	res.note("cost per request: CPU (utime+stime), read+write syscalls (/proc/PID/io syscr+syscw) and context switches (every thread's) of the target's own processes over the measured window: the proxy process, or all the nodes for direct")
+	res.note("cost per request: CPU (utime+stime), read+write syscalls (/proc/PID/io syscr+syscw, plus a proxy's io_uring_enter calls from its stats loop_ring_enters: a send through io_uring is no write(2)) and context switches (every thread's) of the target's own processes over the measured window: the proxy process, or all the nodes for direct")
 	return nil
 }
 
@@ -148,19 +150,36 @@ func mergeRounds(ps []Point) Point {
 	}
 	for _, p := range ps {
 		m.RoundOps = append(m.RoundOps, p.OpsPerSec)
-		if p.Cost == nil {
-			m.Cost = nil
+	}
+	m.Cost = medianCost(ps, func(p *Point) *ProcCost { return p.Cost })
+	m.ClientCost = medianCost(ps, func(p *Point) *ProcCost { return p.ClientCost })
+	m.NodesCost = medianCost(ps, func(p *Point) *ProcCost { return p.NodesCost })
+	return m
+}
+
+// medianCost is the median of one cost of every round, field by field;
+// nil if a round lacks it.
+func medianCost(ps []Point, cost func(*Point) *ProcCost) *ProcCost {
+	cs := make([]*ProcCost, len(ps))
+	for i := range ps {
+		if cs[i] = cost(&ps[i]); cs[i] == nil {
+			return nil
 		}
 	}
-	if m.Cost != nil {
-		c := *m.Cost
-		c.CPUus = med(func(p Point) float64 { return p.Cost.CPUus })
-		c.Syscalls = med(func(p Point) float64 { return p.Cost.Syscalls })
-		c.CtxSwitches = med(func(p Point) float64 { return p.Cost.CtxSwitches })
-		c.CPUUtil = med(func(p Point) float64 { return p.Cost.CPUUtil })
-		m.Cost = &c
+	med := func(f func(*ProcCost) float64) float64 {
+		vs := make([]float64, len(cs))
+		for i, c := range cs {
+			vs[i] = f(c)
+		}
+		return median(vs)
 	}
-	return m
+	c := *cs[0]
+	c.CPUus = med(func(c *ProcCost) float64 { return c.CPUus })
+	c.Syscalls = med(func(c *ProcCost) float64 { return c.Syscalls })
+	c.CtxSwitches = med(func(c *ProcCost) float64 { return c.CtxSwitches })
+	c.RingEnters = med(func(c *ProcCost) float64 { return c.RingEnters })
+	c.CPUUtil = med(func(c *ProcCost) float64 { return c.CPUUtil })
+	return &c
 }
 
 // median of vs (the mean of the middle two for an even count); vs is sorted in place.
@@ -231,31 +250,55 @@ func (e *Env) plainShepherd(ctx context.Context, nodes []*Node, pool Pool, res *
 }
 
 // measure runs one point against one target: warmup, then measurement.
-func (e *Env) measure(ctx context.Context, s *Scenario, tg *Target, pt labelled, ks *keyspace, origin time.Time) Point {
+func (e *Env) measure(ctx context.Context, s *Scenario, tg *Target, pt labelled, ks *keyspace, origin time.Time, nodes []*Node) Point {
 	if w := s.Throughput.Warmup; w > 0 {
 		l := pt.load
 		l.Duration = w
 		runLoad(ctx, tg, l, ks, newRecorder(time.Now(), s.Sample))
 	}
 	pids := tg.processes()
-	before, cerr := sumProcCounters(pids)
+	box := [][]int{pids, {os.Getpid()}, pidsOf(nodes)} // the target, the load generator, the nodes
+	var before, after [3]procCounters
+	var errs [3]error
+	proxy := tg.Name != TargetDirect && tg.ring == nil && tg.tls == nil
+	var enters int64
+	if proxy { // before the window: asking costs the proxy system calls too
+		enters = -ringEnters(tg.Addrs[0])
+	}
+	for i, ps := range box {
+		before[i], errs[i] = sumProcCounters(ps)
+	}
 	began := time.Now()
 	rec := newRecorder(began, s.Sample)
 	stop := e.startProgress(fmt.Sprintf("%s %s", tg.Name, pt.label), rec)
 	runLoad(ctx, tg, pt.load, ks, rec)
 	stop()
 	secs := time.Since(began).Seconds()
-	after, aerr := sumProcCounters(pids)
-	ops, errs, hits, misses := rec.counts()
+	for i, ps := range box {
+		var err error
+		after[i], err = sumProcCounters(ps)
+		errs[i] = errors.Join(errs[i], err)
+	}
+	if proxy {
+		enters += ringEnters(tg.Addrs[0])
+		after[0].Syscalls += enters
+	}
+	ops, failed, hits, misses := rec.counts()
 	l := pt.load
 	p := Point{
 		Label: pt.label, Target: tg.Name, Mode: l.Mode, Rate: l.Rate, Connections: l.Connections,
 		Pipeline: l.Pipeline, MultiGet: l.MultiGet, Start: began.Sub(origin).Seconds(), Seconds: secs,
-		Ops: ops, Errors: errs, Hits: hits, Misses: misses, OpsPerSec: float64(ops) / secs,
+		Ops: ops, Errors: failed, Hits: hits, Misses: misses, OpsPerSec: float64(ops) / secs,
 		KeysPerSec: float64(hits+misses) / secs, Latency: rec.summary(), Series: rec.series(),
 	}
-	if len(pids) > 0 && cerr == nil && aerr == nil {
-		p.Cost = costOf(after.minus(before), len(pids), ops, secs)
+	costs := [3]**ProcCost{&p.Cost, &p.ClientCost, &p.NodesCost}
+	for i, ps := range box {
+		if len(ps) > 0 && errs[i] == nil {
+			*costs[i] = costOf(after[i].minus(before[i]), len(ps), ops, secs)
+		}
+	}
+	if p.Cost != nil && enters > 0 {
+		p.Cost.RingEnters = ratio(float64(enters), float64(ops))
 	}
 	return p
 }

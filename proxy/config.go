@@ -68,6 +68,12 @@ type Config struct {
 	// (loop.go); default 1, -1 for none (every client on goroutines, as
 	// TLS clients always are). Only a restart changes it.
 	EventLoops int
+
+	// NoLoopIOURing keeps the event loops on write(2) and epoll_wait
+	// where the kernel would let them submit a turn's writes and wait in
+	// one io_uring_enter (loopring.go; event_loop_io_uring: false). Only
+	// a restart changes it.
+	NoLoopIOURing bool
 }
 
 // HerdConfig lists the herd rules. Default applies to keys no rule names;

@@ -31,6 +31,7 @@ var serverCounters = []serverCounter{
 	{"binary_protocol_refused", "shepherd_binary_protocol_refused_total", "Client connections that opened with a binary-protocol request, answered with a binary error and closed.", func(m *metrics) *atomic.Uint64 { return &m.binaryRefused }},
 	{"client_tls_refused", "shepherd_client_tls_handshake_failures_total", "Client connections refused because their TLS handshake failed (no certificate, one client_ca did not sign, a timeout).", func(m *metrics) *atomic.Uint64 { return &m.clientTLSRefused }},
 	{"loop_handoffs", "shepherd_loop_handoffs_total", "Client connections an event loop handed to the goroutine path, at a request it does not do itself (see README, event_loops).", func(m *metrics) *atomic.Uint64 { return &m.handoffs }},
+	{"loop_ring_enters", "shepherd_loop_ring_enters_total", "io_uring_enter system calls of the event loops: each submits a turn's writes and waits for the next (see README, event loops).", func(m *metrics) *atomic.Uint64 { return &m.ringEnters }},
 	{"", "shepherd_panics_total", "Client connections ended by a recovered panic.", func(m *metrics) *atomic.Uint64 { return &m.panics }},
 }
 

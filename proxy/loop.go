@@ -38,6 +38,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/shepherd-proxy/shepherd/internal/uring"
 	"github.com/shepherd-proxy/shepherd/protocol"
 )
 
@@ -92,6 +93,15 @@ type eloop struct {
 	stopping   bool
 	rawWait    bool      // may wait without telling the runtime (wait)
 	lastEvent  time.Time // when a wait last returned events
+
+	// io_uring (loopring.go): the turn's writes and the next wait in one
+	// system call.
+	useRing  bool        // open a ring when the loop starts
+	ring     *uring.Ring // nil: write(2) and epoll_wait
+	sends    []lsend     // queued by this turn's flush
+	flushing bool        // in flush: writes may be queued
+	polling  bool        // the ring's poll of epfd is armed
+	noSleep  bool        // output came after its send was queued: do not sleep
 
 	mu    sync.Mutex // guards mail, rung and closed
 	mail  []func()
@@ -162,7 +172,11 @@ func (el *eloop) stop() {
 // check timeouts, write once.
 func (el *eloop) run() {
 	defer close(el.done)
+	defer el.closeRing()
 	defer el.closeAll()
+	if el.useRing {
+		el.openRing()
+	}
 	events := make([]unix.EpollEvent, loopMaxEvents)
 	for !el.stopping {
 		n, err := el.wait(events, el.sleep())
@@ -322,6 +336,8 @@ func (el *eloop) expire() {
 // list has anything: else those requests would wait for the next event,
 // which may be their own timeout.
 func (el *eloop) flush() {
+	el.flushing = true
+	defer func() { el.flushing = false }()
 	for len(el.dirtyB) > 0 || len(el.dirtyC) > 0 {
 		for i := 0; i < len(el.dirtyB); i++ { // by index: a failure can add to the lists
 			b := el.dirtyB[i]
@@ -422,6 +438,7 @@ func (s *Server) startLoops(n int) {
 			return
 		}
 		el.rawWait = runtime.GOMAXPROCS(0) > n
+		el.useRing = s.loopRing()
 		s.loops = append(s.loops, el)
 		go el.run()
 	}
@@ -451,6 +468,9 @@ func (s *Server) loopsForget(n *node) {
 // collector and after 10 ms. Raw waits need a spare P (GOMAXPROCS above
 // the number of loops), else the loop would starve every goroutine.
 func (el *eloop) wait(events []unix.EpollEvent, msec int) (int, error) {
+	if el.ring != nil {
+		return el.ringWait(events, msec)
+	}
 	if !el.rawWait || time.Since(el.lastEvent) > rawSpell {
 		return unix.EpollWait(el.epfd, events, msec)
 	}

@@ -36,6 +36,7 @@ type lback struct {
 	gen     int // which dial's result is awaited; a failure moves it on
 
 	out      []byte // requests not yet written
+	queued   bool   // a send of out is queued on the loop's ring (loopring.go)
 	written  int    // requests in out
 	pend     []*lop // requests sent or in out, awaiting replies in order
 	in       []byte // reply bytes read and not yet framed
@@ -182,7 +183,15 @@ func (b *lback) writeOut() {
 		b.want(unix.EPOLLIN)
 		return
 	}
+	if b.el.sendLater(b.fd, b.out, nil, b) {
+		return
+	}
 	n, err := rawWrite(b.fd, b.out)
+	b.wrote(n, err)
+}
+
+// wrote takes in what a write of b's output did: n bytes written, or err.
+func (b *lback) wrote(n int, err error) {
 	if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
 		b.fail(b.n.io.Wrap(err))
 		return
@@ -551,6 +560,7 @@ func (b *lback) close() {
 		unix.EpollCtl(b.el.epfd, unix.EPOLL_CTL_DEL, b.fd, nil)
 	}
 	delete(b.el.fds, b.fd)
+	b.el.unqueue(b.fd)
 	unix.Close(b.fd)
 	b.fd, b.events, b.parked = -1, 0, false
 }

@@ -43,6 +43,7 @@ type lclient struct {
 	in     []byte // read and not yet parsed
 	out    []byte // replies, written up to outOff
 	outOff int
+	queued bool      // a send of out is queued on the loop's ring (loopring.go)
 	calls  []*lcall  // requests in flight, in the order they came
 	active time.Time // when it last sent something, was answered or had its output all written
 
@@ -123,6 +124,7 @@ func (el *eloop) register(c *lclient) {
 // release closes a client's descriptor and ends its count.
 func (el *eloop) release(c *lclient) {
 	c.gone = true
+	el.unqueue(c.fd)
 	unix.Close(c.fd)
 	el.s.m.currConns.Add(-1)
 	el.s.wg.Done()
@@ -362,7 +364,16 @@ func (el *eloop) writeClient(c *lclient) {
 	if len(p) > loopWriteMax {
 		p = p[:loopWriteMax]
 	}
+	if len(p) == c.unwritten() && el.sendLater(c.fd, p, c, nil) { // a part would leave the rest unwatched while the loop sleeps
+		return
+	}
 	n, err := rawWrite(c.fd, p)
+	el.wroteClient(c, n, err)
+}
+
+// wroteClient takes in what a write of c's output did: n bytes written,
+// or err.
+func (el *eloop) wroteClient(c *lclient, n int, err error) {
 	if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
 		el.closeClient(c)
 		return
@@ -427,6 +438,7 @@ func (el *eloop) handOff(c *lclient) {
 		el.release(c)
 		return
 	}
+	el.unqueue(c.fd) // its earlier replies are written: nothing is, but no send may follow
 	f := os.NewFile(uintptr(c.fd), "client")
 	nc, err := net.FileConn(f)
 	f.Close()

@@ -32,6 +32,7 @@ type metrics struct {
 	panics           atomic.Uint64
 	idleClosed       atomic.Uint64 // client connections closed by client_idle_timeout
 	handoffs         atomic.Uint64 // loop clients handed to the goroutine path (loop.go)
+	ringEnters       atomic.Uint64 // io_uring_enter calls of the loops (loopring.go)
 	clientTLSRefused atomic.Uint64 // client connections whose TLS handshake failed (listen.go)
 
 	backendLatency *prometheus.HistogramVec

@@ -35,6 +35,7 @@ type Server struct {
 	m             *metrics
 	live          atomic.Pointer[state] // what Reload replaces
 	versionReply  []byte
+	loopRingOnce  sync.Once  // the log line on why the loops do not use io_uring
 	spoolLock     *spoolLock // held from New to Close
 	clientTLS     *clientTLS // nil: plain TCP listeners (listen.go)
 	tlsRefusedLog logEvery   // failed client handshakes: a line a second at most

@@ -13,9 +13,12 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"runtime"
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shepherd-proxy/shepherd/internal/uring"
 )
 
 const (
@@ -37,17 +40,31 @@ type econn struct {
 }
 
 type eloop struct {
-	l      *loop
-	epfd   int
-	lfd    int
-	wakefd int // an eventfd: written by Close
-	conns  map[int]*econn
-	rbuf   []byte
+	l       *loop
+	epfd    int
+	lfd     int
+	wakefd  int // an eventfd: written by Close
+	conns   map[int]*econn
+	rbuf    []byte
+	polling bool        // the ring's poll of epfd is armed
+	ur      *uring.Ring // design uring: the end-of-turn writes and the wait are one io_uring_enter
+	sent    []*econn    // sends queued on ur, in order
+	sentN   []int       // their lengths
 }
 
 // startEpoll starts loops event loops listening on listen (host:port,
 // port not 0) in front of nodes.
 func startEpoll(listen string, nodes []string, loops int) (server, error) {
+	return startLoops(listen, nodes, loops, false)
+}
+
+// startUring starts the epoll design with the turn's writes and the next
+// wait submitted together on io_uring (uring.go).
+func startUring(listen string, nodes []string, loops int) (server, error) {
+	return startLoops(listen, nodes, loops, true)
+}
+
+func startLoops(listen string, nodes []string, loops int, useRing bool) (server, error) {
 	la, err := sockaddr(listen)
 	if err != nil {
 		return nil, err
@@ -73,6 +90,17 @@ func startEpoll(listen string, nodes []string, loops int) (server, error) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			if useRing {
+				// io_uring SINGLE_ISSUER: the thread that made the ring
+				// is the only one that may submit.
+				runtime.LockOSThread()
+				var err error
+				if el.ur, err = uring.New(1024); err != nil {
+					log.Printf("loopproto: %v", err)
+					el.closeAll()
+					return
+				}
+			}
 			el.run()
 		}()
 	}
@@ -200,7 +228,13 @@ func (el *eloop) run() {
 	defer el.closeAll()
 	events := make([]unix.EpollEvent, maxEvents)
 	for {
-		n, err := unix.EpollWait(el.epfd, events, -1)
+		var n int
+		var err error
+		if el.ur != nil {
+			n, err = el.uringWait(events)
+		} else {
+			n, err = unix.EpollWait(el.epfd, events, -1)
+		}
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
@@ -301,6 +335,59 @@ func (el *eloop) writable(ec *econn) {
 	}
 }
 
+// uringWait submits the sends flush queued with a poll of the epoll
+// descriptor, sleeps until the poll fires or a send comes back short,
+// settles the sends and returns the ready events.
+func (el *eloop) uringWait(events []unix.EpollEvent) (int, error) {
+	if !el.polling && el.ur.PollIn(el.epfd, pollTag) {
+		el.polling = true
+	}
+	err := el.ur.Enter(el.polling, -1, true)
+	for el.ur.Pending() > 0 && (err == nil || errors.Is(err, unix.EINTR)) {
+		err = el.ur.Enter(false, 0, true)
+	}
+	posted := map[int]int32{}
+	el.ur.Reap(func(c uring.CQE) {
+		if c.UserData == pollTag {
+			el.polling = false
+			return
+		}
+		posted[int(c.UserData)] = c.Res
+	})
+	for i, ec := range el.sent {
+		res, ok := posted[i]
+		if !ok {
+			res = int32(el.sentN[i]) // all of it: only short sends post
+		}
+		el.settle(ec, int(res))
+	}
+	el.sent, el.sentN = el.sent[:0], el.sentN[:0]
+	if err != nil && !errors.Is(err, unix.EINTR) {
+		return 0, err
+	}
+	if el.polling {
+		return 0, nil // a short send or a signal ended the sleep
+	}
+	return unix.EpollWait(el.epfd, events, 0)
+}
+
+const pollTag = 1 << 63
+
+// settle applies one send's result to ec.
+func (el *eloop) settle(ec *econn, res int) {
+	if el.conns[ec.ep.fd] != ec {
+		return // dropped meanwhile
+	}
+	if res < 0 {
+		if e := unix.Errno(-res); e != unix.EAGAIN && e != unix.EINTR {
+			el.drop(ec, e)
+			return
+		}
+		res = 0
+	}
+	el.wrote(ec, res)
+}
+
 // flush writes every connection that got output this turn, backends first.
 func (el *eloop) flush() {
 	for i := 0; i < len(el.l.dirtyB); i++ { // by index: a failure while writing can add to the lists
@@ -328,12 +415,27 @@ func (el *eloop) writeOut(ec *econn) {
 	if ep.blocked || len(ep.out) == 0 {
 		return
 	}
+	if el.ur != nil {
+		if _, ok := el.ur.Send(ep.fd, ep.out, uint64(len(el.sent))); ok {
+			ep.blocked = true // until the send is settled
+			el.sent = append(el.sent, ec)
+			el.sentN = append(el.sentN, len(ep.out))
+			return
+		}
+	}
 	n, err := unix.Write(ep.fd, ep.out)
 	if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
 		el.drop(ec, err)
 		return
 	}
-	n = max(n, 0)
+	el.wrote(ec, max(n, 0))
+}
+
+// wrote keeps what a write of ec's output left; a short write waits for
+// EPOLLOUT.
+func (el *eloop) wrote(ec *econn, n int) {
+	ep := ec.ep
+	ep.blocked = false
 	if n == len(ep.out) {
 		if cap(ep.out) > 1<<20 {
 			ep.out = nil

@@ -5,6 +5,8 @@
 //
 //	goroutine  goroutine per connection, shepherd's design today (goroutine.go)
 //	epoll      an epoll loop per core on golang.org/x/sys/unix (epoll.go)
+//	uring      the epoll loop with each turn's writes and the next wait
+//	           in one io_uring_enter (epoll.go, internal/uring)
 //	gnet       an event loop per core on github.com/panjf2000/gnet/v2 (gnet.go)
 //
 // Keys go to nodes by FNV-1a modulo the node count. It is a measuring
@@ -48,11 +50,12 @@ type server interface {
 var designs = map[string]func(listen string, nodes []string, n int) (server, error){
 	"goroutine": startGoroutine,
 	"epoll":     startEpoll,
+	"uring":     startUring,
 	"gnet":      startGnet,
 }
 
 func main() {
-	design := flag.String("design", "epoll", "goroutine, epoll or gnet")
+	design := flag.String("design", "epoll", "goroutine, epoll, uring or gnet")
 	listen := flag.String("listen", "127.0.0.1:22122", "`host:port` to listen on (port not 0)")
 	nodes := flag.String("nodes", "", "comma-separated memcached `addresses`")
 	loops := flag.Int("loops", runtime.NumCPU(), "epoll, gnet: event loops (each with one connection per node)")
@@ -71,7 +74,7 @@ func main() {
 func run(design, listen, nodeList string, loops, conns int) error {
 	start, ok := designs[design]
 	if !ok {
-		return fmt.Errorf("-design %q: want goroutine, epoll or gnet", design)
+		return fmt.Errorf("-design %q: want goroutine, epoll, uring or gnet", design)
 	}
 	nodes := strings.Split(nodeList, ",")
 	if nodeList == "" || len(nodes) > 256 {

@@ -15,6 +15,7 @@
 //	spool_limit                    SHEPHERD_SPOOL_LIMIT
 //	client_idle_timeout            SHEPHERD_CLIENT_IDLE_TIMEOUT (0: off)
 //	event_loops                    SHEPHERD_EVENT_LOOPS (1 to 64; -1: none)
+//	event_loop_io_uring            SHEPHERD_EVENT_LOOP_IO_URING (true, false)
 //	socket_mode                    SHEPHERD_SOCKET_MODE (octal, 0660)
 //	socket_owner                   SHEPHERD_SOCKET_OWNER
 //	socket_group                   SHEPHERD_SOCKET_GROUP
@@ -210,7 +211,7 @@ func loopsSetting(v *viper.Viper) (int, error) {
 	return n, nil
 }
 
-// listenSettings reads the unix socket settings and
+// listenSettings reads the unix socket settings, event_loop_io_uring and
 // allow_unauthenticated_remote, which may come from the environment as text.
 func listenSettings(v *viper.Viper, cfg *proxy.Config) error {
 	mode, err := parseMode(v.GetString("socket_mode"))
@@ -218,6 +219,13 @@ func listenSettings(v *viper.Viper, cfg *proxy.Config) error {
 		return err
 	}
 	cfg.Socket = proxy.SocketConfig{Mode: mode, Owner: v.GetString("socket_owner"), Group: v.GetString("socket_group")}
+	if raw := v.Get("event_loop_io_uring"); raw != nil {
+		on, err := cast.ToBoolE(raw)
+		if err != nil {
+			return fmt.Errorf("event_loop_io_uring: %q is not true or false (env SHEPHERD_EVENT_LOOP_IO_URING)", fmt.Sprint(raw))
+		}
+		cfg.NoLoopIOURing = !on
+	}
 	if raw := v.Get("allow_unauthenticated_remote"); raw != nil {
 		allow, err := cast.ToBoolE(raw)
 		if err != nil {

@@ -78,6 +78,7 @@ func parseShepherd(root *yaml.Node) (*fileConfig, error) {
 	var listen, admin, logLevel, defaultPool, spoolDir string
 	var socketMode, socketOwner, socketGroup string
 	var allowRemote bool
+	ioURing := true
 	var maxConns, maxItem, spoolLimit, loops int
 	var idle time.Duration // 0: off, as memcached's idle_timeout
 	var poolsNode, routesNode, herdNode *yaml.Node
@@ -92,6 +93,7 @@ func parseShepherd(root *yaml.Node) (*fileConfig, error) {
 		"spool_limit":                  positive(&spoolLimit, proxy.DefaultSpoolLimit),
 		"client_idle_timeout":          duration(&idle),
 		"event_loops":                  loopCount(&loops),
+		"event_loop_io_uring":          boolean(&ioURing),
 		"socket_mode":                  str(&socketMode),
 		"socket_owner":                 str(&socketOwner),
 		"socket_group":                 str(&socketGroup),
@@ -108,7 +110,7 @@ func parseShepherd(root *yaml.Node) (*fileConfig, error) {
 		"listen": listen, "admin": admin, "log_level": logLevel, "default_pool": defaultPool,
 		"max_connections": maxConns, "max_item_size": maxItem,
 		"spool_dir": spoolDir, "spool_limit": spoolLimit, "client_idle_timeout": idle,
-		"event_loops": loops,
+		"event_loops": loops, "event_loop_io_uring": ioURing,
 		"socket_mode": socketMode, "socket_owner": socketOwner, "socket_group": socketGroup,
 		"allow_unauthenticated_remote": allowRemote,
 	})

@@ -28,6 +28,7 @@ func printConfig(w io.Writer, s *settings) {
 	fmt.Fprintf(w, "spool_dir: %s\nspool_limit: %d\n", cfg.SpoolDir, cfg.SpoolLimit)
 	printListenAccess(w, cfg)
 	fmt.Fprintf(w, "event_loops: %d\n", cfg.EventLoops)
+	fmt.Fprintf(w, "event_loop_io_uring: %t\n", !cfg.NoLoopIOURing)
 	fmt.Fprintf(w, "client_idle_timeout: %s\ndefault_pool: %s\npools:\n", durationOrOff(cfg.ClientIdleTimeout), cfg.DefaultPool)
 	for _, name := range s.Order {
 		printPool(w, cfg.Pools[name])
