@@ -221,10 +221,14 @@ func (el *eloop) settleSends() {
 	el.sends = el.sends[:0]
 }
 
-// closeRing releases the ring as the loop ends.
+// closeRing releases the ring as the loop ends, and the loop's thread
+// with it. A goroutine that ends locked to its thread takes the thread
+// down, and a child process that thread started with Pdeathsig set (the
+// tests' memcacheds) would be killed with it.
 func (el *eloop) closeRing() {
 	if el.ring != nil {
 		el.ring.Close()
 		el.ring = nil
+		runtime.UnlockOSThread()
 	}
 }

@@ -93,13 +93,18 @@ func startLoops(listen string, nodes []string, loops int, useRing bool) (server,
 			if useRing {
 				// io_uring SINGLE_ISSUER: the thread that made the ring
 				// is the only one that may submit.
+				// Unlocked at the end: a goroutine that ends locked takes
+				// its thread down, and children that thread started with
+				// Pdeathsig (the tests' memcacheds) with it.
 				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
 				var err error
 				if el.ur, err = uring.New(1024); err != nil {
 					log.Printf("loopproto: %v", err)
 					el.closeAll()
 					return
 				}
+				defer el.ur.Close()
 			}
 			el.run()
 		}()
