@@ -143,10 +143,10 @@ func readKV(path string) (map[string]int64, error) {
 type ProcCost struct {
 	Processes   int     `json:"processes"` // pids summed: 1 per proxy, every node for direct
 	CPUus       float64 `json:"cpu_us_per_req"`
-	Syscalls    float64 `json:"syscalls_per_req"`     // read + write class, and io_uring_enter (RingEnters)
+	Syscalls    float64 `json:"syscalls_per_req"`              // read + write class, and io_uring_enter (RingEnters)
 	RingEnters  float64 `json:"ring_enters_per_req,omitempty"` // of Syscalls: io_uring_enter calls (shepherd's loop_ring_enters)
-	CtxSwitches float64 `json:"ctx_switches_per_req"` // voluntary + nonvoluntary
-	CPUUtil     float64 `json:"cpu_util"`             // CPU seconds per wall second (1 = one core busy)
+	CtxSwitches float64 `json:"ctx_switches_per_req"`          // voluntary + nonvoluntary
+	CPUUtil     float64 `json:"cpu_util"`                      // CPU seconds per wall second (1 = one core busy)
 }
 
 // ringEnters reads a proxy's count of io_uring_enter calls from its
