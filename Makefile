@@ -63,7 +63,7 @@ bench:
 loopproto:
 	bash bench/loopproto/run.sh
 
-## mutate: mutation testing (gremlins) of protocol, ring, health, herd, proxy/backend and proxy/placement
+## mutate: mutation testing (gremlins) of protocol, ring, health, herd, proxy/backend, proxy/placement and internal/uring
 ## (PKGS=ring for one), a table of the results, every survivor checked
 ## against scripts/mutants/equivalent.txt; about an hour on 2 cores
 mutate:

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=("$@")
-((${#pkgs[@]})) || pkgs=(protocol ring health herd proxy/backend proxy/placement)
+((${#pkgs[@]})) || pkgs=(protocol ring health herd proxy/backend proxy/placement internal/uring)
 
 gremlins=$(go env GOPATH)/bin/gremlins
 if [[ ! -x $gremlins ]]; then

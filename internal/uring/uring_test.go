@@ -3,6 +3,7 @@
 package uring
 
 import (
+	"errors"
 	"runtime"
 	"testing"
 	"time"
@@ -16,6 +17,126 @@ import (
 func TestProbe(t *testing.T) {
 	if err := Probe(); err != nil {
 		t.Fatalf("Probe: %v", err)
+	}
+	o, err := observe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.shortSent <= 0 || o.shortSent >= probeBig || o.shortGot != o.shortSent ||
+		o.wholeSent != probeSmall || o.wholeGot != probeSmall || o.fullSent != -int(unix.EAGAIN) || !o.polled {
+		t.Errorf("observed %+v: want a short send of 1 to %d bytes read whole, %d of %d, -EAGAIN and the poll", o, probeBig-1, probeSmall, probeSmall)
+	}
+}
+
+// check refuses every way a kernel could break Send's promise.
+func TestProbeCheck(t *testing.T) {
+	good := observed{shortSent: 1000, shortGot: 1000, wholeSent: probeSmall, wholeGot: probeSmall, fullSent: -int(unix.EAGAIN), polled: true}
+	if err := good.check(); err != nil {
+		t.Fatalf("good: %v", err)
+	}
+	for name, bad := range map[string]func(*observed){
+		"short send reported 0":             func(o *observed) { o.shortSent, o.shortGot = 0, 0 },
+		"short send reported whole":         func(o *observed) { o.shortSent, o.shortGot = probeBig, probeBig },
+		"short send reported -EAGAIN":       func(o *observed) { o.shortSent = -int(unix.EAGAIN) },
+		"short send read differs":           func(o *observed) { o.shortGot = 999 },
+		"short send of 1 byte, read 2":      func(o *observed) { o.shortSent, o.shortGot = 1, 2 },
+		"short send of all but 1, read all": func(o *observed) { o.shortSent, o.shortGot = probeBig-1, probeBig },
+		"whole send reported short":         func(o *observed) { o.wholeSent = probeSmall - 1 },
+		"whole send read short":             func(o *observed) { o.wholeGot = probeSmall - 1 },
+		"full socket reported 0":            func(o *observed) { o.fullSent = 0 },
+		"full socket reported whole":        func(o *observed) { o.fullSent = probeSmall },
+		"poll never woke":                   func(o *observed) { o.polled = false },
+	} {
+		o := good
+		bad(&o)
+		if o.check() == nil {
+			t.Errorf("%s: %+v passed the check", name, o)
+		}
+	}
+	for _, edge := range []observed{
+		{shortSent: 1, shortGot: 1, wholeSent: probeSmall, wholeGot: probeSmall, fullSent: -int(unix.EAGAIN), polled: true},
+		{shortSent: probeBig - 1, shortGot: probeBig - 1, wholeSent: probeSmall, wholeGot: probeSmall, fullSent: -int(unix.EAGAIN), polled: true},
+	} {
+		if err := edge.check(); err != nil {
+			t.Errorf("%+v: %v", edge, err)
+		}
+	}
+}
+
+// Probe fails when observing fails, or what it observed breaks the
+// promise: the kernel here does neither, so these are handed in.
+func TestProbeFails(t *testing.T) {
+	refused := errors.New("io_uring_setup: operation not permitted")
+	if err := probe(func() (observed, error) { return observed{}, refused }); !errors.Is(err, refused) {
+		t.Errorf("observing failed: Probe returned %v", err)
+	}
+	if err := probe(func() (observed, error) { return observed{shortSent: 5}, nil }); err == nil {
+		t.Error("a short send read short passed")
+	}
+}
+
+// A ring of 1024 slots takes 1024 entries and refuses the next; each
+// failed send posts its -errno, all 1024 of them readable in the
+// completion ring (whose memory must be mapped whole).
+func TestRingFullAndEveryCompletion(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	r, err := New(1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p := []byte("x")
+	for i := range 1024 {
+		if _, ok := r.Send(-1, p, uint64(i)); !ok {
+			t.Fatalf("entry %d refused; want 1024 taken", i)
+		}
+	}
+	if _, ok := r.Send(-1, p, 1024); ok {
+		t.Fatal("entry 1025 taken by a ring of 1024")
+	}
+	if err := r.Enter(false, 0, false); err != nil || r.Pending() != 0 {
+		t.Fatalf("Enter: %v, %d left", err, r.Pending())
+	}
+	seen := make([]bool, 1024)
+	r.Reap(func(c CQE) {
+		if c.Res != -int32(unix.EBADF) || c.UserData >= 1024 || seen[c.UserData] {
+			t.Errorf("completion %+v", c)
+			return
+		}
+		seen[c.UserData] = true
+	})
+	for i, ok := range seen {
+		if !ok {
+			t.Fatalf("no completion for send %d", i)
+		}
+	}
+}
+
+// A wait with a zero timeout returns at once.
+func TestEnterZeroTimeout(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	r, err := New(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	fds, err := loopbackPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	r.PollIn(fds[1], 1) // nothing to read: it stays armed
+	wake := time.AfterFunc(time.Second, func() { unix.Write(fds[0], []byte{1}) }) // a wait without the timeout ends too
+	defer wake.Stop()
+	start := time.Now()
+	if err := r.Enter(true, 0, false); err != nil && err != unix.ETIME && err != unix.EINTR {
+		t.Fatalf("Enter: %v", err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("a wait with a zero timeout took %v", d)
 	}
 }
 
