@@ -128,7 +128,7 @@ func TestEnterZeroTimeout(t *testing.T) {
 	}
 	defer unix.Close(fds[0])
 	defer unix.Close(fds[1])
-	r.PollIn(fds[1], 1) // nothing to read: it stays armed
+	r.PollIn(fds[1], 1)                                                           // nothing to read: it stays armed
 	wake := time.AfterFunc(time.Second, func() { unix.Write(fds[0], []byte{1}) }) // a wait without the timeout ends too
 	defer wake.Stop()
 	start := time.Now()
