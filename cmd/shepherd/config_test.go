@@ -221,6 +221,15 @@ func TestLoadShepherdVariants(t *testing.T) {
 		{"no event loops", "event_loops: -1\n" + minimal, func(t *testing.T, cfg *proxy.Config) {
 			checkEq(t, "event_loops", cfg.EventLoops, -1)
 		}},
+		{"io_uring by default", minimal, func(t *testing.T, cfg *proxy.Config) {
+			checkEq(t, "NoLoopIOURing", cfg.NoLoopIOURing, false)
+		}},
+		{"io_uring off", "event_loop_io_uring: false\n" + minimal, func(t *testing.T, cfg *proxy.Config) {
+			checkEq(t, "NoLoopIOURing", cfg.NoLoopIOURing, true)
+		}},
+		{"io_uring on", "event_loop_io_uring: true\n" + minimal, func(t *testing.T, cfg *proxy.Config) {
+			checkEq(t, "NoLoopIOURing", cfg.NoLoopIOURing, false)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -681,5 +690,16 @@ func checkEq[T any](t *testing.T, what string, got, want T) {
 	t.Helper()
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("%s: got %+v; want %+v", what, got, want)
+	}
+}
+
+// event_loop_io_uring comes from the environment as text too; a value that
+// is not a boolean is an error naming the setting.
+func TestLoopIOURingEnv(t *testing.T) {
+	t.Setenv("SHEPHERD_EVENT_LOOP_IO_URING", "false")
+	checkEq(t, "NoLoopIOURing", mustLoad(t, "event_loop_io_uring: true\n"+minimal).Config.NoLoopIOURing, true)
+	t.Setenv("SHEPHERD_EVENT_LOOP_IO_URING", "maybe")
+	if _, err := load(t, minimal); err == nil || !strings.Contains(err.Error(), "event_loop_io_uring") {
+		t.Errorf("SHEPHERD_EVENT_LOOP_IO_URING=maybe: got %v; want an error naming event_loop_io_uring", err)
 	}
 }
