@@ -115,19 +115,7 @@ func TestRingFullAndEveryCompletion(t *testing.T) {
 
 // A wait with a zero timeout returns at once.
 func TestEnterZeroTimeout(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	r, err := New(8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	fds, err := loopbackPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
+	r, fds := ringAndPair(t)
 	r.PollIn(fds[1], 1)                                                           // nothing to read: it stays armed
 	wake := time.AfterFunc(time.Second, func() { unix.Write(fds[0], []byte{1}) }) // a wait without the timeout ends too
 	defer wake.Stop()
@@ -141,19 +129,7 @@ func TestEnterZeroTimeout(t *testing.T) {
 }
 
 func TestEnterTimesOutAndCancelPostsNothing(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	r, err := New(8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	fds, err := loopbackPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
+	r, fds := ringAndPair(t)
 
 	// A cancelled send sends nothing and posts nothing.
 	slot, _ := r.Send(fds[0], []byte("abc"), 3)
@@ -186,4 +162,29 @@ func TestEnterTimesOutAndCancelPostsNothing(t *testing.T) {
 	if len(got) != 1 || got[0].UserData != 9 || got[0].Res&unix.POLLIN == 0 {
 		t.Errorf("completions %+v, want only the poll's, readable", got)
 	}
+}
+
+// ringAndPair gives a test a ring of 8 on its locked thread and a
+// loopback connection, released when it ends.
+func ringAndPair(t *testing.T) (*Ring, [2]int) {
+	t.Helper()
+	runtime.LockOSThread()
+	r, err := New(8)
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatal(err)
+	}
+	fds, err := loopbackPair()
+	if err != nil {
+		r.Close()
+		runtime.UnlockOSThread()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		r.Close()
+		runtime.UnlockOSThread()
+	})
+	return r, fds
 }
