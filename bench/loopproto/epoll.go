@@ -47,6 +47,7 @@ type eloop struct {
 	conns   map[int]*econn
 	rbuf    []byte
 	polling bool        // the ring's poll of epfd is armed
+	epwait  bool        // design uring-ew: wait with IORING_OP_EPOLL_WAIT (Linux 6.15), not a poll and epoll_wait(0)
 	ur      *uring.Ring // design uring: the end-of-turn writes and the wait are one io_uring_enter
 	sent    []*econn    // sends queued on ur, in order
 	sentN   []int       // their lengths
@@ -55,16 +56,22 @@ type eloop struct {
 // startEpoll starts loops event loops listening on listen (host:port,
 // port not 0) in front of nodes.
 func startEpoll(listen string, nodes []string, loops int) (server, error) {
-	return startLoops(listen, nodes, loops, false)
+	return startLoops(listen, nodes, loops, false, false)
 }
 
 // startUring starts the epoll design with the turn's writes and the next
 // wait submitted together on io_uring (uring.go).
 func startUring(listen string, nodes []string, loops int) (server, error) {
-	return startLoops(listen, nodes, loops, true)
+	return startLoops(listen, nodes, loops, true, false)
 }
 
-func startLoops(listen string, nodes []string, loops int, useRing bool) (server, error) {
+// startUringEW is startUring waiting with IORING_OP_EPOLL_WAIT: the
+// events come back with the wait, without an epoll_wait(0) of their own.
+func startUringEW(listen string, nodes []string, loops int) (server, error) {
+	return startLoops(listen, nodes, loops, true, true)
+}
+
+func startLoops(listen string, nodes []string, loops int, useRing, epwait bool) (server, error) {
 	la, err := sockaddr(listen)
 	if err != nil {
 		return nil, err
@@ -80,6 +87,9 @@ func startLoops(listen string, nodes []string, loops int, useRing bool) (server,
 	s := &epollServer{addr: listen}
 	for range loops {
 		el, err := newEloop(la, nas)
+		if el != nil {
+			el.epwait = epwait
+		}
 		if err != nil {
 			s.closeLoops()
 			return nil, err
@@ -344,6 +354,9 @@ func (el *eloop) writable(ec *econn) {
 // descriptor, sleeps until the poll fires or a send comes back short,
 // settles the sends and returns the ready events.
 func (el *eloop) uringWait(events []unix.EpollEvent) (int, error) {
+	if el.epwait {
+		return el.uringEpollWait(events)
+	}
 	if !el.polling && el.ur.PollIn(el.epfd, pollTag) {
 		el.polling = true
 	}
@@ -377,6 +390,43 @@ func (el *eloop) uringWait(events []unix.EpollEvent) (int, error) {
 }
 
 const pollTag = 1 << 63
+
+// uringEpollWait is uringWait with IORING_OP_EPOLL_WAIT for the poll: the
+// events come back with the wait, without a system call of their own.
+func (el *eloop) uringEpollWait(events []unix.EpollEvent) (int, error) {
+	if !el.polling && el.ur.EpollWait(el.epfd, events, pollTag) {
+		el.polling = true
+	}
+	err := el.ur.Enter(el.polling, -1, true)
+	for el.ur.Pending() > 0 && (err == nil || errors.Is(err, unix.EINTR)) {
+		err = el.ur.Enter(false, 0, true)
+	}
+	posted := map[int]int32{}
+	n := 0
+	el.ur.Reap(func(c uring.CQE) {
+		if c.UserData == pollTag {
+			el.polling = false
+			n = int(c.Res)
+			return
+		}
+		posted[int(c.UserData)] = c.Res
+	})
+	for i, ec := range el.sent {
+		res, ok := posted[i]
+		if !ok {
+			res = int32(el.sentN[i])
+		}
+		el.settle(ec, int(res))
+	}
+	el.sent, el.sentN = el.sent[:0], el.sentN[:0]
+	if err != nil && !errors.Is(err, unix.EINTR) {
+		return 0, err
+	}
+	if n < 0 {
+		return 0, unix.Errno(-n)
+	}
+	return n, nil
+}
 
 // settle applies one send's result to ec.
 func (el *eloop) settle(ec *econn, res int) {

@@ -13,3 +13,7 @@ func startEpoll(listen string, nodes []string, loops int) (server, error) {
 func startUring(listen string, nodes []string, loops int) (server, error) {
 	return nil, errors.New("loopproto: the uring design needs Linux")
 }
+
+func startUringEW(listen string, nodes []string, loops int) (server, error) {
+	return nil, errors.New("loopproto: the uring-ew design needs Linux")
+}

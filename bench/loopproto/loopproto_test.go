@@ -111,7 +111,7 @@ func setCmd(key, val string) string {
 // a version in one write, and checks every reply in order; then reads a
 // key from the node it should be on.
 func TestPipelined(t *testing.T) {
-	for _, design := range []string{"goroutine", "epoll", "uring", "gnet"} {
+	for _, design := range []string{"goroutine", "epoll", "uring", "uring-ew", "gnet"} {
 		t.Run(design, func(t *testing.T) {
 			nodes := mctest.StartN(t, 3)
 			c := dial(t, startDesign(t, design, nodes))
@@ -174,7 +174,7 @@ func TestPipelined(t *testing.T) {
 // sets and multi-gets in batches, and checks each reply is its own.
 func TestConcurrentClients(t *testing.T) {
 	const clients, rounds, depth = 8, 20, 10
-	for _, design := range []string{"goroutine", "epoll", "uring", "gnet"} {
+	for _, design := range []string{"goroutine", "epoll", "uring", "uring-ew", "gnet"} {
 		t.Run(design, func(t *testing.T) {
 			addr := startDesign(t, design, mctest.StartN(t, 3))
 			var wg sync.WaitGroup

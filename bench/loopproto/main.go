@@ -7,6 +7,7 @@
 //	epoll      an epoll loop per core on golang.org/x/sys/unix (epoll.go)
 //	uring      the epoll loop with each turn's writes and the next wait
 //	           in one io_uring_enter (epoll.go, internal/uring)
+//	uring-ew   uring waiting with IORING_OP_EPOLL_WAIT (Linux 6.15)
 //	gnet       an event loop per core on github.com/panjf2000/gnet/v2 (gnet.go)
 //
 // Keys go to nodes by FNV-1a modulo the node count. It is a measuring
@@ -51,11 +52,12 @@ var designs = map[string]func(listen string, nodes []string, n int) (server, err
 	"goroutine": startGoroutine,
 	"epoll":     startEpoll,
 	"uring":     startUring,
+	"uring-ew":  startUringEW,
 	"gnet":      startGnet,
 }
 
 func main() {
-	design := flag.String("design", "epoll", "goroutine, epoll, uring or gnet")
+	design := flag.String("design", "epoll", "goroutine, epoll, uring, uring-ew or gnet")
 	listen := flag.String("listen", "127.0.0.1:22122", "`host:port` to listen on (port not 0)")
 	nodes := flag.String("nodes", "", "comma-separated memcached `addresses`")
 	loops := flag.Int("loops", runtime.NumCPU(), "epoll, gnet: event loops (each with one connection per node)")
@@ -74,7 +76,7 @@ func main() {
 func run(design, listen, nodeList string, loops, conns int) error {
 	start, ok := designs[design]
 	if !ok {
-		return fmt.Errorf("-design %q: want goroutine, epoll, uring or gnet", design)
+		return fmt.Errorf("-design %q: want goroutine, epoll, uring, uring-ew or gnet", design)
 	}
 	nodes := strings.Split(nodeList, ",")
 	if nodeList == "" || len(nodes) > 256 {

@@ -29,9 +29,10 @@ const (
 	offSQRing         = 0
 	offSQEs           = 0x10000000
 
-	opNop     = 0
-	opPollAdd = 6
-	opSend    = 26
+	opNop       = 0
+	opPollAdd   = 6
+	opSend      = 26
+	opEpollWait = 59
 
 	// SQECQESkipSuccess (IOSQE_CQE_SKIP_SUCCESS) posts no completion for
 	// a request that succeeded.
@@ -243,4 +244,17 @@ func (r *Ring) Reap(f func(CQE)) {
 		f(r.cqes[head&r.cqMask])
 	}
 	atomic.StoreUint32(r.cqHead, head)
+}
+
+// EpollWait queues an epoll_wait of epfd into events (IORING_OP_EPOLL_WAIT,
+// Linux 6.15), tagged data; its completion carries the number of events.
+// events must stay in place until then.
+func (r *Ring) EpollWait(epfd int, events []unix.EpollEvent, data uint64) bool {
+	s, _ := r.next()
+	if s == nil {
+		return false
+	}
+	s.opcode, s.fd, s.userData = opEpollWait, int32(epfd), data
+	s.addr, s.len = uint64(uintptr(unsafe.Pointer(&events[0]))), uint32(len(events))
+	return true
 }

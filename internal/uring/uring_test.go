@@ -188,3 +188,38 @@ func ringAndPair(t *testing.T) (*Ring, [2]int) {
 	})
 	return r, fds
 }
+
+// EpollWait hands back the ready events with its completion (Linux 6.15).
+func TestEpollWait(t *testing.T) {
+	r, fds := ringAndPair(t)
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(epfd)
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fds[1], &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fds[1])}); err != nil {
+		t.Fatal(err)
+	}
+	events := make([]unix.EpollEvent, 4)
+	if !r.EpollWait(epfd, events, 5) {
+		t.Fatal("ring full")
+	}
+	wake := time.AfterFunc(50*time.Millisecond, func() { unix.Write(fds[0], []byte{1}) })
+	defer wake.Stop()
+	var got []CQE
+	for deadline := time.Now().Add(5 * time.Second); len(got) == 0 && time.Now().Before(deadline); {
+		if err := r.Enter(true, time.Second, false); err != nil && err != unix.EINTR && err != unix.ETIME {
+			t.Fatalf("Enter: %v", err)
+		}
+		r.Reap(func(c CQE) { got = append(got, c) })
+	}
+	if len(got) == 1 && got[0].Res == -int32(unix.EINVAL) {
+		t.Skip("IORING_OP_EPOLL_WAIT refused: the kernel is older than 6.15")
+	}
+	if len(got) != 1 || got[0].UserData != 5 || got[0].Res != 1 {
+		t.Fatalf("completions %+v; want one, tagged 5, with 1 event", got)
+	}
+	if events[0].Fd != int32(fds[1]) || events[0].Events&unix.EPOLLIN == 0 {
+		t.Errorf("event %+v; want fd %d readable", events[0], fds[1])
+	}
+}
