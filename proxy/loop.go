@@ -98,6 +98,9 @@ type eloop struct {
 	// system call.
 	useRing  bool        // open a ring when the loop starts
 	ring     *uring.Ring // nil: write(2) and epoll_wait
+	ringOn   bool        // the ring is in use (pace): else write(2) and epoll_wait
+	turns    int         // turns with events since pace last decided
+	reqs     int         // requests the loop started in those turns
 	sends    []lsend     // queued by this turn's flush
 	flushing bool        // in flush: writes may be queued
 	polling  bool        // the ring's poll of epfd is armed
@@ -187,6 +190,7 @@ func (el *eloop) run() {
 		el.now = time.Now()
 		if n > 0 {
 			el.lastEvent = el.now
+			el.pace()
 		}
 		for i := 0; i < n; i++ {
 			fd, ev := int(events[i].Fd), events[i].Events
@@ -468,7 +472,7 @@ func (s *Server) loopsForget(n *node) {
 // collector and after 10 ms. Raw waits need a spare P (GOMAXPROCS above
 // the number of loops), else the loop would starve every goroutine.
 func (el *eloop) wait(events []unix.EpollEvent, msec int) (int, error) {
-	if el.ring != nil {
+	if el.ringOn {
 		return el.ringWait(events, msec)
 	}
 	if !el.rawWait || time.Since(el.lastEvent) > rawSpell {

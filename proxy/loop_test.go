@@ -239,3 +239,33 @@ func TestLoopRing(t *testing.T) {
 		})
 	}
 }
+
+// TestLoopPace: a loop writes with write(2) while its turns carry one
+// request or fewer, and takes its ring once they carry more (pace in
+// loopring.go). A client in lockstep (a turn reads its request, the next
+// its reply) never brings the ring in; the same client sending 50 gets at
+// a time does.
+func TestLoopPace(t *testing.T) {
+	t.Parallel()
+	f := startShepherd(t, mctest.StartN(t, 3), nil)
+	c := dial(t, f.addr)
+	c.send("set pace 0 0 1\r\nx\r\n")
+	c.expect("STORED")
+	for range 3 * 128 { // three windows of pace's at two turns a request
+		c.send("get pace\r\n")
+		c.expect("VALUE pace 0 1", "x", "END")
+	}
+	if enters := statValue(t, f.addr, "loop_ring_enters"); enters != "0" {
+		t.Errorf("loop_ring_enters is %s after gets in lockstep: want 0, the ring does not pay there", enters)
+	}
+	batch := strings.Repeat("get pace\r\n", 50)
+	for range 100 {
+		c.send(batch)
+		for range 50 {
+			c.expect("VALUE pace 0 1", "x", "END")
+		}
+	}
+	if enters := statValue(t, f.addr, "loop_ring_enters"); enters == "0" {
+		t.Errorf("loop_ring_enters is 0 after 100 batches of 50 gets: the loop did not take its ring (kernel too old, or refused: see uring.Probe)")
+	}
+}

@@ -241,6 +241,7 @@ func (el *eloop) parse(c *lclient, data []byte) int {
 		}
 		used += n
 		c.started = true
+		el.reqs++
 	}
 	return used
 }
