@@ -215,10 +215,22 @@ func (d *diffTargets) check(t *testing.T, res *diffResult, name string, stream [
 func (d *diffTargets) differ(stream []byte, split uint64) string {
 	replies := d.run(stream, split)
 	want := diffNormalize(replies[0])
+	allowed := false
+	defer func() {
+		if allowed {
+			// memcached ran what followed the long line, shepherd closed:
+			// their data may now differ outside the stream's own keys (a
+			// "noreply" or "0" a get line made a key, stored by one side).
+			// Seed 20261205 #2209 stored "noreply" on memcached only, and
+			// #2211 read it. Later streams start from the same data.
+			d.run([]byte("flush_all\r\n"), 0)
+		}
+	}()
 	for i := 1; i < len(replies); i++ {
 		got := diffNormalize(replies[i])
 		if longLineAllowed(got, want) {
 			d.longLines++
+			allowed = true
 			continue
 		}
 		if !bytes.Equal(got, want) {
