@@ -119,9 +119,19 @@ func evalInt(t *testing.T, ctx context.Context, expr string) int {
 	return n
 }
 
+// text is the innerText of the first element css matches, read in one
+// evaluation: the widget re-renders its list when posts arrive, and a
+// query that holds a node id between finding the node and reading it
+// fails with "No node with given id found" if the node was replaced in
+// between (seen once in CI, right after a submit).
 func text(t *testing.T, ctx context.Context, css string) string {
 	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(css)))
+	expr := fmt.Sprintf(`(() => {
+		const e = document.querySelector(%q);
+		if (!e) throw new Error("nothing matches " + %q);
+		return e.innerText;
+	})()`, css, css)
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
 	if err != nil {
 		t.Fatalf("text of %s: %v", css, err)
 	}
