@@ -34,16 +34,49 @@ type point struct {
 }
 
 // continuum is the sorted circle, split into two slices so the search only
-// touches values.
+// touches values, with an index over the circle's top bits.
 type continuum struct {
 	values []uint32 // ascending
 	owners []int32  // owners[i] owns values[i]
+
+	// The circle is cut into len(starts)-1 equal arcs, a power of two at
+	// least len(values), so an arc holds about one point: arc a is the
+	// hashes with h>>shift == a, and starts[a] is the index of its first
+	// point at or after the arc's start (starts[last] is len(values)).
+	// The first point at or after h is then among values[starts[a]:
+	// starts[a+1]], or else values[starts[a+1]]. A binary search over 480
+	// points (3 nodes) was a twentieth of shepherd's CPU in 100-key gets.
+	starts []uint32
+	shift  uint
+}
+
+// index builds starts and shift over values.
+func (c *continuum) index() {
+	bits := 0
+	for 1<<bits < len(c.values) {
+		bits++
+	}
+	arcs := 1 << bits
+	c.shift = uint(32 - bits)
+	c.starts = make([]uint32, arcs+1)
+	i := 0
+	for a := range arcs {
+		for i < len(c.values) && uint64(c.values[i]) < uint64(a)<<c.shift {
+			i++
+		}
+		c.starts[a] = uint32(i)
+	}
+	c.starts[arcs] = uint32(len(c.values))
 }
 
 // pick returns the owner of the first point at or after h, wrapping to the
 // first point, as ketama_dispatch does.
 func (c *continuum) pick(h uint32) int {
-	i, _ := slices.BinarySearch(c.values, h)
+	a := h >> c.shift
+	i, end := int(c.starts[a]), int(c.starts[a+1])
+	for i < end && c.values[i] < h {
+		i++
+	}
 	if i == len(c.values) {
 		i = 0
 	}
@@ -134,6 +167,7 @@ func sortPoints(pts []point) *continuum {
 	for i, p := range pts {
 		c.values[i], c.owners[i] = p.value, p.node
 	}
+	c.index()
 	return c
 }
 
