@@ -23,6 +23,7 @@ import (
 	"github.com/shepherd-proxy/shepherd/protocol"
 	"github.com/shepherd-proxy/shepherd/proxy/backend"
 	"github.com/shepherd-proxy/shepherd/proxy/placement"
+	"github.com/shepherd-proxy/shepherd/ring"
 )
 
 // ErrClientAborted ends a client connection that got part of a reply that
@@ -425,7 +426,7 @@ func (c *client) retrieve(cl *call, req *protocol.Request) {
 		exptime = req.Args[0]
 	}
 	cl.nkeys = len(req.Keys)
-	c.nodes, c.groups = groupKeys(c.route, req.Keys, c.nodes, c.groups)
+	c.nodes, c.groups = groupKeys(c.route, req.Keys, c.nodes, c.groups, nil)
 	if len(c.groups) == 0 {
 		c.s.m.misses.Add(uint64(len(req.Keys)))
 		c.s.m.failedKeys.Add(uint64(len(req.Keys)))
@@ -485,10 +486,10 @@ func appendGroup(dst []byte, cmd protocol.Command, exptime []byte, keys [][]byte
 // groupKeys finds the node serving each key for a read (nil: none may,
 // a miss) and the distinct nodes among them in the order first seen,
 // reusing the slices' arrays.
-func groupKeys(route *router, keys [][]byte, nodes, groups []*node) ([]*node, []*node) {
+func groupKeys(route *router, keys [][]byte, nodes, groups []*node, sums *ring.Sums) ([]*node, []*node) {
 	nodes, groups = nodes[:0], groups[:0]
 	for _, k := range keys {
-		n := route.Pool(k).lookup(k)
+		n := route.Pool(k).lookup(k, sums)
 		nodes = append(nodes, n)
 		if n != nil && indexOf(groups, n) < 0 {
 			groups = append(groups, n)

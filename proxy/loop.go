@@ -40,6 +40,7 @@ import (
 
 	"github.com/shepherd-proxy/shepherd/internal/uring"
 	"github.com/shepherd-proxy/shepherd/protocol"
+	"github.com/shepherd-proxy/shepherd/ring"
 )
 
 const (
@@ -84,6 +85,7 @@ type eloop struct {
 	b64    []byte
 	nodes  []*node
 	groups []*node
+	sums   *ring.Sums // recent keys' hashes (md5 pools): a hot key is hashed once
 
 	lastSweep   time.Time // when expire last looked at every client
 	someBlocked bool      // a client's output was blocked at or since the last sweep
@@ -126,6 +128,7 @@ func newLoop(s *Server) (*eloop, error) {
 	el := &eloop{s: s, wakefd: -1, fds: map[int]*lconn{}, clients: map[*lclient]struct{}{},
 		backs: map[*node]*lback{}, retiring: map[*lback]struct{}{}, rbuf: make([]byte, loopReadSize), done: make(chan struct{})}
 	el.rd = protocol.NewReader(&el.src, s.limits)
+	el.sums = ring.NewSums()
 	var err error
 	if el.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		return nil, fmt.Errorf("proxy: event loop: %w", err)

@@ -562,7 +562,7 @@ func (el *eloop) single(c *lclient, route *router, req *protocol.Request) step {
 	write := isWrite(req.Cmd)
 	cl := el.newCall(c, req.Cmd)
 	cl.noreply = req.Noreply && !req.Cmd.IsMeta() // quiet meta replies are framed by the backend
-	n, gutter, err := p.pick(key, write)
+	n, gutter, err := p.pickCached(key, write, el.sums)
 	if err != nil {
 		cl.static = el.s.unservable(req, err)
 		cl.quiet = cl.static == nil
@@ -594,7 +594,7 @@ func (el *eloop) retrieve(c *lclient, route *router, req *protocol.Request) step
 	if len(req.Args) > 0 {
 		exptime = req.Args[0]
 	}
-	el.nodes, el.groups = groupKeys(route, req.Keys, el.nodes, el.groups)
+	el.nodes, el.groups = groupKeys(route, req.Keys, el.nodes, el.groups, el.sums)
 	merged := len(el.groups) > 1 || len(el.groups) == 1 && indexOf(el.nodes, nil) >= 0
 	if merged && c.mergedKeys > 0 && c.mergedKeys+len(req.Keys) > loopMaxKeys {
 		return deferred // a merged reply is held whole: a client's are bounded together

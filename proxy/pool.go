@@ -301,7 +301,13 @@ func (p *pool) viewOf(m *members) *view {
 // A read of a key the node's spool holds fails with ErrSpooled: the node
 // may have an older value than the last write, and a miss is better.
 func (p *pool) pick(key []byte, write bool) (n *node, gutter bool, err error) {
-	n, gutter, err = p.serving(key, write)
+	return p.pickCached(key, write, nil)
+}
+
+// pickCached is pick with the key's hash taken from, and kept in, sums
+// (an event loop's cache; nil for none).
+func (p *pool) pickCached(key []byte, write bool, sums *ring.Sums) (n *node, gutter bool, err error) {
+	n, gutter, err = p.servingCached(key, write, sums)
 	if err == nil && !write && n.sp.Stale(key) {
 		return nil, false, ErrSpooled
 	}
@@ -311,8 +317,12 @@ func (p *pool) pick(key []byte, write bool) (n *node, gutter bool, err error) {
 // serving is pick without the spool check: placement decides, and this
 // finds the node, or asks the gutter pool.
 func (p *pool) serving(key []byte, write bool) (n *node, gutter bool, err error) {
+	return p.servingCached(key, write, nil)
+}
+
+func (p *pool) servingCached(key []byte, write bool, sums *ring.Sums) (n *node, gutter bool, err error) {
 	v := p.view.Load()
-	c := v.rings.Serve(key, write, v.m)
+	c := v.rings.ServeCached(key, write, v.m, sums)
 	if c.Failover() {
 		v.m.nodes[c.Owner].failovers.Add(1)
 	}
@@ -320,7 +330,7 @@ func (p *pool) serving(key []byte, write bool) (n *node, gutter bool, err error)
 	case placement.Owner, placement.StandIn:
 		return v.m.nodes[c.Node], false, nil
 	case placement.ToGutter:
-		n, _, err := v.m.gutter.pick(key, write)
+		n, _, err := v.m.gutter.pickCached(key, write, sums)
 		return n, err == nil, err
 	case placement.Rebuilding: // use the ring that routes around the owner if it is there now
 		now := p.view.Load()
@@ -363,9 +373,10 @@ func (p *pool) interim(key []byte) *node {
 	return nil
 }
 
-// lookup returns the node serving key for a read, or nil.
-func (p *pool) lookup(key []byte) *node {
-	n, _, _ := p.pick(key, false)
+// lookup returns the node serving key for a read, or nil; sums as in
+// pickCached.
+func (p *pool) lookup(key []byte, sums *ring.Sums) *node {
+	n, _, _ := p.pickCached(key, false, sums)
 	return n
 }
 

@@ -114,6 +114,7 @@ type Ring struct {
 	hash   hashFunc
 	tag    [2]byte
 	tagged bool
+	spec   hashSpec // hash and tag, as Sums tells rings apart
 	pick   picker
 }
 
@@ -146,6 +147,7 @@ func New(nodes []Node, opts Options) (*Ring, error) {
 	if r.tag, r.tagged, err = parseHashTag(opts.HashTag); err != nil {
 		return nil, err
 	}
+	r.spec = specOf(opts.Hash, r.tag, r.tagged)
 	if r.pick, err = newPicker(r.nodes, opts, h); err != nil {
 		return nil, err
 	}

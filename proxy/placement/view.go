@@ -119,21 +119,27 @@ func (v *View) Degraded() (*ring.Ring, []int) {
 // key: a write whose owner is out is diverted (see Nodes.Divert), and goes
 // to the owner when that says it was just readmitted.
 func (v *View) Serve(key []byte, write bool, nodes Nodes) Choice {
+	return v.ServeCached(key, write, nodes, nil)
+}
+
+// ServeCached is Serve with the key's hash taken from, and kept in, sums
+// (one event loop's cache; nil for none).
+func (v *View) ServeCached(key []byte, write bool, nodes Nodes, sums *ring.Sums) Choice {
 	if v.All() {
-		i := v.full.Lookup(key)
+		i := v.full.LookupCached(key, sums)
 		if nodes.Healthy(i) {
 			return Choice{Route: Owner, Node: i, Owner: i}
 		}
 		return v.standIn(i, key, write, nodes)
 	}
-	o := v.full.Lookup(key)
+	o := v.full.LookupCached(key, sums)
 	if nodes.Healthy(o) || (write && !nodes.Divert(o, key)) {
 		return Choice{Route: Owner, Node: o, Owner: o} // readmitted while the view catches up
 	}
 	if v.ring == nil {
 		return Choice{Route: None, Node: -1, Owner: o}
 	}
-	return Choice{Route: StandIn, Node: v.live[v.ring.Lookup(key)], Owner: o}
+	return Choice{Route: StandIn, Node: v.live[v.ring.LookupCached(key, sums)], Owner: o}
 }
 
 // standIn handles a key whose owner o is out while the ring in force is
