@@ -24,10 +24,11 @@ func (n *node) checkResolve() {
 	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
 	defer cancel()
 	if _, err := net.DefaultResolver.LookupHost(ctx, host); err != nil {
-		msg := err.Error()
-		n.resolveErr.Store(&msg)
+		// The log line first: whoever sees the status can find the line.
 		n.pool.log.Warn("server name does not resolve; the node stays in the pool and is ejected until it does",
 			"pool", n.pool.name, "node", n.addr, "err", err)
+		msg := err.Error()
+		n.resolveErr.Store(&msg)
 		return
 	}
 	n.resolveErr.Store(nil)
